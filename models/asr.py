@@ -1,0 +1,170 @@
+"""Speech recognition backends behind one interface.
+
+The streaming policy (pipelines/) hands a backend one utterance of 16 kHz mono float audio at a time and gets
+text back; it never sees Whisper. A new backend (Paraformer or SenseVoice through sherpa-onnx, a remote
+service) is one class with `transcribe()` plus an entry in `BACKENDS`.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+
+from models.embedded_whisper import EMBEDDED_MODEL_NAME, ensure_embedded_whisper
+
+SAMPLE_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How one utterance is decoded. Finals and partials use different options (see ASRSettings)."""
+
+    beam_size: int = 5
+    # Fallback to sampling when greedy/beam output looks like a loop or is very unlikely.
+    temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6)
+    compression_ratio_threshold: float = 2.0
+    log_prob_threshold: float = -1.0
+    no_speech_threshold: float = 0.6
+    max_new_tokens: int = 200
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+    compression_ratio: float = 1.0
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.text.strip()
+
+
+class ASRBackend(Protocol):
+    """What the streaming policy needs from a recogniser."""
+
+    name: str
+
+    def transcribe(
+        self, audio: np.ndarray, options: DecodeOptions, context: str = "", hotwords: Sequence[str] = ()
+    ) -> Transcript:
+        """Recognise one utterance of 16 kHz mono float32 audio. `context` is text said just before,
+        `hotwords` are names the recogniser should favour (company, products)."""
+        ...
+
+
+def compression_ratio(text: str) -> float:
+    raw = text.encode("utf-8")
+    return len(raw) / max(1, len(zlib.compress(raw)))
+
+
+@dataclass
+class FasterWhisperBackend:
+    """Whisper through CTranslate2, decoding one utterance per call.
+
+    faster-whisper's own `transcribe()` always pads audio to a 30-second window, so a 3-second utterance
+    costs as much encoder time as 30 seconds (about 0.5 s on two cores for base). Call-centre utterances are
+    short and latency matters, so by default the encoder sees only the utterance plus a little padding
+    (`encoder_window="fit"`); `"full"` keeps Whisper's 30-second window (the benchmark compares both).
+    """
+
+    model_path: str
+    device: str = "cpu"
+    compute_type: str = "int8"
+    cpu_threads: int = 0
+    encoder_window: str = "fit"
+    min_window_s: float = 10.0
+    prompt: str = "以下是普通话客服电话的录音。"
+    name: str = "faster-whisper"
+    _model: object = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        from faster_whisper import WhisperModel
+        from faster_whisper.tokenizer import Tokenizer
+
+        self._model = WhisperModel(
+            self.model_path, device=self.device, compute_type=self.compute_type, cpu_threads=self.cpu_threads
+        )
+        self._tokenizer = Tokenizer(self._model.hf_tokenizer, True, task="transcribe", language="zh")
+        self._features = self._model.feature_extractor
+        self._frames_per_window = self._features.nb_max_frames
+
+    def _encoder_frames(self, n_frames: int) -> int:
+        if self.encoder_window == "full":
+            return self._frames_per_window
+        # Round up to whole seconds plus one of padding, and never below `min_window_s`: on a one-second
+        # window Whisper base tends to loop, and a 10 s encoder pass still costs a fifth of a 30 s one.
+        fitted = max(int(self.min_window_s * 100), (n_frames // 100 + 2) * 100)
+        return min(self._frames_per_window, fitted)
+
+    def _prompt_tokens(self, context: str, hotwords: Sequence[str]) -> list[int]:
+        tok = self._tokenizer
+        previous = " ".join(p for p in (self.prompt, "、".join(hotwords), context[-60:]) if p)
+        tokens = [tok.sot_prev] + tok.encode(" " + previous)[-200:] if previous else []
+        return tokens + list(tok.sot_sequence) + [tok.no_timestamps]
+
+    def transcribe(
+        self, audio: np.ndarray, options: DecodeOptions, context: str = "", hotwords: Sequence[str] = ()
+    ) -> Transcript:
+        import ctranslate2
+
+        if audio.size < SAMPLE_RATE // 10:
+            return Transcript("")
+        features = self._features(np.ascontiguousarray(audio, dtype=np.float32))[:, :-1]
+        frames = self._encoder_frames(features.shape[1])
+        features = features[:, :frames]
+        padded = np.zeros((1, features.shape[0], frames), dtype=np.float32)
+        padded[0, :, : features.shape[1]] = features
+        encoded = self._model.model.encode(ctranslate2.StorageView.from_array(padded))
+        prompt = self._prompt_tokens(context, hotwords)
+
+        # Mandarin runs at about 4-6 characters a second; a decode far longer than the audio allows is a
+        # loop, so the token budget follows the audio.
+        max_tokens = min(options.max_new_tokens, 16 + int(12 * audio.size / SAMPLE_RATE))
+        best: Transcript | None = None
+        for temperature in options.temperatures:
+            result = self._model.model.generate(
+                encoded,
+                [prompt],
+                beam_size=options.beam_size if temperature == 0 else 1,
+                num_hypotheses=1,
+                sampling_temperature=max(temperature, 1e-3) if temperature > 0 else 1.0,
+                sampling_topk=0 if temperature > 0 else 1,
+                return_scores=True,
+                return_no_speech_prob=True,
+                suppress_blank=True,
+                suppress_tokens=[-1],
+                max_length=min(448, len(prompt) + max_tokens),  # the prompt counts against it
+                repetition_penalty=1.0,
+                no_repeat_ngram_size=0,
+            )[0]
+            tokens = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
+            # A cut inside a multi-byte character decodes to U+FFFD; it is not text.
+            text = self._tokenizer.decode(tokens).replace("\ufffd", "")
+            avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1) if tokens else -10.0
+            candidate = Transcript(text, avg_logprob, result.no_speech_prob, compression_ratio(text))
+            if candidate.no_speech_prob > options.no_speech_threshold and avg_logprob < options.log_prob_threshold:
+                return Transcript("", avg_logprob, candidate.no_speech_prob, candidate.compression_ratio)
+            if best is None or candidate.avg_logprob > best.avg_logprob:
+                best = candidate
+            looping = candidate.compression_ratio > options.compression_ratio_threshold
+            if not looping and candidate.avg_logprob >= options.log_prob_threshold:
+                return candidate
+        assert best is not None
+        return best
+
+
+BackendFactory = Callable[..., ASRBackend]
+BACKENDS: dict[str, BackendFactory] = {"faster-whisper": FasterWhisperBackend}
+
+
+def resolve_whisper_model(model: str, cache_dir: Path) -> str:
+    """A setting value into what faster-whisper loads: the embedded default, a local folder, or a size name
+    (which faster-whisper fetches from a hub; only for users who have one)."""
+    if model == EMBEDDED_MODEL_NAME:
+        return str(ensure_embedded_whisper(cache_dir))
+    return model

@@ -1,0 +1,250 @@
+"""One live call: audio legs in, partial and final transcripts and call events out, in order.
+
+This is the streaming policy. It owns per-leg state (decoder, resampler, segmenter) and decides when to ask
+for a partial and when for a final; the shared `ASRScheduler` decides when they run, and the `ASRBackend`
+how. Results leave through one `ResultSink` with a per-call event id that only ever increases, so a
+client can resume and a store can order them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Protocol
+
+import numpy as np
+
+from models.asr import ASRBackend, DecodeOptions
+from models.vad import SileroVAD
+from pipelines.audio import ChannelResampler, decode_frame
+from pipelines.scheduler import ASRScheduler
+from pipelines.segmenter import ClosedUtterance, SegmenterOptions, UtteranceSegmenter
+from pipelines.transcript_filter import TranscriptFilter
+from service.protocol import (
+    AudioFormat,
+    CallEventMessage,
+    EndedResult,
+    EventResult,
+    FinalResult,
+    PartialResult,
+    StartedResult,
+)
+
+RATE = 16_000
+
+
+@dataclass(frozen=True)
+class StreamingOptions:
+    segmenter: SegmenterOptions = field(default_factory=SegmenterOptions)
+    final_decode: DecodeOptions = field(default_factory=DecodeOptions)
+    partial_decode: DecodeOptions = field(default_factory=lambda: DecodeOptions(beam_size=1, temperatures=(0.0,)))
+    partial_interval_s: float = 0.6
+    # A partial of less than this says nothing useful yet.
+    min_partial_audio_s: float = 0.5
+    hotwords: tuple[str, ...] = ()
+
+
+class ResultSink(Protocol):
+    async def __call__(self, result: Any) -> None: ...
+
+
+class CallObserver(Protocol):
+    """Something that follows the call's results and may add its own (emotion, prompts)."""
+
+    async def on_result(self, result: Any, emit: Callable[[Any], Awaitable[Any]], now: float) -> None: ...
+
+
+class FrameError(ValueError):
+    """A binary frame that could not be used (in whole or in part); the call goes on."""
+
+
+@dataclass
+class _Leg:
+    number: int
+    speaker: str
+    segmenter: UtteranceSegmenter
+    resampler: ChannelResampler
+    last_partial_at: float = -1.0
+    context: str = ""
+    closed_through: int = -1  # highest utterance index closed: partials for it are stale
+
+
+class CallSession:
+    def __init__(
+        self,
+        call_id: str,
+        audio_format: AudioFormat,
+        *,
+        backend: ASRBackend,
+        scheduler: ASRScheduler,
+        vad: SileroVAD,
+        transcript_filter: TranscriptFilter,
+        options: StreamingOptions,
+        sink: ResultSink,
+        observers: list[CallObserver] | None = None,
+    ):
+        self.call_id = call_id
+        self.audio_format = audio_format
+        self._backend = backend
+        self._scheduler = scheduler
+        self._filter = transcript_filter
+        self._options = options
+        self._sink = sink
+        self._observers = observers or []
+        self._event_id = 0
+        self._emit_lock = asyncio.Lock()
+        self._finals: set[asyncio.Task[None]] = set()
+        self._partials: set[asyncio.Task[None]] = set()
+        self.utterance_count = 0
+        self.ended = False
+        self.legs = [
+            _Leg(
+                number=i,
+                speaker=speaker,
+                segmenter=UtteranceSegmenter(vad.stream(), options.segmenter),
+                resampler=ChannelResampler(audio_format.sample_rate),
+            )
+            for i, speaker in enumerate(audio_format.leg_speakers())
+        ]
+
+    @property
+    def now(self) -> float:
+        """The call's clock: seconds of audio heard on its furthest leg."""
+        return max(leg.segmenter.now for leg in self.legs)
+
+    async def emit(self, result: Any) -> Any:
+        """Stamp the next event id on a result and hand it to the sink (and the observers)."""
+        async with self._emit_lock:
+            self._event_id += 1
+            stamped = result.model_copy(update={"call_id": self.call_id, "event_id": self._event_id})
+            await self._sink(stamped)
+        for observer in self._observers:
+            await observer.on_result(stamped, self.emit, self.now)
+        return stamped
+
+    async def start(self) -> None:
+        await self.emit(StartedResult(call_id=self.call_id, event_id=0, legs=[leg.speaker for leg in self.legs]))
+
+    async def audio(self, frame: bytes) -> None:
+        """Take one binary frame. Raises FrameError after keeping whatever whole samples it held."""
+        fmt = self.audio_format
+        if fmt.layout == "two_legs":
+            if not frame:
+                raise FrameError("empty binary frame: expected a leg byte (0 agent, 1 customer) and audio")
+            if frame[0] > 1:
+                raise FrameError(f"unknown leg byte {frame[0]}: 0 is the agent leg, 1 the customer leg")
+            targets, payload = [self.legs[frame[0]]], frame[1:]
+        else:
+            targets, payload = self.legs, frame
+        problem: str | None = None
+        try:
+            samples = decode_frame(payload, fmt.encoding, fmt.channels)
+        except ValueError as exc:
+            samples = getattr(exc, "usable", np.zeros((0, fmt.channels), dtype=np.float32))
+            problem = str(exc)
+        for channel, leg in enumerate(targets):
+            self._feed_leg(leg, leg.resampler(samples[:, channel]))
+        if problem:
+            raise FrameError(problem)
+
+    def _feed_leg(self, leg: _Leg, audio16k: np.ndarray) -> None:
+        for closed in leg.segmenter.feed(audio16k):
+            self._submit_final(leg, closed)
+        seg = leg.segmenter
+        if (
+            seg.is_open
+            and seg.now - seg.open_start >= self._options.min_partial_audio_s
+            and seg.now - leg.last_partial_at >= self._options.partial_interval_s
+        ):
+            leg.last_partial_at = seg.now
+            self._submit_partial(leg)
+
+    def _submit_partial(self, leg: _Leg) -> None:
+        seg = leg.segmenter
+        index, start, audio = seg.open_index, seg.open_start, seg.open_audio()
+        opts, context, hotwords = self._options.partial_decode, leg.context, self._options.hotwords
+        future = self._scheduler.partial(
+            (self.call_id, leg.number),
+            lambda: self._backend.transcribe(audio, opts, context, hotwords),
+            len(audio) / RATE,
+        )
+
+        async def deliver() -> None:
+            transcript = await future
+            if transcript is None or index <= leg.closed_through or self.ended:
+                return
+            text = self._filter.clean(transcript.text, final=False)
+            if text:
+                await self.emit(
+                    PartialResult(
+                        call_id=self.call_id,
+                        event_id=0,
+                        utterance_id=f"{leg.speaker}-{index}",
+                        speaker=leg.speaker,  # type: ignore[arg-type]
+                        start=round(start, 3),
+                        text=text,
+                    )
+                )
+
+        self._track(self._partials, deliver())
+
+    def _submit_final(self, leg: _Leg, closed: ClosedUtterance) -> None:
+        leg.closed_through = max(leg.closed_through, closed.index)
+        opts, context, hotwords = self._options.final_decode, leg.context, self._options.hotwords
+        future = self._scheduler.final(
+            lambda: self._backend.transcribe(closed.audio, opts, context, hotwords), len(closed.audio) / RATE
+        )
+
+        async def deliver() -> None:
+            transcript = await future
+            text = self._filter.clean(transcript.text, final=True) if transcript else ""
+            if not text:
+                return
+            leg.context = text
+            self.utterance_count += 1
+            await self.emit(
+                FinalResult(
+                    call_id=self.call_id,
+                    event_id=0,
+                    utterance_id=f"{leg.speaker}-{closed.index}",
+                    speaker=leg.speaker,  # type: ignore[arg-type]
+                    start=round(closed.start, 3),
+                    end=round(closed.end, 3),
+                    text=text,
+                    speaker_uncertain=leg.speaker == "unknown",
+                )
+            )
+
+        self._track(self._finals, deliver())
+
+    @staticmethod
+    def _track(tasks: set[asyncio.Task[None]], coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def event(self, message: CallEventMessage) -> None:
+        t = message.t if message.t is not None else self.now
+        await self.emit(
+            EventResult(call_id=self.call_id, event_id=0, event=message.event, t=round(t, 3),
+                        by=message.by, target=message.target)
+        )
+
+    async def finish(self, status: str) -> EndedResult:
+        """Close open utterances, wait for every final, and report the end. Safe to call once."""
+        for leg in self.legs:
+            tail = leg.resampler(np.zeros(0, dtype=np.float32), last=True)
+            for closed in leg.segmenter.feed(tail) + leg.segmenter.flush():
+                self._submit_final(leg, closed)
+        self.ended = True
+        for task in list(self._partials):
+            task.cancel()
+        if self._finals:
+            await asyncio.gather(*self._finals, return_exceptions=True)
+        ended = await self.emit(
+            EndedResult(
+                call_id=self.call_id, event_id=0, status=status,  # type: ignore[arg-type]
+                duration=round(self.now, 3), utterances=self.utterance_count,
+            )
+        )
+        return ended

@@ -1,0 +1,134 @@
+"""Cutting one speaker's audio into utterances, live.
+
+The segmenter decides when someone starts and stops talking; it knows nothing about recognition. Its
+output drives both the partial transcripts (re-decoding the open utterance) and the final one (decoding the
+closed utterance once).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from models.vad import CHUNK, VADStream
+
+RATE = 16_000
+
+
+@dataclass(frozen=True)
+class SegmenterOptions:
+    threshold: float = 0.5
+    # Speech ends after this much continuous non-speech. Shorter gives faster finals but splits
+    # sentences at a breath; 450 ms holds most Mandarin clause pauses together.
+    end_silence_ms: int = 450
+    # Utterances with less speech than this are clicks, coughs or line noise.
+    min_speech_ms: int = 200
+    # Whisper decodes at most 30 s at once; long monologues are cut here.
+    max_utterance_s: float = 20.0
+    pre_roll_ms: int = 200
+    post_roll_ms: int = 150
+
+
+@dataclass(frozen=True)
+class ClosedUtterance:
+    index: int
+    start: float
+    end: float
+    audio: np.ndarray
+
+
+@dataclass
+class UtteranceSegmenter:
+    vad: VADStream
+    options: SegmenterOptions = field(default_factory=SegmenterOptions)
+
+    def __post_init__(self) -> None:
+        self._samples_seen = 0  # position of the next VAD chunk, in samples since the leg began
+        self._history = np.zeros(0, dtype=np.float32)  # recent audio, for pre-roll
+        self._open: list[np.ndarray] | None = None
+        self._open_start = 0
+        self._last_speech_end = 0
+        self._speech_samples = 0
+        self._silence_samples = 0
+        self._count = 0
+        self._unchunked = np.zeros(0, dtype=np.float32)
+
+    @property
+    def now(self) -> float:
+        """Seconds of this leg's audio the VAD has judged."""
+        return self._samples_seen / RATE
+
+    @property
+    def is_open(self) -> bool:
+        return self._open is not None
+
+    @property
+    def open_index(self) -> int:
+        return self._count
+
+    @property
+    def open_start(self) -> float:
+        return self._open_start / RATE
+
+    def open_audio(self) -> np.ndarray:
+        return np.concatenate(self._open) if self._open else np.zeros(0, dtype=np.float32)
+
+    def feed(self, audio: np.ndarray) -> list[ClosedUtterance]:
+        """Advance over `audio`; return the utterances it closed."""
+        opts = self.options
+        buffered = np.concatenate([self._unchunked, audio])
+        probs = self.vad.feed(audio)
+        closed: list[ClosedUtterance] = []
+        for i, prob in enumerate(probs):
+            chunk = buffered[i * CHUNK : (i + 1) * CHUNK]
+            closed.extend(self._step(chunk, prob >= opts.threshold))
+        self._unchunked = buffered[len(probs) * CHUNK :].copy()
+        return closed
+
+    def flush(self) -> list[ClosedUtterance]:
+        """Close whatever is open: the call ended or the client vanished mid-utterance."""
+        return self._close() if self._open is not None else []
+
+    def _step(self, chunk: np.ndarray, speech: bool) -> list[ClosedUtterance]:
+        opts = self.options
+        start = self._samples_seen
+        self._samples_seen += len(chunk)
+        closed: list[ClosedUtterance] = []
+        if self._open is None:
+            if speech:
+                pre_roll = self._history[-(opts.pre_roll_ms * RATE // 1000) :]
+                self._open = [pre_roll.copy(), chunk]
+                self._open_start = start - len(pre_roll)
+                self._speech_samples = len(chunk)
+                self._silence_samples = 0
+                self._last_speech_end = self._samples_seen
+            else:
+                self._history = np.concatenate([self._history, chunk])[-RATE:]
+            return closed
+
+        self._open.append(chunk)
+        if speech:
+            self._speech_samples += len(chunk)
+            self._silence_samples = 0
+            self._last_speech_end = self._samples_seen
+        else:
+            self._silence_samples += len(chunk)
+        if self._silence_samples >= opts.end_silence_ms * RATE // 1000:
+            closed.extend(self._close())
+        elif self._samples_seen - self._open_start >= opts.max_utterance_s * RATE:
+            closed.extend(self._close())
+        return closed
+
+    def _close(self) -> list[ClosedUtterance]:
+        opts = self.options
+        assert self._open is not None
+        audio = np.concatenate(self._open)
+        keep = min(len(audio), self._last_speech_end - self._open_start + opts.post_roll_ms * RATE // 1000)
+        self._history = audio[-RATE:]
+        self._open = None
+        if self._speech_samples < opts.min_speech_ms * RATE // 1000:
+            return []
+        index = self._count
+        self._count += 1
+        return [ClosedUtterance(index, self._open_start / RATE, self._last_speech_end / RATE, audio[:keep])]

@@ -1,0 +1,61 @@
+"""The `callwatch` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="callwatch: Mandarin call monitoring")
+
+DEFAULT_INGEST_URL = "ws://127.0.0.1:8000/v1/ingest"
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8000, help="port to listen on"),
+) -> None:
+    """Run the service (ingest websocket, REST, pages) with settings from CALLWATCH_* variables."""
+    import uvicorn
+
+    from service.app import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", ws_max_size=16 * 1024 * 1024)
+
+
+@app.command()
+def stream(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="WAV/MP3 recording: stereo agent-left/customer-right, or mono"),
+    url: str = typer.Option(DEFAULT_INGEST_URL, help="ingest websocket of a running callwatch serve"),
+    realtime: bool = typer.Option(False, "--realtime", help="send audio at the pace it was spoken"),
+    as_json: bool = typer.Option(False, "--json", help="print one result message per line as JSON"),
+    call_id: Optional[str] = typer.Option(None, help="call id (default: file name plus a timestamp)"),
+    agent_id: str = typer.Option("agent-demo", help="agent the call belongs to"),
+    speed: float = typer.Option(1.0, help="with --realtime, play this many times faster"),
+    swap_channels: bool = typer.Option(False, help="the recording has the customer on the left"),
+    encoding: str = typer.Option("pcm_s16le", help="wire encoding: pcm_s16le, mulaw or alaw"),
+) -> None:
+    """Play a recording into callwatch as a live call and print the transcript as it forms."""
+    from clients.ingest_client import TranscriptPrinter, stream_file
+
+    printer = TranscriptPrinter(as_json=as_json, out=sys.stdout)
+    try:
+        ended = asyncio.run(
+            stream_file(
+                file, url=url, realtime=realtime, speed=speed, call_id=call_id, agent_id=agent_id,
+                swap_channels=swap_channels, encoding=encoding, on_result=printer,
+            )
+        )
+    except (OSError, ConnectionError) as exc:
+        typer.echo(f"cannot reach {url}: {exc}. Is `callwatch serve` running?", err=True)
+        raise typer.Exit(2)
+    raise typer.Exit(0 if ended and ended.get("status") == "completed" else 1)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()

@@ -1,0 +1,156 @@
+"""The ingest websocket protocol, version 1: every message that crosses the wire, as pydantic models.
+
+docs/protocol.md is the prose version of this file with an example of each message; keep them in step.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import IntEnum
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+PROTOCOL_VERSION = 1
+Speaker = Literal["agent", "customer", "unknown"]
+
+
+class CloseCode(IntEnum):
+    """Websocket close codes the ingest endpoint uses (4000–4999 are the application's own)."""
+
+    NORMAL = 1000
+    POLICY = 1008  # wrong or missing credentials
+    UNREADABLE_FRAME = 4400  # a frame that is not JSON at all, or not a JSON object
+    NO_VALID_START = 4401  # the first message was not a valid start after several tries
+    DUPLICATE_CALL = 4409  # a call with this id is live or already stored
+    CALL_TOO_LONG = 4413  # the call passed the configured maximum length
+    SERVER_FULL = 4503  # the instance is at its live-call limit
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- client → server
+
+
+class AudioFormat(_Wire):
+    """How the audio bytes are laid out.
+
+    `layout`:
+      - `stereo`: one stream, two interleaved channels; `channel_map` says whose voice is on each
+        (recorders store agent left, customer right).
+      - `two_legs`: one mono stream per speaker; a binary frame's first byte says whose (0 agent, 1 customer).
+      - `mono`: one mono stream with both voices; speakers cannot be told apart and are marked `unknown`.
+    """
+
+    encoding: Literal["pcm_s16le", "mulaw", "alaw"]
+    sample_rate: int = Field(ge=8000, le=48000)
+    layout: Literal["stereo", "two_legs", "mono"] = "stereo"
+    channel_map: tuple[Speaker, Speaker] = ("agent", "customer")
+
+    @property
+    def channels(self) -> int:
+        return 2 if self.layout == "stereo" else 1
+
+    @model_validator(mode="after")
+    def _distinct_channels(self) -> "AudioFormat":
+        if self.layout == "stereo" and set(self.channel_map) != {"agent", "customer"}:
+            raise ValueError("channel_map must name 'agent' and 'customer' once each")
+        return self
+
+    def leg_speakers(self) -> list[Speaker]:
+        """Speakers in the order of leg numbers (binary frame header byte)."""
+        if self.layout == "mono":
+            return ["unknown"]
+        if self.layout == "two_legs":
+            return ["agent", "customer"]
+        return list(self.channel_map)
+
+
+class StartMessage(_Wire):
+    type: Literal["start"]
+    protocol: Literal[1] = 1
+    call_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")
+    direction: Literal["inbound", "outbound"] = "inbound"
+    agent_id: str = Field(min_length=1, max_length=128)
+    caller_number: str | None = Field(None, max_length=32)
+    started_at: datetime | None = Field(None, description="local start time of the call, ISO 8601")
+    audio: AudioFormat
+
+
+class CallEventMessage(_Wire):
+    type: Literal["event"]
+    event: Literal["ringing", "answered", "hold", "resume", "transfer", "hangup"]
+    t: float | None = Field(None, ge=0, description="seconds since the start of the call's audio; default now")
+    by: Literal["agent", "customer", "system"] | None = None
+    target: str | None = Field(None, max_length=128, description="transfer target")
+
+    @model_validator(mode="after")
+    def _hangup_says_who(self) -> "CallEventMessage":
+        if self.event == "hangup" and self.by is None:
+            raise ValueError("a hangup event must say 'by': agent, customer or system")
+        if self.event != "hangup" and self.by is not None:
+            raise ValueError("'by' belongs to hangup events only")
+        return self
+
+
+ClientMessage = Annotated[Union[StartMessage, CallEventMessage], Field(discriminator="type")]
+client_message_adapter: TypeAdapter[StartMessage | CallEventMessage] = TypeAdapter(ClientMessage)
+
+
+# ---------------------------------------------------------------- server → client
+
+
+class _Result(_Wire):
+    call_id: str
+    event_id: int = Field(description="increases by one with every message of the call, from 1")
+
+
+class StartedResult(_Result):
+    type: Literal["started"] = "started"
+    protocol: int = PROTOCOL_VERSION
+    legs: list[Speaker]
+
+
+class PartialResult(_Result):
+    type: Literal["partial"] = "partial"
+    utterance_id: str
+    speaker: Speaker
+    start: float
+    text: str
+
+
+class FinalResult(_Result):
+    type: Literal["final"] = "final"
+    utterance_id: str
+    speaker: Speaker
+    start: float
+    end: float
+    text: str
+    speaker_uncertain: bool = False
+
+
+class EventResult(_Result):
+    type: Literal["event"] = "event"
+    event: str
+    t: float
+    by: str | None = None
+    target: str | None = None
+
+
+class ErrorResult(_Result):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    fatal: bool = False
+
+
+class EndedResult(_Result):
+    type: Literal["ended"] = "ended"
+    status: Literal["completed", "dropped"]
+    duration: float
+    utterances: int
+
+
+ServerMessage = Union[StartedResult, PartialResult, FinalResult, EventResult, ErrorResult, EndedResult]

@@ -1,0 +1,99 @@
+"""The one object per process that holds the settings and everything loaded from them.
+
+Models are loaded once here and shared by every call; nothing else in the code base keeps module-level
+state. The web app, the command line and the tests all build their pipelines from a Runtime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from models.asr import BACKENDS, ASRBackend, DecodeOptions, resolve_whisper_model
+from models.vad import SileroVAD
+from pipelines.call_session import CallSession, ResultSink, StreamingOptions
+from pipelines.scheduler import ASRScheduler
+from pipelines.segmenter import SegmenterOptions
+from pipelines.transcript_filter import TranscriptFilter
+from service.protocol import AudioFormat
+from service.settings import Settings
+from service.store import CallStore
+
+
+def build_backend(settings: Settings) -> ASRBackend:
+    factory = BACKENDS.get(settings.asr_backend)
+    if factory is None:
+        raise ValueError(f"CALLWATCH_ASR_BACKEND={settings.asr_backend!r} is not one of {sorted(BACKENDS)}")
+    return factory(
+        model_path=resolve_whisper_model(settings.asr_model, settings.cache_dir),
+        device=settings.asr_device,
+        compute_type=settings.asr_compute_type,
+        cpu_threads=settings.asr_threads or (os.cpu_count() or 1),
+        encoder_window=settings.asr_encoder_window,
+        prompt=settings.asr_prompt,
+    )
+
+
+def streaming_options(settings: Settings, hotwords: tuple[str, ...] = ()) -> StreamingOptions:
+    return StreamingOptions(
+        segmenter=SegmenterOptions(
+            threshold=settings.vad_threshold,
+            end_silence_ms=settings.end_silence_ms,
+            min_speech_ms=settings.min_speech_ms,
+            max_utterance_s=settings.max_utterance_s,
+        ),
+        final_decode=DecodeOptions(beam_size=settings.final_beam_size),
+        partial_decode=DecodeOptions(beam_size=settings.partial_beam_size, temperatures=(0.0,)),
+        partial_interval_s=settings.partial_interval_s,
+        hotwords=hotwords,
+    )
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    backend: ASRBackend
+    vad: SileroVAD
+    scheduler: ASRScheduler
+    store: CallStore
+    transcript_filter: TranscriptFilter
+    options: StreamingOptions
+    live_calls: dict[str, CallSession] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, settings: Settings | None = None) -> "Runtime":
+        settings = settings or Settings()
+        store = CallStore(settings.resolved_database_url)
+        store.mark_live_calls_dropped()
+        return cls(
+            settings=settings,
+            backend=build_backend(settings),
+            vad=SileroVAD(),
+            scheduler=ASRScheduler(partial_max_age_s=settings.partial_max_age_s),
+            store=store,
+            transcript_filter=TranscriptFilter(tuple(settings.hallucination_phrases)),
+            options=streaming_options(settings),
+        )
+
+    def new_call(self, call_id: str, audio_format: AudioFormat, sink: ResultSink, observers: list[Any] | None = None) -> CallSession:
+        return CallSession(
+            call_id,
+            audio_format,
+            backend=self.backend,
+            scheduler=self.scheduler,
+            vad=self.vad,
+            transcript_filter=self.transcript_filter,
+            options=self.options,
+            sink=sink,
+            observers=observers,
+        )
+
+    def close(self) -> None:
+        self.scheduler.close()
+        self.store.engine.dispose()
+
+    async def store_async(self, fn: Any, *args: Any) -> Any:
+        """Run a store write off the event loop, so a slow disk never stalls audio of other calls."""
+        return await asyncio.to_thread(fn, *args)
