@@ -29,6 +29,8 @@ class DecodeOptions:
     compression_ratio_threshold: float = 2.0
     log_prob_threshold: float = -1.0
     no_speech_threshold: float = 0.6
+    # Below this average log-probability even the best fallback is noise dressed as words.
+    garbage_log_prob: float = -2.0
     max_new_tokens: int = 200
 
 
@@ -78,7 +80,9 @@ class FasterWhisperBackend:
     cpu_threads: int = 0
     encoder_window: str = "fit"
     min_window_s: float = 10.0
-    prompt: str = "以下是普通话客服电话的录音。"
+    # Text put before every utterance, as if said earlier. Empty by default: a generic sentence here gets
+    # echoed back on silence, and measured no better on the shared clips.
+    prompt: str = ""
     name: str = "faster-whisper"
     _model: object = field(init=False, repr=False)
 
@@ -155,7 +159,7 @@ class FasterWhisperBackend:
             if not looping and candidate.avg_logprob >= options.log_prob_threshold:
                 return candidate
         assert best is not None
-        return best
+        return best if best.avg_logprob >= options.garbage_log_prob else Transcript("", best.avg_logprob, best.no_speech_prob)
 
 
 BackendFactory = Callable[..., ASRBackend]

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     asr_compute_type: str = "int8"
     asr_threads: int = Field(0, ge=0, description="CPU threads for the recogniser; 0 = all cores")
     asr_encoder_window: str = Field("fit", pattern="^(fit|full)$")
-    asr_prompt: str = "以下是普通话客服电话的录音。"
+    asr_prompt: str = ""
     final_beam_size: int = Field(5, ge=1, le=10)
     partial_beam_size: int = Field(1, ge=1, le=10)
     hallucination_phrases: list[str] = Field(default_factory=lambda: list(DEFAULT_HALLUCINATION_PHRASES))

@@ -1,0 +1,120 @@
+"""Shared fixtures: the real models, a real SQLite store, a real uvicorn server on loopback.
+
+The shared recordings live beside the repository (`../shared/audio`, as in CI); CALLWATCH_SHARED_AUDIO
+points elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_AUDIO = Path(os.environ.get("CALLWATCH_SHARED_AUDIO", REPO.parent / "shared" / "audio"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("CALLWATCH_CACHE_DIR", str(Path.home() / ".cache" / "callwatch"))
+
+
+@pytest.fixture(scope="session")
+def shared_audio() -> Path:
+    if not (SHARED_AUDIO / "MANIFEST.tsv").is_file():
+        pytest.fail(f"shared recordings not found at {SHARED_AUDIO}; set CALLWATCH_SHARED_AUDIO")
+    return SHARED_AUDIO
+
+
+@pytest.fixture(scope="session")
+def manifest(shared_audio: Path) -> dict[str, dict[str, str]]:
+    import csv
+
+    with (shared_audio / "MANIFEST.tsv").open(encoding="utf-8") as fh:
+        return {row["file"]: row for row in csv.DictReader(fh, delimiter="\t")}
+
+
+@pytest.fixture(scope="session")
+def clip(shared_audio: Path):
+    """Load a shared clip as 16 kHz mono float32."""
+    import soundfile as sf
+
+    def load(name: str) -> np.ndarray:
+        audio, rate = sf.read(shared_audio / name, dtype="float32")
+        assert rate == 16000
+        return audio if audio.ndim == 1 else audio.mean(axis=1)
+
+    return load
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory):
+    from service.settings import Settings
+
+    data_dir = tmp_path_factory.mktemp("callwatch-data")
+    return Settings(data_dir=data_dir, cache_dir=Path(os.environ["CALLWATCH_CACHE_DIR"]))
+
+
+@pytest.fixture(scope="session")
+def runtime(settings):
+    """The real models and a real SQLite database, loaded once for the whole test session."""
+    from service.runtime import Runtime
+
+    rt = Runtime.load(settings)
+    yield rt
+    rt.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    def __init__(self, app: Any, port: int):
+        import uvicorn
+
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.ingest_url = f"ws://127.0.0.1:{port}/v1/ingest"
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws_max_size=16 * 1024 * 1024)
+        )
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def __enter__(self) -> "LiveServer":
+        self._thread.start()
+        deadline = time.monotonic() + 60
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def live_server(runtime) -> Iterator[LiveServer]:
+    """A real uvicorn server on loopback serving the real app around the shared runtime."""
+    from service.app import create_app
+
+    with LiveServer(create_app(runtime=runtime), _free_port()) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def call_timeline(shared_audio: Path):
+    def load(name: str) -> dict[str, Any]:
+        return json.loads((shared_audio / "calls" / f"{name}.json").read_text(encoding="utf-8"))
+
+    return load

@@ -1,0 +1,38 @@
+import pytest
+from pydantic import ValidationError
+
+from service.protocol import client_message_adapter
+
+
+def start(**audio):
+    return {"type": "start", "call_id": "c-1", "agent_id": "a1",
+            "audio": {"encoding": "mulaw", "sample_rate": 8000, **audio}}
+
+
+def test_a_valid_start_defaults_to_stereo_agent_left():
+    message = client_message_adapter.validate_python(start())
+    assert message.audio.leg_speakers() == ["agent", "customer"]
+    assert message.audio.channels == 2
+
+
+@pytest.mark.parametrize(
+    "audio,field",
+    [({"sample_rate": 96000}, "sample_rate"), ({"encoding": "opus"}, "encoding"),
+     ({"channel_map": ["agent", "agent"]}, "channel_map")],
+)
+def test_a_bad_audio_format_names_the_field(audio, field):
+    with pytest.raises(ValidationError) as info:
+        client_message_adapter.validate_python(start(**audio))
+    assert field in str(info.value)
+
+
+def test_hangup_must_say_who_hung_up():
+    with pytest.raises(ValidationError, match="must say 'by'"):
+        client_message_adapter.validate_python({"type": "event", "event": "hangup"})
+    ok = client_message_adapter.validate_python({"type": "event", "event": "hangup", "by": "agent", "t": 3})
+    assert ok.by == "agent"
+
+
+def test_unknown_fields_are_refused_rather_than_ignored():
+    with pytest.raises(ValidationError, match="extra"):
+        client_message_adapter.validate_python({"type": "event", "event": "hold", "colour": "red"})
