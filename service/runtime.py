@@ -22,6 +22,14 @@ from service.settings import Settings
 from service.store import CallStore
 
 
+def prepare_models(settings: Settings) -> list[str]:
+    """Build what the models need on disk from installed packages; idempotent. Returns what was done."""
+    done = []
+    if settings.asr_backend == "faster-whisper":
+        done.append(f"ASR model {settings.asr_model}: {resolve_whisper_model(settings.asr_model, settings.cache_dir)}")
+    return done
+
+
 def build_backend(settings: Settings) -> ASRBackend:
     factory = BACKENDS.get(settings.asr_backend)
     if factory is None:

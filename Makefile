@@ -1,0 +1,30 @@
+# Two entry points for a fresh machine: `make demo` and `make test`. Both set up .venv first (once).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.callwatch-installed
+
+.PHONY: demo test setup serve bench
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# The CPU build of torch first, so nothing later pulls a CUDA build.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[test]"
+	$(VENV)/bin/callwatch setup
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/callwatch demo
+
+serve: $(STAMP)
+	$(VENV)/bin/callwatch serve
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/asr.py
+	$(PY) benchmarks/live.py
