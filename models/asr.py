@@ -24,6 +24,7 @@ class DecodeOptions:
     """How one utterance is decoded. Finals and partials use different options (see ASRSettings)."""
 
     beam_size: int = 5
+    patience: float = 1.0
     # Fallback to sampling when greedy/beam output looks like a loop or is very unlikely.
     temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6)
     compression_ratio_threshold: float = 2.0
@@ -111,55 +112,72 @@ class FasterWhisperBackend:
         tokens = [tok.sot_prev] + tok.encode(" " + previous)[-200:] if previous else []
         return tokens + list(tok.sot_sequence) + [tok.no_timestamps]
 
+    def _encode(self, audio: np.ndarray, frames: int) -> object:
+        import ctranslate2
+
+        # Pad the audio, not the features, as Whisper was trained: padded features of zeros read as
+        # sound, and with a short window the decoder then stops early ("甚至出现" for a whole sentence).
+        padded = np.zeros(frames * self._features.hop_length, dtype=np.float32)
+        padded[: min(audio.size, padded.size)] = audio[: padded.size]
+        features = self._features(padded, padding=0)[:, :frames]
+        return self._model.model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None])))
+
+    def _decode(self, encoded: object, prompt: list[int], options: DecodeOptions, temperature: float,
+                max_tokens: int) -> Transcript:
+        result = self._model.model.generate(
+            encoded,
+            [prompt],
+            beam_size=options.beam_size if temperature == 0 else 1,
+            patience=options.patience,
+            sampling_temperature=temperature if temperature > 0 else 1.0,
+            sampling_topk=0 if temperature > 0 else 1,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=[-1],
+            max_length=min(448, len(prompt) + max_tokens),  # the prompt counts against it
+        )[0]
+        tokens = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
+        # A cut inside a multi-byte character decodes to U+FFFD; it is not text.
+        text = self._tokenizer.decode(tokens).replace("\ufffd", "")
+        avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1) if tokens else -10.0
+        return Transcript(text, avg_logprob, result.no_speech_prob, compression_ratio(text))
+
     def transcribe(
         self, audio: np.ndarray, options: DecodeOptions, context: str = "", hotwords: Sequence[str] = ()
     ) -> Transcript:
-        import ctranslate2
-
+        """Decode, falling back while the result looks wrong: first the fitted encoder window, then
+        Whisper's own 30 s window, then sampling at rising temperatures (as Whisper does)."""
         if audio.size < SAMPLE_RATE // 10:
             return Transcript("")
-        features = self._features(np.ascontiguousarray(audio, dtype=np.float32))[:, :-1]
-        frames = self._encoder_frames(features.shape[1])
-        features = features[:, :frames]
-        padded = np.zeros((1, features.shape[0], frames), dtype=np.float32)
-        padded[0, :, : features.shape[1]] = features
-        encoded = self._model.model.encode(ctranslate2.StorageView.from_array(padded))
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
         prompt = self._prompt_tokens(context, hotwords)
-
         # Mandarin runs at about 4-6 characters a second; a decode far longer than the audio allows is a
         # loop, so the token budget follows the audio.
         max_tokens = min(options.max_new_tokens, 16 + int(12 * audio.size / SAMPLE_RATE))
+
+        windows = [self._encoder_frames(audio.size // self._features.hop_length)]
+        if windows[0] != self._frames_per_window:
+            windows.append(self._frames_per_window)
+        attempts = [(w, options.temperatures[0]) for w in windows]
+        attempts += [(windows[-1], t) for t in options.temperatures[1:]]
+        encoded: dict[int, object] = {}
         best: Transcript | None = None
-        for temperature in options.temperatures:
-            result = self._model.model.generate(
-                encoded,
-                [prompt],
-                beam_size=options.beam_size if temperature == 0 else 1,
-                num_hypotheses=1,
-                sampling_temperature=max(temperature, 1e-3) if temperature > 0 else 1.0,
-                sampling_topk=0 if temperature > 0 else 1,
-                return_scores=True,
-                return_no_speech_prob=True,
-                suppress_blank=True,
-                suppress_tokens=[-1],
-                max_length=min(448, len(prompt) + max_tokens),  # the prompt counts against it
-                repetition_penalty=1.0,
-                no_repeat_ngram_size=0,
-            )[0]
-            tokens = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
-            # A cut inside a multi-byte character decodes to U+FFFD; it is not text.
-            text = self._tokenizer.decode(tokens).replace("\ufffd", "")
-            avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1) if tokens else -10.0
-            candidate = Transcript(text, avg_logprob, result.no_speech_prob, compression_ratio(text))
-            if candidate.no_speech_prob > options.no_speech_threshold and avg_logprob < options.log_prob_threshold:
-                return Transcript("", avg_logprob, candidate.no_speech_prob, candidate.compression_ratio)
+        for frames, temperature in attempts:
+            if frames not in encoded:
+                encoded[frames] = self._encode(audio, frames)
+            candidate = self._decode(encoded[frames], prompt, options, temperature, max_tokens)
+            if candidate.no_speech_prob > options.no_speech_threshold and candidate.avg_logprob < options.log_prob_threshold:
+                return Transcript("", candidate.avg_logprob, candidate.no_speech_prob, candidate.compression_ratio)
             if best is None or candidate.avg_logprob > best.avg_logprob:
                 best = candidate
             looping = candidate.compression_ratio > options.compression_ratio_threshold
             if not looping and candidate.avg_logprob >= options.log_prob_threshold:
                 return candidate
         assert best is not None
-        return best if best.avg_logprob >= options.garbage_log_prob else Transcript("", best.avg_logprob, best.no_speech_prob)
+        if best.avg_logprob < options.garbage_log_prob:
+            return Transcript("", best.avg_logprob, best.no_speech_prob, best.compression_ratio)
+        return best
 
 
 BackendFactory = Callable[..., ASRBackend]

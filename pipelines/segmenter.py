@@ -26,8 +26,10 @@ class SegmenterOptions:
     min_speech_ms: int = 200
     # Whisper decodes at most 30 s at once; long monologues are cut here.
     max_utterance_s: float = 20.0
-    pre_roll_ms: int = 200
-    post_roll_ms: int = 150
+    # Silero confirms speech a chunk or two after it begins, and Whisper needs the onset of the first
+    # syllable ("你好" heard as "1号" without it), so each utterance starts this much before the VAD fired.
+    pre_roll_ms: int = 400
+    post_roll_ms: int = 300
 
 
 @dataclass(frozen=True)

@@ -108,5 +108,5 @@ def demo(
         server.should_exit = True
 
 
-def main() -> None:  # pragma: no cover - console entry
+if __name__ == "__main__":
     app()

@@ -50,6 +50,8 @@ def streaming_options(settings: Settings, hotwords: tuple[str, ...] = ()) -> Str
             threshold=settings.vad_threshold,
             end_silence_ms=settings.end_silence_ms,
             min_speech_ms=settings.min_speech_ms,
+            pre_roll_ms=settings.pre_roll_ms,
+            post_roll_ms=settings.post_roll_ms,
             max_utterance_s=settings.max_utterance_s,
         ),
         final_decode=DecodeOptions(beam_size=settings.final_beam_size),

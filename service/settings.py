@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     vad_threshold: float = Field(0.5, gt=0, lt=1)
     end_silence_ms: int = Field(450, ge=100, le=5000)
     min_speech_ms: int = Field(200, ge=0)
+    pre_roll_ms: int = Field(400, ge=0, le=2000)
+    post_roll_ms: int = Field(300, ge=0, le=2000)
     max_utterance_s: float = Field(20.0, ge=2, le=30)
     partial_interval_s: float = Field(0.6, ge=0.2)
     partial_max_age_s: float = Field(1.5, gt=0, description="a queued partial older than this is dropped")
