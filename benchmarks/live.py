@@ -68,8 +68,13 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def level(url: str, n: int, run: int) -> dict[str, Any]:
+    """n calls at once, in rounds until every test call has been played at least once (more samples at n=1)."""
     paths = calls()
-    outs = await asyncio.gather(*(one_call(url, paths[i % len(paths)], f"bench-{run}-{n}-{i}") for i in range(n)))
+    outs = []
+    for round_ in range(-(-len(paths) // n)):
+        outs += await asyncio.gather(*(
+            one_call(url, paths[(round_ * n + i) % len(paths)], f"bench-{run}-{n}-{round_}-{i}") for i in range(n)
+        ))
     latency = [x for o in outs for x in o["latency"]]
     gaps = [x for o in outs for x in o["gaps"]]
     return {"calls": n, "finals": len(latency), "final_latency_p50": pct(latency, 50), "final_latency_p95": pct(latency, 95),
