@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     database_url: str = ""
     rules_file: Path | None = None
 
+    # Access. Tokens are compared in constant time; keep them in the environment or a secrets store, not in
+    # the rules file. With none configured, the agent and supervisor pages refuse everyone.
+    agent_tokens: dict[str, str] = Field(default_factory=dict, description='{"agent id": "token"}')
+    supervisor_tokens: dict[str, str] = Field(default_factory=dict, description='{"supervisor name": "token"}')
+
     # Limits
     max_frame_bytes: int = Field(256 * 1024, ge=1024)
     max_call_s: float = Field(4 * 3600, gt=0)
