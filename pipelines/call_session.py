@@ -9,8 +9,10 @@ client can resume and a store can order them.
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Awaitable, Protocol
 
 import numpy as np
 
@@ -31,6 +33,7 @@ from service.protocol import (
 )
 
 RATE = 16_000
+log = logging.getLogger("callwatch.call")
 
 
 @dataclass(frozen=True)
@@ -42,16 +45,31 @@ class StreamingOptions:
     # A partial of less than this says nothing useful yet.
     min_partial_audio_s: float = 0.5
     hotwords: tuple[str, ...] = ()
+    # How often time-based rules (dead air, long holds) are looked at, in audio seconds.
+    tick_interval_s: float = 0.5
 
 
 class ResultSink(Protocol):
     async def __call__(self, result: Any) -> None: ...
 
 
-class CallObserver(Protocol):
-    """Something that follows the call's results and may add its own (emotion, prompts)."""
+class CallObserver:
+    """Follows a call and may add results of its own (emotion, prompts) through `call.emit`.
 
-    async def on_result(self, result: Any, emit: Callable[[Any], Awaitable[Any]], now: float) -> None: ...
+    Every method is a no-op here; an observer overrides what it needs. An observer that fails is logged
+    and skipped: it must never cost the call its transcript."""
+
+    async def on_result(self, result: Any, call: "CallSession") -> None:
+        """Every result the call emits, after it reached the sink."""
+
+    async def on_speech(self, speaker: str, start: float, end: float | None, call: "CallSession") -> None:
+        """Voice activity: a speaker started (`end` None) or stopped talking."""
+
+    async def on_tick(self, now: float, call: "CallSession") -> None:
+        """The call's clock moved on by `tick_interval_s`."""
+
+    async def on_finish(self, call: "CallSession") -> None:
+        """The call ended; its last finals and `ended` are out."""
 
 
 class FrameError(ValueError):
@@ -92,6 +110,9 @@ class CallSession:
         self._sink = sink
         self._observers = observers or []
         self._event_id = 0
+        self._last_tick = 0.0
+        # The audio of recent finals, for observers that listen to the voice (arousal); bounded.
+        self._recent_audio: OrderedDict[str, np.ndarray] = OrderedDict()
         self._emit_lock = asyncio.Lock()
         self._finals: set[asyncio.Task[None]] = set()
         self._partials: set[asyncio.Task[None]] = set()
@@ -113,14 +134,24 @@ class CallSession:
         return max(leg.segmenter.now for leg in self.legs)
 
     async def emit(self, result: Any) -> Any:
-        """Stamp the next event id on a result and hand it to the sink (and the observers)."""
+        """Stamp the next event id on a result and hand it to the sink, then to the observers."""
         async with self._emit_lock:
             self._event_id += 1
             stamped = result.model_copy(update={"call_id": self.call_id, "event_id": self._event_id})
             await self._sink(stamped)
-        for observer in self._observers:
-            await observer.on_result(stamped, self.emit, self.now)
+        await self._notify("on_result", stamped, self)
         return stamped
+
+    async def _notify(self, method: str, *args: Any) -> None:
+        for observer in self._observers:
+            try:
+                await getattr(observer, method)(*args)
+            except Exception:
+                log.exception("observer %s.%s failed", type(observer).__name__, method, extra={"call_id": self.call_id})
+
+    def utterance_audio(self, utterance_id: str) -> np.ndarray | None:
+        """16 kHz audio of a recent final (the last few per call are kept)."""
+        return self._recent_audio.get(utterance_id)
 
     async def start(self) -> None:
         await self.emit(StartedResult(call_id=self.call_id, event_id=0, legs=[leg.speaker for leg in self.legs]))
@@ -143,14 +174,21 @@ class CallSession:
             samples = getattr(exc, "usable", np.zeros((0, fmt.channels), dtype=np.float32))
             problem = str(exc)
         for channel, leg in enumerate(targets):
-            self._feed_leg(leg, leg.resampler(samples[:, channel]))
+            await self._feed_leg(leg, leg.resampler(samples[:, channel]))
+        if self.now - self._last_tick >= self._options.tick_interval_s:
+            self._last_tick = self.now
+            await self._notify("on_tick", self.now, self)
         if problem:
             raise FrameError(problem)
 
-    def _feed_leg(self, leg: _Leg, audio16k: np.ndarray) -> None:
-        for closed in leg.segmenter.feed(audio16k):
-            self._submit_final(leg, closed)
+    async def _feed_leg(self, leg: _Leg, audio16k: np.ndarray) -> None:
         seg = leg.segmenter
+        was_open, open_index = seg.is_open, seg.open_index
+        for closed in seg.feed(audio16k):
+            self._submit_final(leg, closed)
+            await self._notify("on_speech", leg.speaker, closed.start, closed.end, self)
+        if seg.is_open and (not was_open or seg.open_index != open_index):
+            await self._notify("on_speech", leg.speaker, seg.open_start, None, self)
         if (
             seg.is_open
             and seg.now - seg.open_start >= self._options.min_partial_audio_s
@@ -202,11 +240,15 @@ class CallSession:
                 return
             leg.context = text
             self.utterance_count += 1
+            utterance_id = f"{leg.speaker}-{closed.index}"
+            self._recent_audio[utterance_id] = closed.audio
+            while len(self._recent_audio) > 8:
+                self._recent_audio.popitem(last=False)
             await self.emit(
                 FinalResult(
                     call_id=self.call_id,
                     event_id=0,
-                    utterance_id=f"{leg.speaker}-{closed.index}",
+                    utterance_id=utterance_id,
                     speaker=leg.speaker,  # type: ignore[arg-type]
                     start=round(closed.start, 3),
                     end=round(closed.end, 3),
@@ -236,6 +278,7 @@ class CallSession:
             tail = leg.resampler(np.zeros(0, dtype=np.float32), last=True)
             for closed in leg.segmenter.feed(tail) + leg.segmenter.flush():
                 self._submit_final(leg, closed)
+                await self._notify("on_speech", leg.speaker, closed.start, closed.end, self)
         self.ended = True
         for task in list(self._partials):
             task.cancel()
@@ -247,4 +290,5 @@ class CallSession:
                 duration=round(self.now, 3), utterances=self.utterance_count,
             )
         )
+        await self._notify("on_finish", self)
         return ended

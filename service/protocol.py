@@ -153,4 +153,55 @@ class EndedResult(_Result):
     utterances: int
 
 
-ServerMessage = Union[StartedResult, PartialResult, FinalResult, EventResult, ErrorResult, EndedResult]
+class EmotionResult(_Result):
+    """The customer's mood after one of their utterances."""
+
+    type: Literal["emotion"] = "emotion"
+    utterance_id: str
+    t: float
+    valence: float = Field(ge=-1, le=1, description="negative … positive")
+    arousal: float = Field(ge=0, le=1, description="calm … agitated")
+    label: Literal["angry", "upset", "neutral", "satisfied"]
+    confidence: float = Field(ge=0, le=1)
+    smoothed_valence: float = Field(ge=-1, le=1, description="the curve: valence smoothed over the call")
+    turn: Literal["negative", "recovered"] | None = Field(None, description="the customer turned at this utterance")
+
+
+class RecoveryStep(_Wire):
+    step: Literal["感受", "道歉", "解决", "调查", "加分", "预防"]
+    suggestion: str
+
+
+class PromptResult(_Result):
+    """An etiquette prompt for the agent, raised while the call is going."""
+
+    type: Literal["prompt"] = "prompt"
+    prompt_id: str
+    rule_id: str
+    severity: Literal["info", "warn", "breach"]
+    t: float
+    evidence: str
+    text: str
+    recovery: RecoveryStep | None = None
+
+
+class FindingOut(_Wire):
+    rule_id: str
+    severity: str
+    t: float | None
+    evidence: str
+    prompt: str
+
+
+class ReportResult(_Result):
+    """The post-call judgement: score and findings, sent after `ended`."""
+
+    type: Literal["report"] = "report"
+    score: float
+    findings: list[FindingOut]
+
+
+ServerMessage = Union[
+    StartedResult, PartialResult, FinalResult, EventResult, ErrorResult, EndedResult, EmotionResult, PromptResult,
+    ReportResult,
+]
