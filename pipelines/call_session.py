@@ -18,7 +18,7 @@ import numpy as np
 
 from models.asr import ASRBackend, DecodeOptions
 from models.vad import SileroVAD
-from pipelines.audio import ChannelResampler, decode_frame
+from pipelines.audio import AudioFrameError, ChannelResampler, decode_frame
 from pipelines.scheduler import ASRScheduler
 from pipelines.segmenter import ClosedUtterance, SegmenterOptions, UtteranceSegmenter
 from pipelines.transcript_filter import TranscriptFilter
@@ -45,6 +45,8 @@ class StreamingOptions:
     # A partial of less than this says nothing useful yet.
     min_partial_audio_s: float = 0.5
     hotwords: tuple[str, ...] = ()
+    # Audits of recordings want finals only; partials are for people watching a live call.
+    partials: bool = True
     # How often time-based rules (dead air, long holds) are looked at, in audio seconds.
     tick_interval_s: float = 0.5
 
@@ -159,27 +161,29 @@ class CallSession:
     async def audio(self, frame: bytes) -> None:
         """Take one binary frame. Raises FrameError after keeping whatever whole samples it held."""
         fmt = self.audio_format
+        leg: int | None = None
         if fmt.layout == "two_legs":
             if not frame:
                 raise FrameError("empty binary frame: expected a leg byte (0 agent, 1 customer) and audio")
             if frame[0] > 1:
                 raise FrameError(f"unknown leg byte {frame[0]}: 0 is the agent leg, 1 the customer leg")
-            targets, payload = [self.legs[frame[0]]], frame[1:]
-        else:
-            targets, payload = self.legs, frame
-        problem: str | None = None
+            leg, frame = frame[0], frame[1:]
         try:
-            samples = decode_frame(payload, fmt.encoding, fmt.channels)
-        except ValueError as exc:
-            samples = getattr(exc, "usable", np.zeros((0, fmt.channels), dtype=np.float32))
-            problem = str(exc)
-        for channel, leg in enumerate(targets):
-            await self._feed_leg(leg, leg.resampler(samples[:, channel]))
+            samples = decode_frame(frame, fmt.encoding, fmt.channels)
+        except AudioFrameError as exc:
+            await self.samples(exc.usable, leg)
+            raise FrameError(str(exc)) from exc
+        await self.samples(samples, leg)
+
+    async def samples(self, samples: np.ndarray, leg: int | None = None) -> None:
+        """Take decoded audio, (frames, channels) float32 at the call's declared rate; with `two_legs`,
+        `leg` says whose it is."""
+        targets = self.legs if leg is None else [self.legs[leg]]
+        for channel, target in enumerate(targets):
+            await self._feed_leg(target, target.resampler(samples[:, channel]))
         if self.now - self._last_tick >= self._options.tick_interval_s:
             self._last_tick = self.now
             await self._notify("on_tick", self.now, self)
-        if problem:
-            raise FrameError(problem)
 
     async def _feed_leg(self, leg: _Leg, audio16k: np.ndarray) -> None:
         seg = leg.segmenter
@@ -190,7 +194,8 @@ class CallSession:
         if seg.is_open and (not was_open or seg.open_index != open_index):
             await self._notify("on_speech", leg.speaker, seg.open_start, None, self)
         if (
-            seg.is_open
+            self._options.partials
+            and seg.is_open
             and seg.now - seg.open_start >= self._options.min_partial_audio_s
             and seg.now - leg.last_partial_at >= self._options.partial_interval_s
         ):

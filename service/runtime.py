@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from models.asr import BACKENDS, ASRBackend, DecodeOptions, resolve_whisper_model
@@ -87,7 +87,14 @@ class Runtime:
             options=streaming_options(settings),
         )
 
-    def new_call(self, call_id: str, audio_format: AudioFormat, sink: ResultSink, observers: list[Any] | None = None) -> CallSession:
+    def new_call(
+        self,
+        call_id: str,
+        audio_format: AudioFormat,
+        sink: ResultSink,
+        observers: list[Any] | None = None,
+        partials: bool = True,
+    ) -> CallSession:
         return CallSession(
             call_id,
             audio_format,
@@ -95,7 +102,7 @@ class Runtime:
             scheduler=self.scheduler,
             vad=self.vad,
             transcript_filter=self.transcript_filter,
-            options=self.options,
+            options=self.options if partials else replace(self.options, partials=False),
             sink=sink,
             observers=observers,
         )
