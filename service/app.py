@@ -7,7 +7,7 @@ from typing import AsyncIterator
 
 from fastapi import FastAPI
 
-from service import ingest
+from service import ingest, timeline_api
 from service.runtime import Runtime
 from service.settings import Settings
 
@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     app = FastAPI(title="callwatch", version="0.1.0", lifespan=lifespan)
     app.include_router(ingest.router)
+    app.include_router(timeline_api.router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

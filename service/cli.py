@@ -58,6 +58,17 @@ def stream(
     raise typer.Exit(0 if ended and ended.get("status") == "completed" else 1)
 
 
+@app.command("audit-timeline")
+def audit_timeline(
+    timeline: Path = typer.Argument(..., help="call timeline JSON (docs/timeline.md)"),
+    rules: Optional[Path] = typer.Option(None, "--rules", help="deployment rules YAML, merged over the defaults"),
+) -> None:
+    """Judge one call timeline against the rules; print the report (findings, score, figures) as JSON."""
+    from rules.cli import audit_timeline_main
+
+    raise typer.Exit(audit_timeline_main(timeline, rules))
+
+
 @app.command()
 def setup() -> None:
     """Build the model caches from the installed packages (no download) and check their hashes."""

@@ -19,9 +19,11 @@ from pipelines.call_session import CallSession, FrameError
 from service.protocol import (
     CallEventMessage,
     CloseCode,
+    EmotionResult,
     ErrorResult,
     EventResult,
     FinalResult,
+    PromptResult,
     StartMessage,
     client_message_adapter,
 )
@@ -124,7 +126,9 @@ class IngestConnection:
             start.audio.model_dump(mode="json"),
         ):
             raise _Close(CloseCode.DUPLICATE_CALL, f"duplicate_call: call id {start.call_id!r} already exists")
-        self.session = runtime.new_call(start.call_id, start.audio, self._deliver)
+        observers = runtime.observers_for(start.call_id, start.agent_id, start.direction, start.started_at,
+                                          start.caller_number)
+        self.session = runtime.new_call(start.call_id, start.audio, self._deliver, observers=observers)
         runtime.live_calls[start.call_id] = self.session
         log.info("call started", extra={"call_id": start.call_id, "agent_id": start.agent_id})
         await self.session.start()
@@ -166,6 +170,12 @@ class IngestConnection:
             )
         elif isinstance(result, EventResult):
             await runtime.store_async(store.add_event, result.call_id, result.event, result.t, result.by, result.target)
+        elif isinstance(result, PromptResult):
+            await runtime.store_async(store.add_prompt, result.call_id, result.prompt_id, result.rule_id,
+                                      result.severity, result.t, result.text, result.evidence)
+        elif isinstance(result, EmotionResult):
+            await runtime.store_async(store.set_utterance_emotion, result.call_id, result.utterance_id,
+                                      result.model_dump(exclude={"type", "call_id", "event_id", "utterance_id"}))
         await self._send(result.model_dump(mode="json"))
 
     async def _error(self, code: str, message: str, fatal: bool = False) -> None:

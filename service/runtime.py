@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from datetime import datetime
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -15,7 +16,11 @@ from models.asr import BACKENDS, ASRBackend, DecodeOptions, resolve_whisper_mode
 from models.vad import SileroVAD
 from pipelines.call_session import CallObserver, CallSession, ResultSink, StreamingOptions
 from pipelines.scheduler import ASRScheduler
+from pipelines.rules_follower import RulesFollower, call_header
 from pipelines.segmenter import SegmenterOptions
+from rules.config import load_rules_config
+from rules.engine import RuleBook
+from rules.findings import CallReport
 from pipelines.transcript_filter import TranscriptFilter
 from service.protocol import AudioFormat
 from service.settings import Settings
@@ -70,13 +75,17 @@ class Runtime:
     store: CallStore
     transcript_filter: TranscriptFilter
     options: StreamingOptions
+    rule_book: RuleBook
     live_calls: dict[str, CallSession] = field(default_factory=dict)
 
     @classmethod
     def load(cls, settings: Settings | None = None) -> "Runtime":
         settings = settings or Settings()
+        rule_book = RuleBook(load_rules_config(settings.rules_file))
         store = CallStore(settings.resolved_database_url)
         store.mark_live_calls_dropped()
+        deployment = rule_book.config.deployment
+        hotwords = tuple(dict.fromkeys([deployment.company_name, *deployment.company_aliases]))
         return cls(
             settings=settings,
             backend=build_backend(settings),
@@ -84,7 +93,8 @@ class Runtime:
             scheduler=ASRScheduler(partial_max_age_s=settings.partial_max_age_s),
             store=store,
             transcript_filter=TranscriptFilter(tuple(settings.hallucination_phrases)),
-            options=streaming_options(settings),
+            options=streaming_options(settings, hotwords),
+            rule_book=rule_book,
         )
 
     def new_call(
@@ -107,9 +117,17 @@ class Runtime:
             observers=observers,
         )
 
-    def observers_for(self, call_id: str, agent_id: str | None, direction: str, started_at: Any | None) -> list[CallObserver]:
-        """The observers every call gets, live or audited: emotion and the rules engine."""
-        return []
+    def observers_for(
+        self, call_id: str, agent_id: str | None, direction: str, started_at: datetime | None,
+        caller_number: str | None = None, rule_book: RuleBook | None = None,
+    ) -> list[CallObserver]:
+        """The observers every call gets, live or audited: emotion and the rules engine (with this
+        deployment's rules, or `rule_book` to try another)."""
+        header = call_header(call_id, agent_id, direction, started_at, caller_number)
+        return [RulesFollower(rule_book or self.rule_book, header, on_report=self._store_report)]
+
+    async def _store_report(self, call_id: str, report: CallReport) -> None:
+        await self.store_async(self.store.save_report, call_id, report.score, report.model_dump(mode="json"))
 
     def close(self) -> None:
         self.scheduler.close()

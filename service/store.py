@@ -76,6 +76,23 @@ utterances = Table(
 )
 
 
+call_prompts = Table(
+    "call_prompts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("call_id", String(128), ForeignKey("calls.call_id"), nullable=False, index=True),
+    Column("prompt_id", String(96), nullable=False),
+    Column("rule_id", String(64), nullable=False),
+    Column("severity", String(8), nullable=False),
+    Column("t", Float, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("evidence", Text, nullable=False),
+    Column("dismissed_at", DateTime(timezone=True), doc="when the agent dismissed it; QA reads whether prompts were heeded"),
+    Column("dismissed_by", String(128)),
+    UniqueConstraint("call_id", "prompt_id"),
+)
+
+
 @dataclass(frozen=True)
 class CallRecord:
     call_id: str
@@ -86,6 +103,8 @@ class CallRecord:
     status: str
     audio_format: dict[str, Any]
     duration: float | None
+    score: float | None = None
+    report: dict[str, Any] | None = None
 
 
 class CallStore:
@@ -146,6 +165,28 @@ class CallStore:
                 .values(emotion=json.dumps(emotion, ensure_ascii=False))
             )
 
+    def add_prompt(self, call_id: str, prompt_id: str, rule_id: str, severity: str, t: float, text: str, evidence: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(call_prompts).values(call_id=call_id, prompt_id=prompt_id, rule_id=rule_id,
+                                                     severity=severity, t=t, text=text, evidence=evidence))
+
+    def dismiss_prompt(self, call_id: str, prompt_id: str, agent_id: str) -> bool:
+        """Record the agent's dismissal; False if no such prompt (or already dismissed)."""
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(call_prompts)
+                .where(call_prompts.c.call_id == call_id, call_prompts.c.prompt_id == prompt_id,
+                       call_prompts.c.dismissed_at.is_(None))
+                .values(dismissed_at=datetime.now(timezone.utc), dismissed_by=agent_id)
+            )
+            return done.rowcount == 1
+
+    def list_prompts(self, call_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(call_prompts).where(call_prompts.c.call_id == call_id).order_by(call_prompts.c.id)).mappings()
+            return [{k: r[k] for k in ("prompt_id", "rule_id", "severity", "t", "text", "evidence", "dismissed_at", "dismissed_by")}
+                    for r in rows]
+
     def end_call(self, call_id: str, status: str, duration: float) -> None:
         with self.engine.begin() as conn:
             conn.execute(
@@ -176,6 +217,8 @@ class CallStore:
             status=row["status"],
             audio_format=json.loads(row["audio_format"]),
             duration=row["duration"],
+            score=row["score"],
+            report=json.loads(row["report"]) if row["report"] else None,
         )
 
     def list_utterances(self, call_id: str) -> list[dict[str, Any]]:

@@ -66,6 +66,15 @@ async def test_stereo_call_comes_back_with_both_speakers_in_simplified_chinese(
     assert call.status == "completed" and abs(call.duration - timeline["duration_s"]) < 0.1
     assert [e["event"] for e in runtime.store.list_events(call_id)] == ["answered", "hangup"]
 
+    # The rules judged the call after it ended: the report follows `ended` and is stored with the call.
+    kinds = [r["type"] for r in results]
+    assert kinds[-2:] == ["ended", "report"]
+    report = results[-1]
+    assert 0 <= report["score"] <= 100
+    # This assembled call has no greeting, company name or goodbye: a QA supervisor would mark those.
+    assert {"opening.greeting", "closing.goodbye"} <= {f["rule_id"] for f in report["findings"]}
+    assert call.score == report["score"] and call.report["findings"]
+
 
 async def test_partials_arrive_before_the_final_when_streamed_in_real_time(live_server, shared_audio):
     results: list[dict] = []

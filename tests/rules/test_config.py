@@ -1,0 +1,91 @@
+from pathlib import Path
+
+import pytest
+
+from rules.catalog import RULE_IDS
+from rules.config import RulesConfigError, load_rules_config, load_rules_config_text
+
+
+def test_defaults_cover_every_rule_id() -> None:
+    config = load_rules_config()
+    assert len(RULE_IDS) == 27
+    for rid in RULE_IDS:
+        s = config.rule(rid)
+        assert s.seed and s.prompt
+        assert s.kind in ("live", "post")
+
+
+def test_override_merges_over_defaults() -> None:
+    config = load_rules_config_text(
+        "deployment:\n  company_name: 顺丰快递\nrules:\n  listen.dead_air:\n    options:\n      max_silence_s: 15\n"
+    )
+    assert config.deployment.company_name == "顺丰快递"
+    assert config.deployment.ring_cadence_s == 5.0  # untouched default
+    assert config.rule("listen.dead_air").options.max_silence_s == 15
+    assert config.rule("listen.dead_air").weight == load_rules_config().rule("listen.dead_air").weight
+
+
+def _error(text: str) -> str:
+    with pytest.raises(RulesConfigError) as exc:
+        load_rules_config_text(text, "site.yaml")
+    return str(exc.value)
+
+
+def test_unknown_rule_id_names_key_and_line() -> None:
+    msg = _error("deployment:\n  company_name: X\nrules:\n  opening.hello:\n    enabled: false\n")
+    assert "site.yaml, line 4" in msg
+    assert "unknown rule id 'opening.hello'" in msg
+
+
+def test_wrong_type_names_key_and_line() -> None:
+    msg = _error("rules:\n  answer.rings:\n    options:\n      max_rings: three\n")
+    assert "site.yaml, line 4" in msg
+    assert 'rules["answer.rings"].options.max_rings' in msg
+
+
+def test_bad_threshold_is_an_error() -> None:
+    msg = _error("rules:\n  hold.apology:\n    options:\n      max_hold_s: -5\n")
+    assert "line 4" in msg and "max_hold_s" in msg and "greater than 0" in msg
+
+
+def test_unknown_option_key() -> None:
+    msg = _error("rules:\n  hold.apology:\n    options:\n      max_hold: 40\n")
+    assert "unknown key 'max_hold'" in msg and "line 4" in msg
+
+
+def test_bad_kind_and_severity() -> None:
+    msg = _error("rules:\n  promise.rash:\n    kind: sometimes\n    severity: fatal\n")
+    assert "line 3" in msg and "line 4" in msg
+
+
+def test_bad_yaml_names_the_line() -> None:
+    msg = _error("deployment:\n  company_name: [unclosed\n")
+    assert "site.yaml" in msg and "not valid YAML" in msg
+
+
+def test_bad_regex_timezone_and_hours() -> None:
+    msg = _error(
+        "deployment:\n  staff_number_pattern: '工号(['\n  timezone: Mars/Base\n"
+        "  business_hours:\n    window: {start: '20:00', end: '08:00'}\n"
+    )
+    assert "staff_number_pattern" in msg and "Mars/Base" in msg and "window" in msg
+
+
+def test_duplicate_key() -> None:
+    msg = _error("rules:\n  promise.rash:\n    enabled: false\n  promise.rash:\n    enabled: true\n")
+    assert "line 4" in msg and "appears twice" in msg
+
+
+def test_bad_phrase_regex() -> None:
+    msg = _error("rules:\n  promise.rash:\n    options:\n      phrases: ['re:(unclosed']\n")
+    assert "bad regular expression" in msg
+
+
+def test_missing_file() -> None:
+    with pytest.raises(RulesConfigError, match="cannot read"):
+        load_rules_config(Path("/nonexistent/rules.yaml"))
+
+
+def test_deployment_files_in_the_labelled_set_validate() -> None:
+    for path in sorted((Path(__file__).parent.parent / "data" / "timelines" / "deployments").glob("*.yaml")):
+        load_rules_config(path)
