@@ -52,6 +52,7 @@ async def run_recording(
     agent_channel: int = 0,
     observers: list[CallObserver] | None = None,
     max_seconds: float | None = None,
+    final_beam_size: int | None = None,
 ) -> RecordingOutcome:
     """Decode `path`, stream it through a CallSession with `observers`, and return every result."""
     audio, rate = load_audio_file(str(path))
@@ -66,7 +67,8 @@ async def run_recording(
     async def collect(result: Any) -> None:
         outcome.results.append(result)
 
-    session: CallSession = runtime.new_call(call_id, fmt, collect, observers=observers, partials=False)
+    session: CallSession = runtime.new_call(call_id, fmt, collect, observers=observers, partials=False,
+                                            final_beam_size=final_beam_size)
     await session.start()
     pending = sorted(events or [], key=lambda e: e.t if e.t is not None else 0.0)
     step = int(FEED_SECONDS * rate)

@@ -8,6 +8,8 @@ from typing import AsyncIterator
 from fastapi import FastAPI
 
 from service import ingest, timeline_api
+from service.audit import api as audit_api
+from service.audit import pages as audit_pages
 from service.runtime import Runtime
 from service.settings import Settings
 
@@ -22,12 +24,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         try:
             yield
         finally:
+            audit_queue = getattr(app.state, "audit_queue", None)
+            if audit_queue is not None:
+                await audit_queue.close()
             if owned:
                 app.state.runtime.close()
 
     app = FastAPI(title="callwatch", version="0.1.0", lifespan=lifespan)
     app.include_router(ingest.router)
     app.include_router(timeline_api.router)
+    app.include_router(audit_api.router)
+    app.include_router(audit_pages.router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

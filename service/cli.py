@@ -119,5 +119,15 @@ def demo(
         server.should_exit = True
 
 
+def _register_audit_commands() -> None:
+    from service.audit.cli import audit as audit_command
+    from service.audit.cli import reaudit as reaudit_command
+
+    app.command("audit")(audit_command)
+    app.command("reaudit")(reaudit_command)
+
+
+_register_audit_commands()
+
 if __name__ == "__main__":
     app()

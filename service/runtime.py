@@ -104,7 +104,13 @@ class Runtime:
         sink: ResultSink,
         observers: list[Any] | None = None,
         partials: bool = True,
+        final_beam_size: int | None = None,
     ) -> CallSession:
+        """A new call on the shared models. Audits switch partials off and may trade accuracy for
+        throughput with a smaller beam."""
+        options = replace(self.options, partials=partials)
+        if final_beam_size is not None:
+            options = replace(options, final_decode=replace(options.final_decode, beam_size=final_beam_size))
         return CallSession(
             call_id,
             audio_format,
@@ -112,7 +118,7 @@ class Runtime:
             scheduler=self.scheduler,
             vad=self.vad,
             transcript_filter=self.transcript_filter,
-            options=self.options if partials else replace(self.options, partials=False),
+            options=options,
             sink=sink,
             observers=observers,
         )

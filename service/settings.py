@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     agent_tokens: dict[str, str] = Field(default_factory=dict, description='{"agent id": "token"}')
     supervisor_tokens: dict[str, str] = Field(default_factory=dict, description='{"supervisor name": "token"}')
 
+    # QA audits of recordings
+    audit_workers: int = Field(0, ge=0, description="recordings in flight at once; 0 = cores + 1")
+    audit_beam_size: int | None = Field(None, ge=1, le=10, description="beam for audits; default: final_beam_size")
+    audit_max_file_bytes: int = Field(512 * 1024 * 1024, ge=1024)
+    audit_import_roots: list[Path] = Field(default_factory=list, description="folders a server-side batch may read; default DATA_DIR/import")
+
     # Limits
     max_frame_bytes: int = Field(256 * 1024, ge=1024)
     max_call_s: float = Field(4 * 3600, gt=0)

@@ -1,0 +1,230 @@
+"""The audit queue: one job per file, a pool of asyncio workers feeding the one shared recogniser.
+
+Several recordings in flight keep the recogniser's queue full (while one file is being decoded or judged,
+another's utterances are being recognised); there is still one model. Job state is written to the database
+as it changes, so the web page, REST and a resumed process see the same thing; the progress of a running
+job is kept in memory (it changes many times a second).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from sqlalchemy import insert, select, update
+
+from rules.engine import RuleBook
+from service.audit.ids import new_id
+from service.audit.models import AuditOptions, BatchOut, JobOut, RecordingMeta
+from service.audit.rulesets import book_from_text
+from service.audit.runner import AuditResult, audit_recording
+from service.audit.tables import audit_batches, audit_jobs, create_audit_tables
+
+log = logging.getLogger("callwatch.audit")
+JobListener = Callable[[str, JobOut, AuditResult | None], None]
+
+
+def default_workers() -> int:
+    """Recordings in flight at once: enough that the recogniser never waits for the next utterance (one more
+    than the cores, which decode, resample and run the VAD between recognitions), not so many that memory
+    holds a crowd of decoded files."""
+    return max(2, min(8, (os.cpu_count() or 1) + 1))
+
+
+@dataclass
+class NewFile:
+    path: Path
+    file_name: str
+    meta: RecordingMeta = field(default_factory=RecordingMeta)
+
+
+@dataclass
+class _Batch:
+    book: RuleBook
+    options: AuditOptions
+    results: dict[str, AuditResult] = field(default_factory=dict)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    pending: int = 0
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class AuditQueue:
+    def __init__(self, runtime: Any, workers: int | None = None):
+        self.runtime = runtime
+        self.engine = runtime.store.engine
+        self.workers = workers or default_workers()
+        create_audit_tables(self.engine)
+        self._queue: asyncio.Queue[tuple[str, str, NewFile]] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._batches: dict[str, _Batch] = {}
+        self._progress: dict[str, float] = {}
+        self._listeners: list[JobListener] = []
+
+    # --- submitting ------------------------------------------------------------------
+
+    def listen(self, listener: JobListener) -> None:
+        self._listeners.append(listener)
+
+    async def submit(self, files: list[NewFile], options: AuditOptions, book: RuleBook, *, source: str,
+                     rules_text: str | None = None) -> str:
+        """Queue a batch; returns its id at once (the jobs run in the background)."""
+        batch_id = new_id()
+        now = _now()
+        batch = _Batch(book=book, options=options, pending=len(files))
+        self._batches[batch_id] = batch
+        jobs = [(new_id(), f) for f in files]
+        opts = {**options.model_dump(mode="json"), "rules_text": rules_text}
+
+        def write() -> None:
+            with self.engine.begin() as conn:
+                conn.execute(insert(audit_batches).values(batch_id=batch_id, created_at=now, source=source,
+                                                          rules_name=options.rules_name, options=json.dumps(opts, ensure_ascii=False)))
+                if jobs:
+                    conn.execute(insert(audit_jobs), [
+                        {"job_id": jid, "batch_id": batch_id, "file_name": f.file_name, "source_path": str(f.path),
+                         "size_bytes": f.path.stat().st_size if f.path.is_file() else None, "state": "queued",
+                         "progress": 0.0, "meta": f.meta.model_dump_json(exclude_none=True), "created_at": now}
+                        for jid, f in jobs
+                    ])
+
+        await asyncio.to_thread(write)
+        if not files:
+            batch.done.set()
+        queue = self._ensure_workers()
+        for jid, f in jobs:
+            queue.put_nowait((batch_id, jid, f))
+        return batch_id
+
+    async def resume(self, sources: tuple[str, ...] = ("upload", "path")) -> int:
+        """Queue again the jobs a stopped server left queued or running (their files are re-checked: a
+        finished call is skipped). Command-line batches resume by running the command again. Returns how
+        many."""
+        def read() -> list[dict[str, Any]]:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(audit_jobs, audit_batches.c.options, audit_batches.c.rules_name)
+                    .join(audit_batches, audit_batches.c.batch_id == audit_jobs.c.batch_id)
+                    .where(audit_jobs.c.state.in_(("queued", "running")), audit_batches.c.source.in_(sources))
+                ).mappings().all()
+                return [dict(r) for r in rows]
+
+        rows = await asyncio.to_thread(read)
+        queue = self._ensure_workers()
+        for r in rows:
+            if r["batch_id"] not in self._batches:
+                opts = json.loads(r["options"])
+                rules_text = opts.pop("rules_text", None)
+                options = AuditOptions.model_validate(opts)
+                self._batches[r["batch_id"]] = _Batch(book_from_text(rules_text, r["rules_name"], self.runtime), options)
+            self._batches[r["batch_id"]].pending += 1
+            meta = RecordingMeta.model_validate_json(r["meta"]) if r["meta"] else RecordingMeta()
+            queue.put_nowait((r["batch_id"], r["job_id"], NewFile(Path(r["source_path"]), r["file_name"], meta)))
+        return len(rows)
+
+    async def wait(self, batch_id: str) -> dict[str, AuditResult]:
+        batch = self._batches[batch_id]
+        await batch.done.wait()
+        return batch.results
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._queue = None
+
+    # --- reading ---------------------------------------------------------------------
+
+    def batch(self, batch_id: str) -> BatchOut | None:
+        with self.engine.connect() as conn:
+            b = conn.execute(select(audit_batches).where(audit_batches.c.batch_id == batch_id)).mappings().first()
+            if b is None:
+                return None
+            rows = conn.execute(select(audit_jobs).where(audit_jobs.c.batch_id == batch_id)
+                                .order_by(audit_jobs.c.created_at, audit_jobs.c.file_name)).mappings().all()
+        jobs = [self._job_out(r) for r in rows]
+        counts = {s: 0 for s in ("queued", "running", "done", "skipped", "failed")}
+        for j in jobs:
+            counts[j.state] += 1
+        progress = sum(1.0 if j.state in ("done", "skipped", "failed") else j.progress for j in jobs) / max(1, len(jobs))
+        return BatchOut(batch_id=batch_id, created_at=b["created_at"], rules_name=b["rules_name"], total=len(jobs),
+                        counts=counts, progress=round(progress, 4),
+                        finished=counts["queued"] + counts["running"] == 0, jobs=jobs)
+
+    def job(self, job_id: str) -> JobOut | None:
+        with self.engine.connect() as conn:
+            r = conn.execute(select(audit_jobs).where(audit_jobs.c.job_id == job_id)).mappings().first()
+        return self._job_out(r) if r else None
+
+    def _job_out(self, r: Any) -> JobOut:
+        progress = self._progress.get(r["job_id"], r["progress"]) if r["state"] == "running" else r["progress"]
+        return JobOut(job_id=r["job_id"], batch_id=r["batch_id"], file_name=r["file_name"], state=r["state"],
+                      progress=round(progress, 4), call_id=r["call_id"], error_code=r["error_code"], error=r["error"],
+                      audio_seconds=r["audio_seconds"], started_at=r["started_at"], finished_at=r["finished_at"])
+
+    # --- working ---------------------------------------------------------------------
+
+    def _ensure_workers(self) -> asyncio.Queue[tuple[str, str, NewFile]]:
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+            self._tasks = [asyncio.create_task(self._worker(i), name=f"audit-worker-{i}") for i in range(self.workers)]
+        return self._queue
+
+    async def _set(self, job_id: str, **values: Any) -> None:
+        def write() -> None:
+            with self.engine.begin() as conn:
+                conn.execute(update(audit_jobs).where(audit_jobs.c.job_id == job_id).values(**values))
+        await asyncio.to_thread(write)
+
+    def _notify(self, batch_id: str, job_id: str, result: AuditResult | None) -> None:
+        if not self._listeners:
+            return
+        job = self.job(job_id)
+        for listener in self._listeners:
+            if job is not None:
+                listener(batch_id, job, result)
+
+    async def _worker(self, number: int) -> None:
+        assert self._queue is not None
+        while True:
+            batch_id, job_id, item = await self._queue.get()
+            batch = self._batches[batch_id]
+            try:
+                await self._set(job_id, state="running", started_at=_now(), progress=0.0)
+                self._progress[job_id] = 0.0
+                self._notify(batch_id, job_id, None)
+
+                def progress(p: float, job_id: str = job_id) -> None:
+                    self._progress[job_id] = p
+                    for listener in self._listeners:
+                        listener(batch_id, JobOut(job_id=job_id, batch_id=batch_id, file_name=item.file_name,
+                                                  state="running", progress=p), None)
+
+                result = await audit_recording(self.runtime, item.path, meta=item.meta, options=batch.options,
+                                               book=batch.book, file_name=item.file_name, on_progress=progress)
+                result.source = item.path
+                await self._set(job_id, state=result.state, progress=1.0, call_id=result.call_id,
+                                error_code=result.error_code, error=result.error, audio_seconds=result.audio_seconds,
+                                finished_at=_now())
+                batch.results[job_id] = result
+                self._progress.pop(job_id, None)
+                self._notify(batch_id, job_id, result)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the queue itself must survive anything a job does
+                log.exception("audit worker %d: job %s", number, job_id)
+                await self._set(job_id, state="failed", error_code="internal", error="审核失败 (internal error)", finished_at=_now())
+            finally:
+                batch.pending -= 1
+                if batch.pending <= 0:
+                    batch.done.set()
+                self._queue.task_done()

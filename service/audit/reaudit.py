@@ -1,0 +1,87 @@
+"""Re-audit: the rules (not the recogniser) over stored calls with another rules file.
+
+A supervisor tries a threshold on last month's calls before changing it: each call's stored timeline is
+replayed through the engine with the new rules and compared with its stored report. Nothing is written
+unless asked (`apply`), and then the report, the score and the call-list row change, the transcript not.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from sqlalchemy import select
+
+from rules.engine import RuleBook, audit_timeline
+from rules.config import load_rules_config_text
+from service.audit.index import index_call
+from service.audit.models import CallQuery, ReauditOut, ReauditRow
+from service.audit.query import select_call_ids
+from service.audit.tables import audit_calls, create_audit_tables
+from service.audit.timeline import timeline_from_store
+from service.store import CallStore, calls
+
+
+def _rules_hit(report: dict[str, Any] | None) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for f in (report or {}).get("findings", []):
+        out[f["rule_id"]] = out.get(f["rule_id"], 0) + 1
+    return out
+
+
+def reaudit_calls(store: CallStore, rules_text: str, rules_name: str, *, call_ids: list[str] | None = None,
+                  query: CallQuery | None = None, apply: bool = False) -> ReauditOut:
+    """Raises RulesConfigError (a ValueError) for rules that do not validate, KeyError for an unknown call."""
+    create_audit_tables(store.engine)
+    book = RuleBook(load_rules_config_text(rules_text, rules_name))
+    ids = call_ids if call_ids is not None else select_call_ids(store.engine, query or CallQuery())
+    rows: list[ReauditRow] = []
+    for call_id in ids:
+        with store.engine.connect() as conn:
+            old_json = conn.execute(select(calls.c.report).where(calls.c.call_id == call_id)).scalar()
+        old = json.loads(old_json) if old_json else None
+        timeline, _ = timeline_from_store(store, call_id)
+        new = audit_timeline(timeline, book).model_dump(mode="json")
+        before, after = _rules_hit(old), _rules_hit(new)
+        old_score = old.get("score") if old else None
+        rows.append(ReauditRow(
+            call_id=call_id, old_score=old_score, new_score=new["score"],
+            delta=round(new["score"] - old_score, 2) if old_score is not None else None,
+            added=sorted(r for r in after if after[r] > before.get(r, 0)),
+            removed=sorted(r for r in before if before[r] > after.get(r, 0)),
+        ))
+        if apply:
+            _store(store, call_id, new, rules_name)
+    olds = [r.old_score for r in rows if r.old_score is not None]
+    return ReauditOut(
+        calls=len(rows), changed=sum(1 for r in rows if r.added or r.removed or (r.delta or 0) != 0),
+        mean_old=round(sum(olds) / len(olds), 2) if olds else None,
+        mean_new=round(sum(r.new_score for r in rows) / len(rows), 2) if rows else None,
+        rows=rows, applied=apply,
+    )
+
+
+def _store(store: CallStore, call_id: str, report: dict[str, Any], rules_name: str) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(calls.update().where(calls.c.call_id == call_id)
+                     .values(score=report["score"], report=json.dumps(report, ensure_ascii=False)))
+        row = conn.execute(select(calls).where(calls.c.call_id == call_id)).mappings().one()
+        idx = conn.execute(select(audit_calls).where(audit_calls.c.call_id == call_id)).mappings().first()
+        audit = json.loads(idx["audit"]) if idx is not None and idx["audit"] else {}
+        audit["rules"] = rules_name
+    utts = store.list_utterances(call_id)
+    with store.engine.begin() as conn:
+        index_call(conn, call_id=call_id, agent_id=row["agent_id"], direction=row["direction"],
+                   started_at=row["started_at"], duration=row["duration"], report=report, utts=utts,
+                   speaker_attribution=idx["speaker_attribution"] if idx is not None else "channels", audit=audit)
+
+
+def comparison_csv(result: ReauditOut) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["call_id", "old_score", "new_score", "delta", "added_rules", "removed_rules"])
+    for r in result.rows:
+        w.writerow([r.call_id, r.old_score, r.new_score, r.delta, " ".join(r.added), " ".join(r.removed)])
+    return "\ufeff" + buf.getvalue()

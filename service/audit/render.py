@@ -1,0 +1,48 @@
+"""HTML reports (Jinja2): one per call, and the index of a batch written by the command line."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from service.audit import labels
+from service.audit.plot import emotion_svg
+
+
+def clock(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    s = max(0.0, float(seconds))
+    return f"{int(s // 60):02d}:{s % 60:04.1f}"
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(loader=PackageLoader("service.audit", "templates"), autoescape=select_autoescape(["html"]))
+    env.filters["clock"] = clock
+    env.globals.update(rule_label=labels.rule_label, SEVERITY=labels.SEVERITY_LABELS, MOOD=labels.MOOD_LABELS,
+                       SPEAKER=labels.SPEAKER_LABELS, EVENT=labels.EVENT_LABELS, DIRECTION=labels.DIRECTION_LABELS)
+    return env
+
+
+def report_html(report: dict[str, Any], audio_src: str | None, *, back_link: str | None = None, nav: bool = True,
+                base: str = "", script_src: str | None = None) -> str:
+    """A readable, printable page: score and deductions, findings with evidence and jump links, the emotion
+    curve with the findings marked, the transcript by speaker and time, and the player."""
+    return environment().get_template("report.html").render(
+        r=report, svg=emotion_svg(report), audio_src=audio_src, back_link=back_link, nav=nav, base=base,
+        script_src=script_src, inline_js=None if script_src else _static("report.js"),
+    )
+
+
+@lru_cache(maxsize=8)
+def _static(name: str) -> str:
+    # A report written to disk must work opened from the file system: its script goes inline.
+    return (Path(__file__).parent / "static" / name).read_text(encoding="utf-8")
+
+
+def batch_index_html(rows: list[dict[str, Any]], title: str) -> str:
+    return environment().get_template("batch_index.html").render(rows=rows, title=title, nav=False)

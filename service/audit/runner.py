@@ -1,0 +1,160 @@
+"""Audit one recording: check it, run it through the live pipeline, judge it, store it.
+
+The transcript and the emotion come from the same pipeline and observers as a live call. The report is
+then computed by replaying the stored timeline through the rules engine (`rules.engine.audit_timeline`),
+exactly as a re-audit does, so re-auditing with unchanged rules reproduces the stored report and a
+re-audit's differences come from the rules alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from pipelines.call_session import CallObserver, CallSession
+from pipelines.recording_run import run_recording
+from rules.engine import RuleBook, audit_timeline
+from service.audit.ids import file_sha256, recording_call_id
+from service.audit.models import AuditOptions, RecordingMeta
+from service.audit.persist import is_done, purge_call, store_audit
+from service.audit.probe import AuditFileError, Probe, probe_recording
+from service.audit.timeline import build_timeline
+from service.protocol import CallEventMessage
+
+log = logging.getLogger("callwatch.audit")
+ProgressFn = Callable[[float], None]
+DEFAULT_AGENT = "unknown"
+
+
+@dataclass
+class AuditResult:
+    file_name: str
+    state: str  # done | skipped | failed
+    call_id: str | None = None
+    error_code: str | None = None
+    error: str | None = None
+    audio_seconds: float | None = None
+    wall_seconds: float = 0.0
+    source: Path | None = None
+    report: dict[str, Any] | None = field(default=None, repr=False)
+
+
+class _Progress(CallObserver):
+    """Progress of one recording: how far its transcript has got (the recogniser is the slow part, the
+    audio feed races ahead of it)."""
+
+    def __init__(self, duration: float, report: ProgressFn | None):
+        self.duration = max(duration, 1e-3)
+        self.report = report
+        self.done_to = 0.0
+
+    async def on_result(self, result: Any, call: CallSession) -> None:
+        if getattr(result, "type", None) == "final" and self.report is not None:
+            self.done_to = max(self.done_to, result.end)
+            self.report(min(0.99, self.done_to / self.duration))
+
+
+def _observers(runtime: Any, call_id: str, meta: RecordingMeta, direction: str, started: datetime,
+               book: RuleBook) -> list[CallObserver]:
+    return runtime.observers_for(call_id, meta.agent_id or DEFAULT_AGENT, direction, started,
+                                 caller_number=meta.caller_number, rule_book=book)
+
+
+def _events(meta: RecordingMeta) -> list[CallEventMessage]:
+    # Recorders start recording when the call is answered; without metadata, that is what we assume.
+    if meta.events is None:
+        return [CallEventMessage(type="event", event="answered", t=0.0)]
+    return [CallEventMessage(type="event", event=e.event, t=e.t, by=e.by, target=e.target) for e in meta.events]
+
+
+def _file_time(path: Path) -> datetime:
+    # Recorders write the file when the call ends: its time is the best start time we have without metadata.
+    return datetime.fromtimestamp(path.stat().st_mtime).replace(microsecond=0)
+
+
+async def audit_recording(
+    runtime: Any,
+    path: Path,
+    *,
+    meta: RecordingMeta,
+    options: AuditOptions,
+    book: RuleBook,
+    file_name: str | None = None,
+    on_progress: ProgressFn | None = None,
+    force: bool = False,
+) -> AuditResult:
+    """Audit `path`; never raises for a bad recording (the result says why it failed)."""
+    name = file_name or path.name
+    begun = time.perf_counter()
+    engine = runtime.store.engine
+    try:
+        sha = await asyncio.to_thread(file_sha256, path) if path.is_file() else ""
+        if not sha:
+            raise AuditFileError("not_found", f"{name}: 文件不存在 (no such file)")
+        call_id = recording_call_id(sha, name)
+        if not force and await asyncio.to_thread(is_done, engine, call_id):
+            return AuditResult(name, "skipped", call_id=call_id, wall_seconds=time.perf_counter() - begun)
+        probe: Probe = await asyncio.to_thread(probe_recording, path, options)
+        await asyncio.to_thread(purge_call, engine, call_id)
+        direction = meta.direction or "inbound"
+        started = meta.started_at or _file_time(path)
+        progress = _Progress(probe.duration, on_progress)
+        observers = _observers(runtime, call_id, meta, direction, started, book) + [progress]
+        outcome = await run_recording(runtime, path, call_id, events=_events(meta), agent_channel=options.agent_channel,
+                                      observers=observers, max_seconds=options.max_seconds,
+                                      final_beam_size=options.beam_size)
+        report, stored = _judge(outcome, call_id, meta, direction, started, book)
+        audit_info = {
+            "file_name": name, "sha256": sha, "size_bytes": path.stat().st_size, "codec": probe.codec,
+            "container": probe.container, "channels": probe.channels, "sample_rate": probe.sample_rate,
+            "agent_channel": options.agent_channel if probe.channels == 2 else None,
+            "rules": options.rules_name, "beam_size": options.beam_size or runtime.options.final_decode.beam_size,
+            "asr_model": runtime.settings.asr_model,
+            "audited_at": datetime.now(timezone.utc).isoformat(),
+            "events_source": "metadata" if meta.events is not None else "assumed",
+            "meta": meta.model_dump(mode="json", exclude_none=True),
+        }
+        await asyncio.to_thread(
+            store_audit, engine, call_id=call_id, agent_id=meta.agent_id or DEFAULT_AGENT, direction=direction,
+            caller_number=meta.caller_number, started_at=started.isoformat(),
+            audio_format=outcome.audio_format.model_dump(mode="json"), duration=round(outcome.duration, 3),
+            report=report, file_name=name, source_path=str(path.resolve()),
+            speaker_attribution="guessed" if stored["mono"] else "channels", audit=audit_info, **stored["rows"],
+        )
+        return AuditResult(name, "done", call_id=call_id, audio_seconds=outcome.duration,
+                           wall_seconds=time.perf_counter() - begun, report=report)
+    except AuditFileError as err:
+        return AuditResult(name, "failed", error_code=err.code, error=err.message, wall_seconds=time.perf_counter() - begun)
+    except Exception as err:  # one bad file must not stop a batch: report it and go on
+        log.exception("audit of %s failed", name)
+        return AuditResult(name, "failed", error_code="internal", error=f"{name}: 审核失败 ({type(err).__name__}: {err})",
+                           wall_seconds=time.perf_counter() - begun)
+
+
+def _judge(outcome: Any, call_id: str, meta: RecordingMeta, direction: str, started: datetime,
+           book: RuleBook) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Rows to store and the report, from everything the pipeline said."""
+    emotion = {r.utterance_id: r.model_dump(mode="json", exclude={"type", "call_id", "event_id", "utterance_id"})
+               for r in outcome.results if r.type == "emotion"}
+    utts = [
+        {"utterance_id": f.utterance_id, "speaker": f.speaker, "start": f.start, "end": f.end, "text": f.text,
+         "emotion": emotion.get(f.utterance_id)}
+        for f in outcome.finals
+    ]
+    events = [{"event": r.event, "t": r.t, "by": r.by, "target": r.target} for r in outcome.results if r.type == "event"]
+    prompts = [
+        {"prompt_id": r.prompt_id, "rule_id": r.rule_id, "severity": r.severity, "t": r.t, "text": r.text,
+         "evidence": r.evidence}
+        for r in outcome.results if r.type == "prompt"
+    ]
+    seen: set[str] = set()
+    prompts = [p for p in prompts if not (p["prompt_id"] in seen or seen.add(p["prompt_id"]))]  # type: ignore[func-returns-value]
+    timeline, mono = build_timeline(call_id=call_id, direction=direction, started_at=started, agent_id=meta.agent_id,
+                                    caller_number=meta.caller_number, events=events, utterances=utts)
+    report = audit_timeline(timeline, book).model_dump(mode="json")
+    return report, {"mono": mono, "rows": {"events": events, "utts": utts, "prompts": prompts}}
