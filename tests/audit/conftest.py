@@ -5,11 +5,9 @@ shared runtime with the audit routes."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -73,48 +71,7 @@ def audited(runtime, audit_inputs, tmp_path_factory: pytest.TempPathFactory) -> 
     return {"summary": summary, "out": out, "wall": time.perf_counter() - began}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class AuditServer:
-    """A real uvicorn on loopback: the service's app around the shared runtime, with the audit routes
-    (added here if the app does not include them yet)."""
-
-    def __init__(self, runtime: Any):
-        import uvicorn
-
-        from service.app import create_app
-        from service.audit import api, pages
-
-        app = create_app(runtime=runtime)
-        paths = {getattr(r, "path", None) for r in app.routes}
-        if "/v1/audit/calls" not in paths:
-            app.include_router(api.router)
-        if "/audit" not in paths:
-            app.include_router(pages.router)
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-
-    def __enter__(self) -> "AuditServer":
-        self._thread.start()
-        deadline = time.monotonic() + 60
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=30)
-
-
 @pytest.fixture(scope="session")
-def audit_server(runtime) -> Iterator[AuditServer]:
-    with AuditServer(runtime) as server:
-        yield server
+def audit_server(live_server):
+    """The real server of tests/conftest.py: the app includes the audit routes."""
+    return live_server
