@@ -42,7 +42,7 @@ def _chinese_punctuation(text: str) -> str:
 
     text = re.sub(f"(?<=[{_CJK}])[,?!:;.](?=[{_CJK}]|$|\\s)", swap, text)
     text = re.sub(f"(?<=[{_CJK}])\\s+(?=[{_CJK}])", "", text)
-    text = re.sub(f"\\s*([，。？！：；])\\s*", r"\1", text)
+    text = re.sub("\\s*([，。？！：；])\\s*", r"\1", text)
     return text
 
 

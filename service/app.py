@@ -7,7 +7,7 @@ from typing import AsyncIterator
 
 from fastapi import FastAPI
 
-from service import ingest, timeline_api
+from service import agent_feed, ingest, timeline_api
 from service.audit import api as audit_api
 from service.audit import pages as audit_pages
 from service.runtime import Runtime
@@ -32,6 +32,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     app = FastAPI(title="callwatch", version="0.1.0", lifespan=lifespan)
     app.include_router(ingest.router)
+    app.include_router(agent_feed.router)
+    app.include_router(agent_feed.pages_router)
     app.include_router(timeline_api.router)
     app.include_router(audit_api.router)
     app.include_router(audit_pages.router)

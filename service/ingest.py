@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from pipelines.call_session import CallSession, FrameError
+from service.agent_feed import CallInfo
 from service.protocol import (
     CallEventMessage,
     CloseCode,
@@ -56,6 +57,7 @@ class IngestConnection:
         self.session: CallSession | None = None
         self.client_gone = False
         self.bad_starts = 0
+        self.feed_call: CallInfo | None = None
 
     async def run(self) -> None:
         try:
@@ -128,6 +130,9 @@ class IngestConnection:
             raise _Close(CloseCode.DUPLICATE_CALL, f"duplicate_call: call id {start.call_id!r} already exists")
         observers = runtime.observers_for(start.call_id, start.agent_id, start.direction, start.started_at,
                                           start.caller_number)
+        self.feed_call = CallInfo(call_id=start.call_id, agent_id=start.agent_id, direction=start.direction,
+                                  caller_number=start.caller_number,
+                                  started_at=start.started_at.isoformat() if start.started_at else None)
         self.session = runtime.new_call(start.call_id, start.audio, self._deliver, observers=observers)
         runtime.live_calls[start.call_id] = self.session
         log.info("call started", extra={"call_id": start.call_id, "agent_id": start.agent_id})
@@ -176,7 +181,11 @@ class IngestConnection:
         elif isinstance(result, EmotionResult):
             await runtime.store_async(store.set_utterance_emotion, result.call_id, result.utterance_id,
                                       result.model_dump(exclude={"type", "call_id", "event_id", "utterance_id"}))
-        await self._send(result.model_dump(mode="json"))
+        payload = result.model_dump(mode="json")
+        if self.feed_call is not None:
+            # The agent's screen gets every result of their call, as the phone system does.
+            await runtime.feed_hub.publish(self.feed_call, payload)
+        await self._send(payload)
 
     async def _error(self, code: str, message: str, fatal: bool = False) -> None:
         if self.session is not None and not self.session.ended:

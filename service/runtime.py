@@ -22,6 +22,7 @@ from rules.config import load_rules_config
 from rules.engine import RuleBook
 from rules.findings import CallReport
 from pipelines.transcript_filter import TranscriptFilter
+from service.agent_feed import AgentFeedHub
 from service.protocol import AudioFormat
 from service.settings import Settings
 from service.store import CallStore
@@ -77,6 +78,13 @@ class Runtime:
     options: StreamingOptions
     rule_book: RuleBook
     live_calls: dict[str, CallSession] = field(default_factory=dict)
+    feed_hub: AgentFeedHub = field(default_factory=AgentFeedHub)
+
+    def __post_init__(self) -> None:
+        self.feed_hub.on_dismiss = self._store_dismissal
+
+    async def _store_dismissal(self, call_id: str, prompt_id: str, agent_id: str) -> None:
+        await self.store_async(self.store.dismiss_prompt, call_id, prompt_id, agent_id)
 
     @classmethod
     def load(cls, settings: Settings | None = None) -> "Runtime":

@@ -2,7 +2,6 @@
 sentence, then misbehaves, and checks the sentence was transcribed and stored all the same."""
 
 import asyncio
-import json
 
 import numpy as np
 import pytest

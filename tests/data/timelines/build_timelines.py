@@ -66,7 +66,6 @@ def build_call(call_id: str, lines: list[str]) -> dict:
     cursor = 0.0
     last_end = 0.0
     pace = {"agent": 4.2, "customer": 4.0}
-    body_started = False
     for raw in lines:
         line, _, marks = raw.partition("#!")
         line = line.rstrip()
@@ -84,7 +83,6 @@ def build_call(call_id: str, lines: list[str]) -> dict:
                 a, c = m.group(2).split()
                 pace = {"agent": float(a), "customer": float(c)}
             continue
-        body_started = True
         tokens = line.split()
         kind = tokens[0]
         start: float

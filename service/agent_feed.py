@@ -1,0 +1,641 @@
+"""The agent feed: live results of each agent's calls, pushed to the agent screen and the supervisor view.
+
+The ingest path publishes every result of a call into one `AgentFeedHub` per process; the hub keeps a short
+history per live call (so a browser that reconnects resumes where it left off) and fans messages out to the
+websocket subscribers that may see them: an agent sees only calls with their agent id, a supervisor sees
+every call as a summary and, on request, one call in full. docs/agent-feed.md describes the wire format.
+
+The hub must never slow transcription down: `publish` does a little bookkeeping under a lock and hands each
+message to bounded per-subscriber queues without waiting; a subscriber that falls too far behind is dropped
+(its socket is closed with 1013) and will resume from its last event id when it reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import inspect
+import json
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Literal, Union
+
+from fastapi import APIRouter, Request, WebSocket
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+log = logging.getLogger("callwatch.agent_feed")
+
+router = APIRouter()
+pages_router = APIRouter()
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+HELLO_TIMEOUT_S = 10.0
+CLOSE_POLICY = 1008  # wrong or missing credentials
+CLOSE_TOO_SLOW = 1013  # "try again later": the subscriber fell behind; it reconnects and resumes
+CLOSE_NO_HUB = 1011
+
+
+# ---------------------------------------------------------------- models
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CallInfo(BaseModel):
+    """What the feed needs to know about a call besides its results (from the ingest `start`)."""
+
+    call_id: str
+    agent_id: str
+    direction: Literal["inbound", "outbound"] = "inbound"
+    caller_number: str | None = None
+    started_at: str | None = Field(None, description="local start time as the phone system gave it, ISO 8601")
+
+
+class Resume(_Wire):
+    call_id: str = Field(min_length=1, max_length=128)
+    after: int = Field(ge=0, description="the last event id the client saw in that call")
+
+
+class AgentHello(_Wire):
+    type: Literal["hello"]
+    agent_id: str = Field(min_length=1, max_length=128)
+    token: str = Field(max_length=512)
+    resume: Resume | None = None
+
+
+class SupervisorHello(_Wire):
+    type: Literal["hello"]
+    supervisor: str = Field(min_length=1, max_length=128)
+    token: str = Field(max_length=512)
+
+
+class Dismiss(_Wire):
+    type: Literal["dismiss"]
+    call_id: str = Field(min_length=1, max_length=128)
+    prompt_id: str = Field(min_length=1, max_length=128)
+
+
+class Watch(_Wire):
+    """Supervisor only: stream one call in full (transcript, emotion, prompts), resuming after `after`."""
+
+    type: Literal["watch"]
+    call_id: str = Field(min_length=1, max_length=128)
+    after: int = Field(0, ge=0)
+
+
+class Unwatch(_Wire):
+    type: Literal["unwatch"]
+    call_id: str = Field(min_length=1, max_length=128)
+
+
+hello_adapter: TypeAdapter[AgentHello | SupervisorHello] = TypeAdapter(Union[AgentHello, SupervisorHello])
+command_adapter: TypeAdapter[Dismiss | Watch | Unwatch] = TypeAdapter(
+    Union[Dismiss, Watch, Unwatch]  # discriminated by `type`
+)
+
+
+# Feed-only messages (the others are the ingest results and the lead's emotion/prompt/report, passed through).
+
+
+class CallMessage(_Wire):
+    type: Literal["call"] = "call"
+    call_id: str
+    agent_id: str
+    direction: str
+    caller_number: str | None
+    started_at: str | None
+    status: Literal["live", "ended"]
+    elapsed: float = Field(description="seconds since callwatch first heard of the call, at sending time")
+
+
+class DismissedMessage(_Wire):
+    type: Literal["dismissed"] = "dismissed"
+    call_id: str
+    prompt_id: str
+
+
+class ReadyMessage(_Wire):
+    type: Literal["ready"] = "ready"
+    role: Literal["agent", "supervisor"]
+    name: str
+    live_calls: list[str]
+
+
+class SummaryMessage(_Wire):
+    """Supervisor view: one line per call, sent when its mood, prompts or status change."""
+
+    type: Literal["summary"] = "summary"
+    call_id: str
+    agent_id: str
+    caller_number: str | None
+    direction: str
+    status: Literal["live", "ended"]
+    elapsed: float
+    mood: dict[str, Any] | None
+    mood_trend: list[float]
+    open_prompts: list[dict[str, Any]]
+    score: float | None
+
+
+# ---------------------------------------------------------------- the hub
+
+OnDismiss = Callable[[str, str, str], Union[Awaitable[None], None]]
+_OVERFLOW = object()  # queued instead of a message: the subscriber fell behind and must reconnect
+_CLOSE = object()
+
+
+@dataclass
+class _Call:
+    info: CallInfo
+    opened: float  # hub clock when first heard of
+    history: deque[dict[str, Any]]  # every message but partials, in publish order
+    open_partials: dict[str, dict[str, Any]] = field(default_factory=dict)  # utterance id → latest partial
+    status: Literal["live", "ended"] = "live"
+    ended_at: float | None = None
+    last_seen: float = 0.0
+    mood: dict[str, Any] | None = None
+    mood_trend: deque[float] = field(default_factory=lambda: deque(maxlen=60))
+    open_prompts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dismissed: list[str] = field(default_factory=list)
+    score: float | None = None
+
+    def elapsed(self, now: float) -> float:
+        end = self.ended_at if self.ended_at is not None else now
+        return round(max(0.0, end - self.opened), 1)
+
+
+class Subscription:
+    """One websocket's view of the hub. `agent_id` None means a supervisor."""
+
+    def __init__(self, agent_id: str | None, name: str, max_queue: int):
+        self.agent_id = agent_id
+        self.name = name
+        self.watching: set[str] = set()
+        # Unbounded so that a long catch-up fits; the limit applies to live messages (see `offer`).
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.max_queue = max_queue
+        self._catchup_queued = 0  # catch-up items still in the queue (FIFO: they leave first)
+        self.loop = asyncio.get_running_loop()
+        self.dropped = False
+
+    @property
+    def is_supervisor(self) -> bool:
+        return self.agent_id is None
+
+    def sees_full(self, call: _Call) -> bool:
+        return call.info.agent_id == self.agent_id if self.agent_id is not None else call.info.call_id in self.watching
+
+    def offer(self, message: Any, catchup: bool = False) -> None:
+        """Queue without waiting (on the subscriber's loop). Past `max_queue` unsent live messages the
+        subscriber is dropped: its socket closes and the page resumes from its last event id."""
+        if self.dropped:
+            return
+        if catchup:
+            self._catchup_queued += 1
+        elif self.queue.qsize() - self._catchup_queued >= self.max_queue:
+            self.dropped = True
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(_OVERFLOW)
+            return
+        self.queue.put_nowait(message)
+
+    async def next(self) -> Any:
+        item = await self.queue.get()
+        if self._catchup_queued:
+            self._catchup_queued -= 1
+        return item
+
+
+class AgentFeedHub:
+    """In-process fan-out of call results to agent and supervisor screens, with per-call resume history.
+
+    `publish` may be called from the event loop or from another thread; subscribers live on their own loop.
+    """
+
+    def __init__(
+        self,
+        on_dismiss: OnDismiss | None = None,
+        *,
+        history_limit: int = 5000,
+        max_queue: int = 2000,
+        forget_after_s: float = 300.0,
+        idle_forget_s: float = 6 * 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.on_dismiss = on_dismiss
+        self.history_limit = history_limit
+        self.max_queue = max_queue
+        self.forget_after_s = forget_after_s
+        self.idle_forget_s = idle_forget_s
+        self.clock = clock
+        self._calls: dict[str, _Call] = {}
+        self._subs: set[Subscription] = set()
+        self._lock = threading.RLock()  # re-entrant: a failed delivery unsubscribes under it
+
+    # ------------------------------------------------------------ publishing
+
+    async def publish(self, call: CallInfo, message: dict[str, Any]) -> None:
+        """Take one result of `call`; never raises, never waits on a subscriber."""
+        self.publish_nowait(call, message)
+
+    def publish_nowait(self, call: CallInfo, message: dict[str, Any]) -> None:
+        try:
+            with self._lock:  # delivering under the lock keeps every subscriber's order = publish order
+                for sub, msg in self._record(call, dict(message)):
+                    self._deliver(sub, msg)
+        except Exception:  # the ingest path must go on whatever the feed does
+            log.exception("agent feed: could not publish a %s of call %s", message.get("type"), call.call_id)
+
+    def _record(self, info: CallInfo, msg: dict[str, Any]) -> list[tuple[Subscription, dict[str, Any]]]:
+        """Update the call's state and history; return (subscriber, message) pairs to deliver. Holds the lock."""
+        kind = msg.get("type")
+        if not isinstance(kind, str):
+            log.warning("agent feed: dropped a message without a type for call %s", info.call_id)
+            return []
+        now = self.clock()
+        self._sweep(now)
+        out: list[tuple[Subscription, dict[str, Any]]] = []
+        call = self._calls.get(info.call_id)
+        if call is None:
+            call = _Call(info=info, opened=now, history=deque(maxlen=self.history_limit), last_seen=now)
+            if kind in ("ended", "report"):  # first heard of at its end (e.g. the hub was replaced)
+                call.status, call.ended_at = "ended", now
+            self._calls[info.call_id] = call
+            announce = self._call_message(call, now)
+            out += [(s, announce) for s in self._subs if s.is_supervisor or s.sees_full(call)]
+        call.last_seen = now
+        msg.setdefault("call_id", info.call_id)
+        sequenced = isinstance(msg.get("event_id"), int) and msg["event_id"] > 0
+        summary_changed = False
+        if kind == "partial":
+            call.open_partials[str(msg.get("utterance_id"))] = msg
+        elif sequenced:
+            call.history.append(msg)  # bounded: a very long call forgets its oldest messages
+        if kind == "final":
+            call.open_partials.pop(str(msg.get("utterance_id")), None)
+        elif kind == "emotion":
+            call.mood = {k: msg.get(k) for k in ("t", "label", "valence", "arousal", "smoothed_valence", "turn")}
+            value = msg.get("smoothed_valence", msg.get("valence"))
+            if isinstance(value, (int, float)):
+                call.mood_trend.append(round(float(value), 3))
+            summary_changed = True
+        elif kind == "prompt" and msg.get("prompt_id") is not None:
+            call.open_prompts[str(msg["prompt_id"])] = {
+                k: msg.get(k) for k in ("prompt_id", "rule_id", "severity", "t", "text")
+            }
+            summary_changed = True
+        elif kind == "prompt_cleared":
+            summary_changed = call.open_prompts.pop(str(msg.get("prompt_id")), None) is not None
+        elif kind == "ended":
+            call.status, call.ended_at = "ended", now
+            call.open_partials.clear()
+            summary_changed = True
+        elif kind == "report":
+            call.status = "ended"
+            call.ended_at = now  # the forgetting clock starts again: the agent reads the score
+            call.score = msg.get("score")
+            summary_changed = True
+        for sub in self._subs:
+            if sub.sees_full(call):
+                out.append((sub, msg))
+        if kind == "ended":
+            ended = self._call_message(call, now)
+            out += [(s, ended) for s in self._subs if s.is_supervisor or s.sees_full(call)]
+        if summary_changed:
+            summary = self._summary(call, now)
+            out += [(s, summary) for s in self._subs if s.is_supervisor]
+        return out
+
+    def _deliver(self, sub: Subscription, message: Any) -> None:
+        try:
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is sub.loop:
+                sub.offer(message)
+            elif not sub.loop.is_closed():
+                sub.loop.call_soon_threadsafe(sub.offer, message)
+        except RuntimeError:  # its loop closed meanwhile (a server shutting down): it is gone
+            self.unsubscribe(sub)
+
+    def _sweep(self, now: float) -> None:
+        """Forget calls some minutes after they ended, and calls that went silent without an `ended`."""
+        for call_id, call in list(self._calls.items()):
+            if (call.ended_at is not None and now - call.ended_at > self.forget_after_s) or (
+                now - call.last_seen > self.idle_forget_s
+            ):
+                del self._calls[call_id]
+
+    # ------------------------------------------------------------ views
+
+    def _call_message(self, call: _Call, now: float) -> dict[str, Any]:
+        i = call.info
+        return CallMessage(
+            call_id=i.call_id, agent_id=i.agent_id, direction=i.direction, caller_number=i.caller_number,
+            started_at=i.started_at, status=call.status, elapsed=call.elapsed(now),
+        ).model_dump()
+
+    def _summary(self, call: _Call, now: float) -> dict[str, Any]:
+        i = call.info
+        return SummaryMessage(
+            call_id=i.call_id, agent_id=i.agent_id, caller_number=i.caller_number, direction=i.direction,
+            status=call.status, elapsed=call.elapsed(now), mood=call.mood, mood_trend=list(call.mood_trend),
+            open_prompts=list(call.open_prompts.values()), score=call.score,
+        ).model_dump()
+
+    def _replay(self, call: _Call, after: int) -> list[dict[str, Any]]:
+        """What a client that saw up to `after` missed: history, the open partials, then the dismissals."""
+        missed = [m for m in call.history if m["event_id"] > after]
+        missed += [m for m in call.open_partials.values() if isinstance(m.get("event_id"), int) and m["event_id"] > after]
+        missed.sort(key=lambda m: m["event_id"])
+        missed += [DismissedMessage(call_id=call.info.call_id, prompt_id=p).model_dump() for p in call.dismissed]
+        return missed
+
+    def live_calls(self, agent_id: str | None = None) -> list[dict[str, Any]]:
+        """Summaries of the calls the hub holds (live and recently ended), for one agent or all."""
+        with self._lock:
+            now = self.clock()
+            self._sweep(now)
+            return [self._summary(c, now) for c in self._calls.values() if agent_id is None or c.info.agent_id == agent_id]
+
+    # ------------------------------------------------------------ subscribers
+
+    def subscribe(self, agent_id: str | None, name: str, resume: Resume | None = None) -> Subscription:
+        """Register a subscriber (on the running loop) and queue what it must see first.
+
+        An agent gets, for each of their live calls, the `call` message and the call so far (after the resume
+        point for the call it names; a call that ended while it was away is resumed too). A supervisor gets a
+        `call` and a `summary` of every call. Then `ready`. Registration and the catch-up happen under the lock,
+        so no message published meanwhile is lost or doubled.
+        """
+        sub = Subscription(agent_id, name, self.max_queue)
+        with self._lock:
+            now = self.clock()
+            self._sweep(now)
+            live = []
+            for call in self._calls.values():
+                if sub.is_supervisor:
+                    sub.offer(self._call_message(call, now), catchup=True)
+                    sub.offer(self._summary(call, now), catchup=True)
+                    if call.status == "live":
+                        live.append(call.info.call_id)
+                    continue
+                if call.info.agent_id != agent_id:
+                    continue
+                resumed = resume is not None and resume.call_id == call.info.call_id
+                if call.status != "live" and not resumed:
+                    continue  # the page shows an ended call only if it was watching it
+                sub.offer(self._call_message(call, now), catchup=True)
+                for msg in self._replay(call, resume.after if resumed and resume else 0):
+                    sub.offer(msg, catchup=True)
+                if call.status == "live":
+                    live.append(call.info.call_id)
+            ready = ReadyMessage(role="supervisor" if sub.is_supervisor else "agent", name=name, live_calls=live)
+            sub.offer(ready.model_dump(), catchup=True)
+            self._subs.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            self._subs.discard(sub)
+
+    def watch(self, sub: Subscription, call_id: str, after: int = 0) -> bool:
+        """A supervisor starts following one call in full; False if the hub does not hold it."""
+        with self._lock:
+            call = self._calls.get(call_id)
+            if call is None or not sub.is_supervisor:
+                return False
+            sub.watching.add(call_id)
+            sub.offer(self._call_message(call, self.clock()), catchup=True)
+            for msg in self._replay(call, after):
+                sub.offer(msg, catchup=True)
+            return True
+
+    def unwatch(self, sub: Subscription, call_id: str) -> None:
+        with self._lock:
+            sub.watching.discard(call_id)
+
+    def disconnect_all(self) -> None:
+        """Close every subscriber's socket (they reconnect and resume); for shutdown and for tests."""
+        with self._lock:
+            for sub in list(self._subs):
+                self._deliver(sub, _CLOSE)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subs)
+
+    # ------------------------------------------------------------ dismissals
+
+    async def dismiss(self, call_id: str, prompt_id: str, agent_id: str) -> bool:
+        """The agent dismissed a prompt: remember it, tell every screen, and let the store know (QA)."""
+        with self._lock:
+            call = self._calls.get(call_id)
+            if call is None or call.info.agent_id != agent_id:
+                return False
+            if prompt_id in call.dismissed:
+                return True
+            known = prompt_id in call.open_prompts or any(
+                m.get("type") == "prompt" and str(m.get("prompt_id")) == prompt_id for m in call.history
+            )
+            if not known:
+                return False
+            call.open_prompts.pop(prompt_id, None)
+            call.dismissed.append(prompt_id)
+            now = self.clock()
+            note = DismissedMessage(call_id=call_id, prompt_id=prompt_id).model_dump()
+            summary = self._summary(call, now)
+            out = [(s, note) for s in self._subs if s.sees_full(call) or s.is_supervisor]
+            out += [(s, summary) for s in self._subs if s.is_supervisor]
+            for sub, msg in out:
+                self._deliver(sub, msg)
+        if self.on_dismiss is not None:
+            try:
+                result = self.on_dismiss(call_id, prompt_id, agent_id)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:  # a store hiccup must not take the agent's screen down
+                log.exception("agent feed: storing the dismissal of %s in %s failed", prompt_id, call_id)
+        return True
+
+
+# ---------------------------------------------------------------- access
+
+
+def _check(table: dict[str, str], name: str, token: str) -> bool:
+    """Constant-time token check; an unknown name costs the same as a wrong token."""
+    expected = table.get(name)
+    ok = hmac.compare_digest((expected or "\0" * 32).encode(), token.encode())
+    return expected is not None and bool(token) and ok
+
+
+def _who_has(table: dict[str, str], token: str) -> str | None:
+    """The name whose token this is (every entry compared, so timing says nothing about which)."""
+    found = None
+    for name, expected in table.items():
+        if hmac.compare_digest(expected.encode(), token.encode()) and token:
+            found = name
+    return found
+
+
+# ---------------------------------------------------------------- the websocket
+
+
+class FeedConnection:
+    def __init__(self, websocket: WebSocket, hub: AgentFeedHub, settings: Any):
+        self.ws = websocket
+        self.hub = hub
+        self.settings = settings
+        self.sub: Subscription | None = None
+
+    async def run(self) -> None:
+        hello = await self._hello()
+        if hello is None:
+            return
+        if isinstance(hello, AgentHello):
+            self.sub = self.hub.subscribe(hello.agent_id, hello.agent_id, hello.resume)
+        else:
+            self.sub = self.hub.subscribe(None, hello.supervisor)
+        sender = asyncio.create_task(self._send_loop(self.sub))
+        try:
+            await self._receive_loop(hello)
+        finally:
+            self.hub.unsubscribe(self.sub)
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+
+    async def _hello(self) -> AgentHello | SupervisorHello | None:
+        try:
+            raw = await asyncio.wait_for(self.ws.receive_text(), HELLO_TIMEOUT_S)
+            hello = hello_adapter.validate_json(raw)
+        except (asyncio.TimeoutError, ValidationError, ValueError, KeyError):
+            await self._close(CLOSE_POLICY, "send hello with your id and token first")
+            return None
+        except (WebSocketDisconnect, RuntimeError):
+            return None
+        if isinstance(hello, AgentHello):
+            ok = _check(self.settings.agent_tokens, hello.agent_id, hello.token)
+        else:
+            ok = _check(self.settings.supervisor_tokens, hello.supervisor, hello.token)
+        if not ok:
+            log.warning("agent feed: refused %s", getattr(hello, "agent_id", None) or getattr(hello, "supervisor", ""))
+            await self._close(CLOSE_POLICY, "wrong or missing token")
+            return None
+        return hello
+
+    async def _send_loop(self, sub: Subscription) -> None:
+        try:
+            while True:
+                item = await sub.next()
+                if item is _OVERFLOW:
+                    await self._close(CLOSE_TOO_SLOW, "too far behind; reconnect and resume")
+                    return
+                if item is _CLOSE:
+                    await self._close(CLOSE_TOO_SLOW, "server asked clients to reconnect")
+                    return
+                await self.ws.send_text(json.dumps(item, ensure_ascii=False))
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            return
+
+    async def _receive_loop(self, hello: AgentHello | SupervisorHello) -> None:
+        sub = self.sub
+        assert sub is not None
+        while True:
+            try:
+                raw = await self.ws.receive_text()
+            except (WebSocketDisconnect, RuntimeError, KeyError):
+                return
+            try:
+                cmd = command_adapter.validate_json(raw)
+            except (ValidationError, ValueError):
+                continue  # an unknown or malformed command is ignored: the page may be newer than the server
+            if isinstance(cmd, Dismiss) and isinstance(hello, AgentHello):
+                await self.hub.dismiss(cmd.call_id, cmd.prompt_id, hello.agent_id)
+            elif isinstance(cmd, Watch) and sub.is_supervisor:
+                self.hub.watch(sub, cmd.call_id, cmd.after)
+            elif isinstance(cmd, Unwatch):
+                self.hub.unwatch(sub, cmd.call_id)
+
+    async def _close(self, code: int, reason: str) -> None:
+        if self.ws.application_state != WebSocketState.CONNECTED:
+            return
+        try:
+            await self.ws.close(code=code, reason=reason)
+        except (RuntimeError, OSError):
+            pass
+
+
+@router.websocket("/v1/agent-feed")
+async def agent_feed(websocket: WebSocket) -> None:
+    await websocket.accept()
+    runtime = websocket.app.state.runtime
+    hub = getattr(runtime, "feed_hub", None)
+    if hub is None:
+        await websocket.close(code=CLOSE_NO_HUB, reason="agent feed not configured")
+        return
+    await FeedConnection(websocket, hub, runtime.settings).run()
+
+
+@router.get("/v1/live-calls")
+async def live_calls(request: Request) -> Response:
+    """The calls the hub holds, as supervisor summaries. `Authorization: Bearer TOKEN`: a supervisor token
+    lists every call, an agent token that agent's own; no token → 401, an unknown one → 403."""
+    runtime = request.app.state.runtime
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return JSONResponse({"detail": "bearer token required"}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    token = token.strip()
+    settings = runtime.settings
+    hub: AgentFeedHub | None = getattr(runtime, "feed_hub", None)
+    if _who_has(settings.supervisor_tokens, token) is not None:
+        return JSONResponse({"calls": hub.live_calls() if hub else []})
+    agent = _who_has(settings.agent_tokens, token)
+    if agent is not None:
+        return JSONResponse({"calls": hub.live_calls(agent) if hub else []})
+    return JSONResponse({"detail": "token not recognised"}, status_code=403)
+
+
+# ---------------------------------------------------------------- pages
+
+_STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+# The pages load nothing from elsewhere: scripts, styles and the socket are all this server's.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' ws: wss:; base-uri 'none'; form-action 'self'",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def _page(name: str) -> HTMLResponse:
+    return HTMLResponse((WEB_DIR / "templates" / name).read_text(encoding="utf-8"), headers=_PAGE_HEADERS)
+
+
+@pages_router.get("/agent", response_class=HTMLResponse, include_in_schema=False)
+async def agent_page() -> HTMLResponse:
+    return _page("agent.html")
+
+
+@pages_router.get("/supervisor", response_class=HTMLResponse, include_in_schema=False)
+async def supervisor_page() -> HTMLResponse:
+    return _page("supervisor.html")
+
+
+@pages_router.get("/static/{name}", include_in_schema=False)
+async def static_file(name: str) -> Response:
+    """Only plain files directly in service/web/static with a known type; no paths, no listing."""
+    path = WEB_DIR / "static" / name
+    media = _STATIC_TYPES.get(path.suffix)
+    if "/" in name or "\\" in name or name.startswith(".") or media is None or not path.is_file():
+        return Response(status_code=404)
+    return FileResponse(path, media_type=media, headers={"Cache-Control": "no-cache"})
