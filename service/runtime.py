@@ -16,6 +16,9 @@ from models.asr import BACKENDS, ASRBackend, DecodeOptions, resolve_whisper_mode
 from models.vad import SileroVAD
 from pipelines.call_session import CallObserver, CallSession, ResultSink, StreamingOptions
 from pipelines.scheduler import ASRScheduler
+from models.emotion import EmotionConfig, SentimentClassifier, SentimentConfig, ensure_e5_model
+from models.emotion.config import DEFAULT_HEAD_PATH
+from pipelines.emotion_follower import EmotionFollower
 from pipelines.rules_follower import RulesFollower, call_header
 from pipelines.segmenter import SegmenterOptions
 from rules.config import load_rules_config
@@ -33,7 +36,20 @@ def prepare_models(settings: Settings) -> list[str]:
     done = []
     if settings.asr_backend == "faster-whisper":
         done.append(f"ASR model {settings.asr_model}: {resolve_whisper_model(settings.asr_model, settings.cache_dir)}")
+    if settings.emotion_model is None:
+        done.append(f"emotion text encoder: {ensure_e5_model(settings.cache_dir)}")
     return done
+
+
+def sentiment_config(settings: Settings) -> SentimentConfig:
+    default = settings.emotion_model is None
+    return SentimentConfig(
+        model=settings.emotion_model,
+        head=settings.emotion_head or (str(DEFAULT_HEAD_PATH) if default else None),
+        label_map=settings.emotion_label_map,
+        cache_dir=str(settings.cache_dir),
+        device=settings.emotion_device,
+    )
 
 
 def build_backend(settings: Settings) -> ASRBackend:
@@ -77,6 +93,7 @@ class Runtime:
     transcript_filter: TranscriptFilter
     options: StreamingOptions
     rule_book: RuleBook
+    sentiment: SentimentClassifier
     live_calls: dict[str, CallSession] = field(default_factory=dict)
     feed_hub: AgentFeedHub = field(default_factory=AgentFeedHub)
 
@@ -103,6 +120,7 @@ class Runtime:
             transcript_filter=TranscriptFilter(tuple(settings.hallucination_phrases)),
             options=streaming_options(settings, hotwords),
             rule_book=rule_book,
+            sentiment=SentimentClassifier.load(config=sentiment_config(settings)),
         )
 
     def new_call(
@@ -137,8 +155,11 @@ class Runtime:
     ) -> list[CallObserver]:
         """The observers every call gets, live or audited: emotion and the rules engine (with this
         deployment's rules, or `rule_book` to try another)."""
+        book = rule_book or self.rule_book
         header = call_header(call_id, agent_id, direction, started_at, caller_number)
-        return [RulesFollower(rule_book or self.rule_book, header, on_report=self._store_report)]
+        emotion = EmotionConfig.from_dict(book.config.emotion)
+        emotion.sentiment = self.sentiment.config
+        return [EmotionFollower(self.sentiment, emotion), RulesFollower(book, header, on_report=self._store_report)]
 
     async def _store_report(self, call_id: str, report: CallReport) -> None:
         await self.store_async(self.store.save_report, call_id, report.score, report.model_dump(mode="json"))

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     asr_prompt: str = ""
     final_beam_size: int = Field(5, ge=1, le=10)
     partial_beam_size: int = Field(1, ge=1, le=10)
+    emotion_model: str | None = Field(None, description="text sentiment model: None = the embedded e5-small + shipped head; or a folder / HF id")
+    emotion_head: str | None = Field(None, description="linear head (safetensors) for an encoder model; None with emotion_model = a sequence classifier")
+    emotion_label_map: dict[str, str] | None = Field(None, description="the model's labels → angry/upset/neutral/satisfied")
+    emotion_device: str = "cpu"
     hallucination_phrases: list[str] = Field(default_factory=lambda: list(DEFAULT_HALLUCINATION_PHRASES))
 
     # Streaming policy

@@ -66,6 +66,14 @@ async def test_stereo_call_comes_back_with_both_speakers_in_simplified_chinese(
     assert call.status == "completed" and abs(call.duration - timeline["duration_s"]) < 0.1
     assert [e["event"] for e in runtime.store.list_events(call_id)] == ["answered", "hangup"]
 
+    # Every customer final is followed by the customer's mood; the agent's are not judged for it.
+    emotions = {r["utterance_id"]: r for r in results if r["type"] == "emotion"}
+    assert set(emotions) == {f["utterance_id"] for f in finals if f["speaker"] == "customer"}
+    for utterance in stored:
+        assert (utterance["emotion"] is not None) == (utterance["speaker"] == "customer")
+        if utterance["emotion"]:
+            assert utterance["emotion"]["label"] == emotions[utterance["utterance_id"]]["label"]
+
     # The rules judged the call after it ended: the report follows `ended` and is stored with the call.
     kinds = [r["type"] for r in results]
     assert kinds[-2:] == ["ended", "report"]
