@@ -103,10 +103,17 @@ def demo(
 
     import uvicorn
 
+    import secrets
+
     from clients.ingest_client import TranscriptPrinter, stream_file
     from service.app import create_app
+    from service.settings import Settings
 
-    server = uvicorn.Server(uvicorn.Config(create_app(), host=host, port=port, log_level="warning"))
+    settings = Settings()
+    if "agent-demo" not in settings.agent_tokens:
+        # A token for this run only, so the agent screen can be tried without configuring one.
+        settings.agent_tokens = {**settings.agent_tokens, "agent-demo": secrets.token_urlsafe(8)}
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     typer.echo(f"loading models and starting callwatch on http://{host}:{port} …")
@@ -115,6 +122,7 @@ def demo(
             typer.echo("the service did not start (is the port taken? try --port)", err=True)
             raise typer.Exit(2)
         time.sleep(0.1)
+    typer.echo(f"agent screen: http://{host}:{port}/agent  (agent id: agent-demo, token: {settings.agent_tokens['agent-demo']})")
     typer.echo(f"streaming {SAMPLE_CALL.name} as a live call (agent left, customer right), in real time:\n")
     ended = asyncio.run(
         stream_file(SAMPLE_CALL, url=f"ws://{host}:{port}/v1/ingest", realtime=True, agent_id="agent-demo",
