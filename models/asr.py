@@ -32,6 +32,9 @@ class DecodeOptions:
     no_speech_threshold: float = 0.6
     # Below this average log-probability even the best fallback is noise dressed as words.
     garbage_log_prob: float = -2.0
+    # Utterances shorter than this ("喂", "嗯", "好的") are often decoded with low confidence and are too
+    # short to loop; sampling at higher temperatures only costs time there (about 1 s for a "喂").
+    min_sampling_audio_s: float = 2.0
     max_new_tokens: int = 200
 
 
@@ -160,7 +163,8 @@ class FasterWhisperBackend:
         if windows[0] != self._frames_per_window:
             windows.append(self._frames_per_window)
         attempts = [(w, options.temperatures[0]) for w in windows]
-        attempts += [(windows[-1], t) for t in options.temperatures[1:]]
+        if audio.size >= options.min_sampling_audio_s * SAMPLE_RATE:
+            attempts += [(windows[-1], t) for t in options.temperatures[1:]]
         encoded: dict[int, object] = {}
         best: Transcript | None = None
         for frames, temperature in attempts:

@@ -44,6 +44,7 @@ class StreamingOptions:
     partial_interval_s: float = 0.6
     # A partial of less than this says nothing useful yet.
     min_partial_audio_s: float = 0.5
+    partial_pause_s: float = 0.15
     hotwords: tuple[str, ...] = ()
     # Audits of recordings want finals only; partials are for people watching a live call.
     partials: bool = True
@@ -196,6 +197,9 @@ class CallSession:
         if (
             self._options.partials
             and seg.is_open
+            # Once the speaker pauses the final may be a moment away; a partial now would only make the
+            # final wait behind it in the recogniser queue.
+            and seg.trailing_silence < self._options.partial_pause_s
             and seg.now - seg.open_start >= self._options.min_partial_audio_s
             and seg.now - leg.last_partial_at >= self._options.partial_interval_s
         ):

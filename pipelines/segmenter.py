@@ -73,6 +73,11 @@ class UtteranceSegmenter:
     def open_start(self) -> float:
         return self._open_start / RATE
 
+    @property
+    def trailing_silence(self) -> float:
+        """Seconds of non-speech since the open utterance's last speech."""
+        return self._silence_samples / RATE if self._open is not None else 0.0
+
     def open_audio(self) -> np.ndarray:
         return np.concatenate(self._open) if self._open else np.zeros(0, dtype=np.float32)
 
