@@ -119,6 +119,16 @@ def load_audio_file(path: str, target_rate: int = TARGET_RATE) -> tuple[np.ndarr
     return np.concatenate(chunks).astype(np.float32), int(rate)
 
 
+def speech_level_db(audio: np.ndarray) -> float | None:
+    """RMS level in dBFS over the louder half of 32 ms frames: the voice, not the pauses between words."""
+    frames = audio[: len(audio) // 512 * 512].reshape(-1, 512)
+    if not len(frames):
+        return None
+    power = np.sort((frames.astype(np.float64) ** 2).mean(axis=1))[len(frames) // 2 :]
+    mean_power = float(power.mean())
+    return round(10 * np.log10(mean_power), 1) if mean_power > 0 else None
+
+
 def encode_g711(samples: np.ndarray, encoding: str) -> bytes:
     """float32 in [-1, 1) → μ-law or A-law bytes, each sample to the code whose level is nearest.
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from models.asr import ASRBackend, DecodeOptions
 from models.vad import SileroVAD
-from pipelines.audio import AudioFrameError, ChannelResampler, decode_frame
+from pipelines.audio import AudioFrameError, ChannelResampler, decode_frame, speech_level_db
 from pipelines.scheduler import ASRScheduler
 from pipelines.segmenter import ClosedUtterance, SegmenterOptions, UtteranceSegmenter
 from pipelines.transcript_filter import TranscriptFilter
@@ -263,6 +263,7 @@ class CallSession:
                     end=round(closed.end, 3),
                     text=text,
                     speaker_uncertain=leg.speaker == "unknown",
+                    level_db=speech_level_db(closed.audio),
                 )
             )
 

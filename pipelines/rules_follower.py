@@ -91,7 +91,8 @@ class RulesFollower(CallObserver):
         if kind in ("final", "partial") and result.speaker not in _SPEAKER_LABEL:
             return None  # a mono recording: the rules need to know who spoke
         if kind == "final":
-            return Utterance(speaker=result.speaker, start=result.start, end=result.end, text=result.text)
+            return Utterance(speaker=result.speaker, start=result.start, end=result.end, text=result.text,
+                             level_db=result.level_db)
         if kind == "partial":
             return Utterance(speaker=result.speaker, start=result.start, end=max(result.start, call.now),
                              text=result.text, partial=True)

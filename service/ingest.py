@@ -171,7 +171,7 @@ class IngestConnection:
         if isinstance(result, FinalResult):
             await runtime.store_async(
                 store.add_utterance, result.call_id, result.utterance_id, result.speaker,
-                result.start, result.end, result.text,
+                result.start, result.end, result.text, result.level_db,
             )
         elif isinstance(result, EventResult):
             await runtime.store_async(store.add_event, result.call_id, result.event, result.t, result.by, result.target)

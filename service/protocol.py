@@ -129,6 +129,7 @@ class FinalResult(_Result):
     end: float
     text: str
     speaker_uncertain: bool = False
+    level_db: float | None = Field(None, description="speech level of the utterance, dBFS (RMS over its speech)")
 
 
 class EventResult(_Result):

@@ -71,6 +71,7 @@ utterances = Table(
     Column("start", Float, nullable=False),
     Column("end", Float, nullable=False),
     Column("text", Text, nullable=False),
+    Column("level_db", Float, doc="speech level, dBFS (the speech.volume rule compares the agent's)"),
     Column("emotion", Text, doc="emotion result JSON for customer utterances"),
     UniqueConstraint("call_id", "utterance_id"),
 )
@@ -148,12 +149,14 @@ class CallStore:
             conn.execute(insert(call_events).values(call_id=call_id, event=event_name, t=t, by=by, target=target))
 
     def add_utterance(
-        self, call_id: str, utterance_id: str, speaker: str, start: float, end: float, text: str
+        self, call_id: str, utterance_id: str, speaker: str, start: float, end: float, text: str,
+        level_db: float | None = None,
     ) -> None:
         with self.engine.begin() as conn:
             conn.execute(
                 insert(utterances).values(
-                    call_id=call_id, utterance_id=utterance_id, speaker=speaker, start=start, end=end, text=text
+                    call_id=call_id, utterance_id=utterance_id, speaker=speaker, start=start, end=end, text=text,
+                    level_db=level_db,
                 )
             )
 
@@ -233,6 +236,7 @@ class CallStore:
                     "start": r["start"],
                     "end": r["end"],
                     "text": r["text"],
+                    "level_db": r["level_db"],
                     "emotion": json.loads(r["emotion"]) if r["emotion"] else None,
                 }
                 for r in rows

@@ -70,7 +70,7 @@ def store_audit(
         if utts:
             conn.execute(insert(utterances), [
                 {"call_id": call_id, "utterance_id": u["utterance_id"], "speaker": u["speaker"], "start": u["start"],
-                 "end": u["end"], "text": u["text"],
+                 "end": u["end"], "text": u["text"], "level_db": u.get("level_db"),
                  "emotion": json.dumps(u["emotion"], ensure_ascii=False) if u.get("emotion") else None}
                 for u in utts
             ])

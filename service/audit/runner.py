@@ -143,7 +143,7 @@ def _judge(outcome: Any, call_id: str, meta: RecordingMeta, direction: str, star
                for r in outcome.results if r.type == "emotion"}
     utts = [
         {"utterance_id": f.utterance_id, "speaker": f.speaker, "start": f.start, "end": f.end, "text": f.text,
-         "emotion": emotion.get(f.utterance_id)}
+         "level_db": f.level_db, "emotion": emotion.get(f.utterance_id)}
         for f in outcome.finals
     ]
     events = [{"event": r.event, "t": r.t, "by": r.by, "target": r.target} for r in outcome.results if r.type == "event"]

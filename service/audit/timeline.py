@@ -81,7 +81,8 @@ def build_timeline(
         agent_id=agent_id,
         caller_number=caller_number,
         events=evs,
-        utterances=[Utterance(speaker=side, start=u["start"], end=max(u["end"], u["start"]), text=u["text"])  # type: ignore[arg-type]
+        utterances=[Utterance(speaker=side, start=u["start"], end=max(u["end"], u["start"]), text=u["text"],  # type: ignore[arg-type]
+                              level_db=u.get("level_db"))
                      for u, side in zip(utterances, sides)],
         emotion=sorted(emotion, key=lambda s: s.t),
     )
