@@ -7,6 +7,7 @@ exist (a duplicate id), closes the socket, with a documented close code.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 from typing import Any
@@ -223,7 +224,24 @@ class IngestConnection:
             pass
 
 
+def integrator_for(websocket: WebSocket, keys: dict[str, str]) -> str | None:
+    """The integrator whose API key the handshake carries (`Authorization: Bearer KEY`), or None."""
+    scheme, _, presented = websocket.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not presented:
+        return None
+    for name, key in keys.items():
+        if hmac.compare_digest(presented.encode(), key.encode()):
+            return name
+    return None
+
+
 @router.websocket("/v1/ingest")
 async def ingest(websocket: WebSocket) -> None:
+    runtime: Runtime = websocket.app.state.runtime
+    keys = runtime.settings.ingest_keys
+    if keys and integrator_for(websocket, keys) is None:
+        log.warning("ingest refused: missing or wrong API key from %s", websocket.client)
+        await websocket.close(code=int(CloseCode.UNAUTHORIZED), reason="missing or wrong API key")
+        return
     await websocket.accept()
-    await IngestConnection(websocket, websocket.app.state.runtime).run()
+    await IngestConnection(websocket, runtime).run()

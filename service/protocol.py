@@ -19,6 +19,7 @@ class CloseCode(IntEnum):
     """Websocket close codes the ingest endpoint uses (4000–4999 are the application's own)."""
 
     NORMAL = 1000
+    UNAUTHORIZED = 1008  # no or wrong API key: closing before accept refuses the handshake with HTTP 403
     UNREADABLE_FRAME = 4400  # a frame that is not JSON at all, or not a JSON object
     NO_VALID_START = 4401  # the first message was not a valid start after several tries
     DUPLICATE_CALL = 4409  # a call with this id is live or already stored

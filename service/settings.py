@@ -70,6 +70,10 @@ class Settings(BaseSettings):
 
     # Access. Tokens are compared in constant time; keep them in the environment or a secrets store, not in
     # the rules file. With none configured, the agent and supervisor pages refuse everyone.
+    ingest_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description='{"integrator name": "API key"}; when set, the ingest socket refuses a missing or wrong key',
+    )
     agent_tokens: dict[str, str] = Field(default_factory=dict, description='{"agent id": "token"}')
     supervisor_tokens: dict[str, str] = Field(default_factory=dict, description='{"supervisor name": "token"}')
 

@@ -5,6 +5,7 @@ import asyncio
 
 import numpy as np
 import pytest
+from websockets.exceptions import InvalidStatus
 
 from clients.ingest_client import CallStream
 from models.text import character_error_rate
@@ -191,3 +192,23 @@ async def test_a_second_call_with_a_live_call_id_is_refused_with_4409(live_serve
         await late.start(call_id="same-id", agent_id="a3", audio=AUDIO)
         [r async for r in late.results()]
     assert late.close_code == 4409
+
+
+async def test_with_ingest_keys_a_missing_or_wrong_key_is_refused_and_the_right_one_admitted(
+    live_server, runtime, sentence_frames, reference, monkeypatch
+):
+    monkeypatch.setattr(runtime.settings, "ingest_keys", {"pbx-east": "k-east-123"})
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "k-east-123"}):
+        # Closing before accepting refuses the websocket handshake itself: HTTP 403, nothing read.
+        with pytest.raises(InvalidStatus) as refused:
+            async with CallStream(live_server.ingest_url, headers) as call:
+                await call.start(call_id="keyed-refused", agent_id="a1", audio=AUDIO)
+        assert refused.value.response.status_code == 403, headers
+    assert runtime.store.get_call("keyed-refused") is None
+
+    async with CallStream(live_server.ingest_url, {"Authorization": "Bearer k-east-123"}) as call:
+        await call.start(call_id="keyed-ok", agent_id="a1", audio=AUDIO)
+        await say_sentence(call, sentence_frames)
+        await call.event("hangup", by="customer")
+        [r async for r in call.results()]
+    assert_sentence_stored(runtime, "keyed-ok", reference, "completed")
