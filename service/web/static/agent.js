@@ -1,6 +1,6 @@
 // The agent screen: sign in once a shift, then the page follows the agent's calls by itself.
 
-import { FeedSocket, showConnection } from "./feed.js";
+import { FeedSocket, SignIn, showConnection } from "./feed.js";
 import { CallState, DeskView } from "./callview.js";
 
 const CREDENTIALS = "callwatch.agent"; // sessionStorage: {agent_id, token}; gone when the tab closes
@@ -17,16 +17,8 @@ const view = new DeskView($("desk"), {
   idleText: "等待来电…",
 });
 
-function credentials() {
-  try {
-    return JSON.parse(sessionStorage.getItem(CREDENTIALS) || "null");
-  } catch (err) {
-    return null;
-  }
-}
-
 function hello() {
-  const { agent_id, token } = credentials() || {};
+  const { agent_id, token } = signIn.credentials || {};
   const call = current && calls.get(current);
   let resume = null;
   if (call) resume = { call_id: call.id, after: call.lastEventId };
@@ -105,54 +97,29 @@ function renderTabs() {
 
 function onState(state, detail) {
   showConnection($("conn"), $("notice"), state, detail);
-  if (state === "refused") {
-    sessionStorage.removeItem(CREDENTIALS);
-    signInForm("坐席工号或令牌不正确，请重新登录。");
-  }
+  if (state === "refused") signIn.refused();
 }
 
-function signInForm(error) {
-  $("desk").hidden = true;
-  $("signout").hidden = true;
-  $("who").textContent = "";
-  $("signin").hidden = false;
-  $("signin-error").textContent = error || "";
-  $("agent-id").focus();
-}
-
-function start() {
-  const creds = credentials();
-  if (!creds) {
-    signInForm("");
-    return;
-  }
-  $("signin").hidden = true;
-  $("desk").hidden = false;
-  $("signout").hidden = false;
-  $("who").textContent = `坐席 ${creds.agent_id}`;
-  view.show(null);
-  feed = new FeedSocket({ hello, onMessage, onState });
-  feed.start();
-}
-
-$("signin").addEventListener("submit", (ev) => {
-  ev.preventDefault();
-  const agent_id = $("agent-id").value.trim();
-  const token = $("agent-token").value;
-  if (!agent_id || !token) return;
-  sessionStorage.setItem(CREDENTIALS, JSON.stringify({ agent_id, token }));
-  $("agent-token").value = "";
-  start();
-});
-
-$("signout").addEventListener("click", () => {
-  if (feed) feed.stop();
-  feed = null;
-  sessionStorage.removeItem(CREDENTIALS);
-  sessionStorage.removeItem(LAST_CALL);
-  calls.clear();
-  current = null;
-  signInForm("");
+const signIn = new SignIn({
+  storageKey: CREDENTIALS,
+  idField: "agent_id",
+  idInput: $("agent-id"),
+  tokenInput: $("agent-token"),
+  panel: $("desk"),
+  refusedText: "坐席工号或令牌不正确，请重新登录。",
+  whoText: (creds) => `坐席 ${creds.agent_id}`,
+  onStart: () => {
+    view.show(null);
+    feed = new FeedSocket({ hello, onMessage, onState });
+    feed.start();
+  },
+  onStop: () => {
+    if (feed) feed.stop();
+    feed = null;
+    sessionStorage.removeItem(LAST_CALL);
+    calls.clear();
+    current = null;
+  },
 });
 
 setInterval(() => {
@@ -171,4 +138,4 @@ window.callwatch = {
   },
 };
 
-start();
+signIn.start();

@@ -116,3 +116,68 @@ export function showConnection(badge, notice, state, detail) {
       ? `连接中断，正在重新连接（第 ${detail.attempt} 次），恢复后自动补齐错过的内容`
       : "";
 }
+
+/**
+ * The sign-in flow both pages share. Credentials live in sessionStorage for the tab only; the form shows until
+ * they are given, then the page's main panel; a refused token sends the person back to the form.
+ * The page's elements: #signin (the form), #signin-error, #signout, #who, plus its own id, token and panel.
+ */
+export class SignIn {
+  constructor({ storageKey, idField, idInput, tokenInput, panel, refusedText, whoText, onStart, onStop }) {
+    Object.assign(this, { storageKey, idField, idInput, tokenInput, panel, refusedText, whoText, onStart, onStop });
+    const $ = (id) => document.getElementById(id);
+    this.form = $("signin");
+    this.error = $("signin-error");
+    this.signout = $("signout");
+    this.who = $("who");
+    this.form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const id = idInput.value.trim();
+      const token = tokenInput.value;
+      if (!id || !token) return;
+      sessionStorage.setItem(storageKey, JSON.stringify({ [idField]: id, token }));
+      tokenInput.value = "";
+      this.start();
+    });
+    this.signout.addEventListener("click", () => {
+      onStop();
+      sessionStorage.removeItem(storageKey);
+      this.showForm("");
+    });
+  }
+
+  get credentials() {
+    try {
+      return JSON.parse(sessionStorage.getItem(this.storageKey) || "null");
+    } catch (err) {
+      return null;
+    }
+  }
+
+  start() {
+    const creds = this.credentials;
+    if (!creds) {
+      this.showForm("");
+      return;
+    }
+    this.form.hidden = true;
+    this.panel.hidden = false;
+    this.signout.hidden = false;
+    this.who.textContent = this.whoText(creds);
+    this.onStart(creds);
+  }
+
+  refused() {
+    sessionStorage.removeItem(this.storageKey);
+    this.showForm(this.refusedText);
+  }
+
+  showForm(error) {
+    this.panel.hidden = true;
+    this.signout.hidden = true;
+    this.who.textContent = "";
+    this.form.hidden = false;
+    this.error.textContent = error || "";
+    this.idInput.focus();
+  }
+}

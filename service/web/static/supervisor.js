@@ -1,7 +1,7 @@
 // The supervisor view: every live call with its agent, duration, customer mood and open prompts, the ones
 // that need help first; a click follows one call in full (read-only) beside the list.
 
-import { FeedSocket, showConnection } from "./feed.js";
+import { FeedSocket, SignIn, showConnection } from "./feed.js";
 import { CallState, DeskView, MOOD, RULES, SEVERITY, clock } from "./callview.js";
 
 const CREDENTIALS = "callwatch.supervisor";
@@ -13,16 +13,8 @@ let watched = null; // CallState of the call in the detail pane
 let feed = null;
 const view = new DeskView($("detail"), { endedText: "已结束" });
 
-function credentials() {
-  try {
-    return JSON.parse(sessionStorage.getItem(CREDENTIALS) || "null");
-  } catch (err) {
-    return null;
-  }
-}
-
 function hello() {
-  const { supervisor, token } = credentials() || {};
+  const { supervisor, token } = signIn.credentials || {};
   return { type: "hello", supervisor, token };
 }
 
@@ -166,53 +158,28 @@ function follow(callId) {
 
 function onState(state, detail) {
   showConnection($("conn"), $("notice"), state, detail);
-  if (state === "refused") {
-    sessionStorage.removeItem(CREDENTIALS);
-    signInForm("用户名或令牌不正确，请重新登录。");
-  }
+  if (state === "refused") signIn.refused();
 }
 
-function signInForm(error) {
-  $("board").hidden = true;
-  $("signout").hidden = true;
-  $("who").textContent = "";
-  $("signin").hidden = false;
-  $("signin-error").textContent = error || "";
-  $("sup-name").focus();
-}
-
-function start() {
-  const creds = credentials();
-  if (!creds) {
-    signInForm("");
-    return;
-  }
-  $("signin").hidden = true;
-  $("board").hidden = false;
-  $("signout").hidden = false;
-  $("who").textContent = creds.supervisor;
-  feed = new FeedSocket({ hello, onMessage, onState });
-  feed.start();
-  renderBoard();
-}
-
-$("signin").addEventListener("submit", (ev) => {
-  ev.preventDefault();
-  const supervisor = $("sup-name").value.trim();
-  const token = $("sup-token").value;
-  if (!supervisor || !token) return;
-  sessionStorage.setItem(CREDENTIALS, JSON.stringify({ supervisor, token }));
-  $("sup-token").value = "";
-  start();
-});
-
-$("signout").addEventListener("click", () => {
-  if (feed) feed.stop();
-  feed = null;
-  sessionStorage.removeItem(CREDENTIALS);
-  rows.clear();
-  watched = null;
-  signInForm("");
+const signIn = new SignIn({
+  storageKey: CREDENTIALS,
+  idField: "supervisor",
+  idInput: $("sup-name"),
+  tokenInput: $("sup-token"),
+  panel: $("board"),
+  refusedText: "用户名或令牌不正确，请重新登录。",
+  whoText: (creds) => creds.supervisor,
+  onStart: () => {
+    feed = new FeedSocket({ hello, onMessage, onState });
+    feed.start();
+    renderBoard();
+  },
+  onStop: () => {
+    if (feed) feed.stop();
+    feed = null;
+    rows.clear();
+    watched = null;
+  },
 });
 
 let ticks = 0;
@@ -227,4 +194,4 @@ setInterval(() => {
 
 window.callwatch = { rows, get watched() { return watched; }, get feed() { return feed; } };
 
-start();
+signIn.start();
