@@ -151,15 +151,16 @@ class Runtime:
 
     def observers_for(
         self, call_id: str, agent_id: str | None, direction: str, started_at: datetime | None,
-        caller_number: str | None = None, rule_book: RuleBook | None = None,
+        caller_number: str | None = None, rule_book: RuleBook | None = None, store_report: bool = True,
     ) -> list[CallObserver]:
         """The observers every call gets, live or audited: emotion and the rules engine (with this
-        deployment's rules, or `rule_book` to try another)."""
+        deployment's rules, or `rule_book` to try another). Audits store their own report with the call
+        they write at the end, so they pass `store_report=False`."""
         book = rule_book or self.rule_book
         header = call_header(call_id, agent_id, direction, started_at, caller_number)
         emotion = EmotionConfig.from_dict(book.config.emotion)
         emotion.sentiment = self.sentiment.config
-        return [EmotionFollower(self.sentiment, emotion), RulesFollower(book, header, on_report=self._store_report)]
+        return [EmotionFollower(self.sentiment, emotion), RulesFollower(book, header, on_report=self._store_report if store_report else None)]
 
     async def _store_report(self, call_id: str, report: CallReport) -> None:
         await self.store_async(self.store.save_report, call_id, report.score, report.model_dump(mode="json"))

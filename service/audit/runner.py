@@ -62,7 +62,7 @@ class _Progress(CallObserver):
 def _observers(runtime: Any, call_id: str, meta: RecordingMeta, direction: str, started: datetime,
                book: RuleBook) -> list[CallObserver]:
     return runtime.observers_for(call_id, meta.agent_id or DEFAULT_AGENT, direction, started,
-                                 caller_number=meta.caller_number, rule_book=book)
+                                 caller_number=meta.caller_number, rule_book=book, store_report=False)
 
 
 def _events(meta: RecordingMeta) -> list[CallEventMessage]:
