@@ -108,7 +108,7 @@ class Runtime:
         settings = settings or Settings()
         rule_book = RuleBook(load_rules_config(settings.rules_file))
         store = CallStore(settings.resolved_database_url)
-        store.mark_live_calls_dropped()
+        store.mark_live_calls_interrupted()
         deployment = rule_book.config.deployment
         hotwords = tuple(dict.fromkeys([deployment.company_name, *deployment.company_aliases]))
         return cls(

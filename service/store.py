@@ -43,7 +43,7 @@ calls = Table(
     Column("started_at", String(40), doc="local start time as the phone system gave it (ISO 8601)"),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("ended_at", DateTime(timezone=True)),
-    Column("status", String(16), nullable=False, doc="live | completed | dropped"),
+    Column("status", String(16), nullable=False, doc="live | completed | dropped | interrupted"),
     Column("audio_format", Text, nullable=False),
     Column("duration", Float),
     Column("score", Float),
@@ -249,10 +249,11 @@ class CallStore:
             ).mappings()
             return [{k: r[k] for k in ("event", "t", "by", "target")} for r in rows]
 
-    def mark_live_calls_dropped(self) -> int:
-        """At start-up, calls still 'live' belonged to a process that died: they were dropped."""
+    def mark_live_calls_interrupted(self) -> int:
+        """At start-up, calls still 'live' belonged to a process that died mid-call: they were interrupted
+        (unlike 'dropped', where the phone system went away and this process saw it)."""
         with self.engine.begin() as conn:
-            return conn.execute(update(calls).where(calls.c.status == "live").values(status="dropped")).rowcount
+            return conn.execute(update(calls).where(calls.c.status == "live").values(status="interrupted")).rowcount
 
 
 def _sqlite_for_concurrent_writers(dbapi_connection: Any, _record: Any) -> None:

@@ -16,8 +16,8 @@ def test_calls_events_and_utterances_are_kept_and_duplicates_refused(tmp_path):
     assert reopened.list_events("c1") == [{"event": "answered", "t": 0.0, "by": None, "target": None}]
 
 
-def test_calls_left_live_by_a_dead_process_are_marked_dropped(tmp_path):
+def test_calls_left_live_by_a_dead_process_are_marked_interrupted(tmp_path):
     url = f"sqlite:///{tmp_path / 'calls.db'}"
     CallStore(url).create_call("c2", "a1", "inbound", None, None, {})
-    assert CallStore(url).mark_live_calls_dropped() == 1
-    assert CallStore(url).get_call("c2").status == "dropped"
+    assert CallStore(url).mark_live_calls_interrupted() == 1
+    assert CallStore(url).get_call("c2").status == "interrupted"
