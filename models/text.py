@@ -27,7 +27,9 @@ _PUNCT_AND_SPACE = re.compile(r"[\s\u3000-\u303f\uff00-\uff0f\uff1a-\uff20\uff3b
 
 @lru_cache(maxsize=1)
 def _t2s() -> opencc.OpenCC:
-    return opencc.OpenCC("t2s")
+    # Taiwan-standard input: Whisper learnt Chinese largely from Taiwanese subtitles, and plain "t2s" keeps
+    # the particle 著 (带著, 看著) that simplified Chinese writes 着; "tw2s" knows those phrases.
+    return opencc.OpenCC("tw2s")
 
 
 def to_simplified(text: str) -> str:

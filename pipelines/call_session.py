@@ -16,7 +16,7 @@ from typing import Any, Awaitable, Protocol
 
 import numpy as np
 
-from models.asr import ASRBackend, DecodeOptions
+from models.asr import DecodeOptions, DecodeRequest
 from models.vad import SileroVAD
 from pipelines.audio import AudioFrameError, ChannelResampler, decode_frame, speech_level_db
 from pipelines.scheduler import ASRScheduler
@@ -86,7 +86,6 @@ class _Leg:
     segmenter: UtteranceSegmenter
     resampler: ChannelResampler
     last_partial_at: float = -1.0
-    context: str = ""
     closed_through: int = -1  # highest utterance index closed: partials for it are stale
 
 
@@ -96,7 +95,6 @@ class CallSession:
         call_id: str,
         audio_format: AudioFormat,
         *,
-        backend: ASRBackend,
         scheduler: ASRScheduler,
         vad: SileroVAD,
         transcript_filter: TranscriptFilter,
@@ -106,7 +104,6 @@ class CallSession:
     ):
         self.call_id = call_id
         self.audio_format = audio_format
-        self._backend = backend
         self._scheduler = scheduler
         self._filter = transcript_filter
         self._options = options
@@ -209,12 +206,8 @@ class CallSession:
     def _submit_partial(self, leg: _Leg) -> None:
         seg = leg.segmenter
         index, start, audio = seg.open_index, seg.open_start, seg.open_audio()
-        opts, context, hotwords = self._options.partial_decode, leg.context, self._options.hotwords
-        future = self._scheduler.partial(
-            (self.call_id, leg.number),
-            lambda: self._backend.transcribe(audio, opts, context, hotwords),
-            len(audio) / RATE,
-        )
+        request = DecodeRequest(audio, self._options.partial_decode, self._options.hotwords)
+        future = self._scheduler.partial((self.call_id, leg.number), request)
 
         async def deliver() -> None:
             transcript = await future
@@ -237,17 +230,13 @@ class CallSession:
 
     def _submit_final(self, leg: _Leg, closed: ClosedUtterance) -> None:
         leg.closed_through = max(leg.closed_through, closed.index)
-        opts, context, hotwords = self._options.final_decode, leg.context, self._options.hotwords
-        future = self._scheduler.final(
-            lambda: self._backend.transcribe(closed.audio, opts, context, hotwords), len(closed.audio) / RATE
-        )
+        future = self._scheduler.final(DecodeRequest(closed.audio, self._options.final_decode, self._options.hotwords))
 
         async def deliver() -> None:
             transcript = await future
             text = self._filter.clean(transcript.text, final=True) if transcript else ""
             if not text:
                 return
-            leg.context = text
             self.utterance_count += 1
             utterance_id = f"{leg.speaker}-{closed.index}"
             self._recent_audio[utterance_id] = closed.audio

@@ -14,18 +14,23 @@ import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Callable, Hashable
+from typing import Hashable
 
-from models.asr import Transcript
+from models.asr import ASRBackend, DecodeRequest, Transcript
+
+SAMPLE_RATE = 16_000
 
 
 @dataclass
 class _Job:
-    run: Callable[[], Transcript]
+    request: DecodeRequest
     future: asyncio.Future[Transcript | None]
     loop: asyncio.AbstractEventLoop
-    audio_seconds: float
     queued_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def audio_seconds(self) -> float:
+        return self.request.audio.size / SAMPLE_RATE
 
 
 @dataclass
@@ -33,6 +38,7 @@ class SchedulerStats:
     finals_done: int = 0
     partials_done: int = 0
     partials_dropped: int = 0
+    batches: int = 0
     audio_seconds: float = 0.0
     busy_seconds: float = 0.0
 
@@ -42,8 +48,13 @@ class SchedulerStats:
 
 
 class ASRScheduler:
-    def __init__(self, partial_max_age_s: float = 1.5):
+    """Runs recognition requests on one worker thread, several at a time: the finals waiting when the worker
+    comes free go together in one batch (up to `max_batch`), and so do the partials when no final waits."""
+
+    def __init__(self, backend: ASRBackend, partial_max_age_s: float = 1.5, max_batch: int = 4):
+        self.backend = backend
         self.partial_max_age_s = partial_max_age_s
+        self.max_batch = max_batch
         self.stats = SchedulerStats()
         self._finals: deque[_Job] = deque()
         self._partials: OrderedDict[Hashable, _Job] = OrderedDict()
@@ -57,19 +68,22 @@ class ASRScheduler:
         with self._wake:
             return len(self._finals) + len(self._partials)
 
-    def final(self, run: Callable[[], Transcript], audio_seconds: float) -> asyncio.Future[Transcript | None]:
-        job = self._job(run, audio_seconds)
+    @property
+    def finals_waiting(self) -> int:
+        with self._wake:
+            return len(self._finals)
+
+    def final(self, request: DecodeRequest) -> asyncio.Future[Transcript | None]:
+        job = self._job(request)
         with self._wake:
             self._finals.append(job)
             self._wake.notify()
         return job.future
 
-    def partial(
-        self, key: Hashable, run: Callable[[], Transcript], audio_seconds: float
-    ) -> asyncio.Future[Transcript | None]:
+    def partial(self, key: Hashable, request: DecodeRequest) -> asyncio.Future[Transcript | None]:
         """Queue a partial for `key` (a leg); a partial still waiting for the same key is superseded and
         resolves to None."""
-        job = self._job(run, audio_seconds)
+        job = self._job(request)
         with self._wake:
             stale = self._partials.pop(key, None)
             self._partials[key] = job
@@ -86,9 +100,9 @@ class ASRScheduler:
         self._thread.join(timeout=30)
 
     @staticmethod
-    def _job(run: Callable[[], Transcript], audio_seconds: float) -> _Job:
+    def _job(request: DecodeRequest) -> _Job:
         loop = asyncio.get_running_loop()
-        return _Job(run, loop.create_future(), loop, audio_seconds)
+        return _Job(request, loop.create_future(), loop)
 
     @staticmethod
     def _resolve(job: _Job, result: Transcript | None, error: BaseException | None = None) -> None:
@@ -103,35 +117,67 @@ class ASRScheduler:
         if not job.loop.is_closed():
             job.loop.call_soon_threadsafe(settle)
 
-    def _next(self) -> tuple[_Job, bool] | None:
+    def _take_finals(self) -> list[_Job]:
+        """The oldest final and the waiting finals decoded the same way, oldest first."""
+        first = self._finals.popleft()
+        batch, rest = [first], deque()
+        while self._finals:
+            job = self._finals.popleft()
+            if len(batch) < self.max_batch and job.request.options == first.request.options:
+                batch.append(job)
+            else:
+                rest.append(job)
+        self._finals = rest
+        return batch
+
+    def _take_partials(self) -> list[_Job]:
+        now = time.monotonic()
+        batch: list[_Job] = []
+        for key in list(self._partials):
+            job = self._partials[key]
+            if now - job.queued_at > self.partial_max_age_s:
+                del self._partials[key]
+                self.stats.partials_dropped += 1
+                self._resolve(job, None)
+            elif len(batch) < self.max_batch and (not batch or job.request.options == batch[0].request.options):
+                del self._partials[key]
+                batch.append(job)
+        return batch
+
+    def _next(self) -> tuple[list[_Job], bool] | None:
         with self._wake:
             while True:
                 if self._finals:
-                    return self._finals.popleft(), True
-                now = time.monotonic()
-                while self._partials:
-                    _, job = self._partials.popitem(last=False)
-                    if now - job.queued_at <= self.partial_max_age_s:
-                        return job, False
-                    self.stats.partials_dropped += 1
-                    self._resolve(job, None)
+                    return self._take_finals(), True
+                if partials := self._take_partials():
+                    return partials, False
                 if self._stopping:
                     return None
                 self._wake.wait()
 
+    def _run(self, jobs: list[_Job]) -> list[Transcript | BaseException]:
+        try:
+            return list(self.backend.transcribe_batch([job.request for job in jobs]))
+        except BaseException as exc:  # the caller decides; the worker must keep serving other calls
+            if len(jobs) == 1:
+                return [exc]
+        # One utterance must not cost the others theirs: decode them one by one to find it.
+        return [outcome for job in jobs for outcome in self._run([job])]
+
     def _work(self) -> None:
         while (picked := self._next()) is not None:
-            job, is_final = picked
+            jobs, is_final = picked
             started = time.monotonic()
-            try:
-                result = job.run()
-            except BaseException as exc:  # the caller decides; the worker must keep serving other calls
-                self._resolve(job, None, exc)
-                continue
+            outcomes = self._run(jobs)
             self.stats.busy_seconds += time.monotonic() - started
-            self.stats.audio_seconds += job.audio_seconds
-            if is_final:
-                self.stats.finals_done += 1
-            else:
-                self.stats.partials_done += 1
-            self._resolve(job, result)
+            self.stats.batches += 1
+            for job, outcome in zip(jobs, outcomes):
+                if isinstance(outcome, BaseException):
+                    self._resolve(job, None, outcome)
+                    continue
+                self.stats.audio_seconds += job.audio_seconds
+                if is_final:
+                    self.stats.finals_done += 1
+                else:
+                    self.stats.partials_done += 1
+                self._resolve(job, outcome)

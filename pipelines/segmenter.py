@@ -24,12 +24,20 @@ class SegmenterOptions:
     end_silence_ms: int = 450
     # Utterances with less speech than this are clicks, coughs or line noise.
     min_speech_ms: int = 200
-    # Whisper decodes at most 30 s at once; long monologues are cut here.
+    # A long turn is closed at the first short pause once it is this long, so its final comes while the
+    # speaker goes on (a 15 s monologue decoded at once keeps the screen waiting 3 s past its end) and the
+    # open audio that partials re-decode stays short.
+    soft_max_utterance_s: float = 6.0
+    split_silence_ms: int = 200
+    # Whisper decodes at most 30 s at once; a turn with no pause at all is cut here.
     max_utterance_s: float = 20.0
     # Silero confirms speech a chunk or two after it begins, and Whisper needs the onset of the first
     # syllable ("你好" heard as "1号" without it), so each utterance starts this much before the VAD fired.
     pre_roll_ms: int = 400
     post_roll_ms: int = 300
+    # The next utterance's pre-roll reaches back no further than this after the last one's speech, so a
+    # turn split at a short pause does not hear its last syllable twice.
+    pre_roll_guard_ms: int = 150
 
 
 @dataclass(frozen=True)
@@ -121,9 +129,12 @@ class UtteranceSegmenter:
             self._last_speech_end = self._samples_seen
         else:
             self._silence_samples += len(chunk)
-        if self._silence_samples >= opts.end_silence_ms * RATE // 1000:
-            closed.extend(self._close())
-        elif self._samples_seen - self._open_start >= opts.max_utterance_s * RATE:
+        length = self._samples_seen - self._open_start
+        if (
+            self._silence_samples >= opts.end_silence_ms * RATE // 1000
+            or (length >= opts.soft_max_utterance_s * RATE and self._silence_samples >= opts.split_silence_ms * RATE // 1000)
+            or length >= opts.max_utterance_s * RATE
+        ):
             closed.extend(self._close())
         return closed
 
@@ -131,8 +142,9 @@ class UtteranceSegmenter:
         opts = self.options
         assert self._open is not None
         audio = np.concatenate(self._open)
-        keep = min(len(audio), self._last_speech_end - self._open_start + opts.post_roll_ms * RATE // 1000)
-        self._history = audio[-RATE:]
+        speech_end = self._last_speech_end - self._open_start
+        keep = min(len(audio), speech_end + opts.post_roll_ms * RATE // 1000)
+        self._history = audio[speech_end + opts.pre_roll_guard_ms * RATE // 1000 :][-RATE:]
         self._open = None
         if self._speech_samples < opts.min_speech_ms * RATE // 1000:
             return []

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from models.asr import DecodeOptions
+from models.asr import DecodeOptions, DecodeRequest
 from models.text import character_error_rate, to_simplified
 
 # Clips of clear read or conversational speech that Whisper base hears well. Each bound is the measured
@@ -27,6 +27,24 @@ def test_clear_speech_is_transcribed_in_simplified_chinese(runtime, clip, manife
     assert errors <= max_errors, f"{name}: {text!r} has {errors}/{length} errors"
     assert text == to_simplified(text)
     assert text[-1] in "。？！"
+
+
+def test_a_batch_is_heard_as_well_as_each_utterance_alone(runtime, clip, manifest):
+    # Different lengths and a silence among them: each result must still meet its clip's bound, and the
+    # silence stay empty.
+    names = sorted(CLEAR_CLIPS)
+    requests = [DecodeRequest(clip(name), DecodeOptions(), hotwords=("示例公司",)) for name in names]
+    requests.insert(2, DecodeRequest(np.zeros(16000 * 3, np.float32), DecodeOptions(), hotwords=("示例公司",)))
+    transcripts = runtime.backend.transcribe_batch(requests)
+    assert len(transcripts) == len(names) + 1
+    # What an utterance's neighbours in the batch are must not change what is heard in it.
+    alone = [runtime.backend.transcribe_batch([r])[0].text for r in requests]
+    assert [t.text for t in transcripts] == alone
+    assert runtime.transcript_filter.clean(transcripts.pop(2).text, final=True) == ""
+    for name, transcript in zip(names, transcripts):
+        text = runtime.transcript_filter.clean(transcript.text, final=True)
+        errors, length = character_error_rate(manifest[name]["reference_transcript"], text)
+        assert errors <= CLEAR_CLIPS[name], f"{name} in a batch: {text!r} has {errors}/{length} errors"
 
 
 def _hold_music(seconds: float) -> np.ndarray:

@@ -1,79 +1,113 @@
-"""The scheduler's policy, with a stand-in recogniser so the order of work is observable."""
+"""The scheduler's policy, with a stand-in recogniser so the order and grouping of work is observable.
+The real recogniser's batching is tested in test_asr_real.py."""
 
 import asyncio
 import threading
 
-from models.asr import Transcript
+import numpy as np
+
+from models.asr import DecodeOptions, DecodeRequest, Transcript
 from pipelines.scheduler import ASRScheduler
 
+GREEDY = DecodeOptions(beam_size=1, temperatures=(0.0,))
 
-class Gate:
-    """A recogniser job that waits until released, recording the order jobs ran in."""
 
-    def __init__(self, log):
-        self.log = log
+def request(name: str, options: DecodeOptions = DecodeOptions()) -> DecodeRequest:
+    """A request the stand-in answers with its own name (carried as a hotword)."""
+    return DecodeRequest(np.zeros(16000, np.float32), options, hotwords=(name,))
+
+
+class GatedRecogniser:
+    """Holds every batch until released; records the batches in the order they ran."""
+
+    name = "gated"
+
+    def __init__(self):
+        self.batches: list[list[str]] = []
         self.release = threading.Event()
 
-    def job(self, name):
-        def run():
-            self.release.wait(5)
-            self.log.append(name)
-            return Transcript(name)
+    def transcribe_batch(self, requests):
+        self.release.wait(5)
+        names = [r.hotwords[0] for r in requests]
+        if "broken" in names:
+            raise RuntimeError("decoder exploded")
+        self.batches.append(names)
+        return [Transcript(name) for name in names]
 
-        return run
+
+async def started(scheduler: ASRScheduler, name: str):
+    """Queue a final and give the worker time to pick it up, so what follows queues behind it."""
+    future = scheduler.final(request(name))
+    await asyncio.sleep(0.05)
+    return future
 
 
 async def test_finals_go_before_partials_and_a_newer_partial_supersedes_an_older():
-    log: list[str] = []
-    gate = Gate(log)
-    scheduler = ASRScheduler(partial_max_age_s=10)
+    backend = GatedRecogniser()
+    scheduler = ASRScheduler(backend, partial_max_age_s=10, max_batch=1)
     try:
-        blocker = scheduler.final(gate.job("f0"), 1.0)
-        await asyncio.sleep(0.05)  # f0 is running; the rest queue behind it
-        p_old = scheduler.partial("leg-a", gate.job("p-old"), 1.0)
-        p_new = scheduler.partial("leg-a", gate.job("p-new"), 1.0)
-        p_other = scheduler.partial("leg-b", gate.job("p-b"), 1.0)
-        f1 = scheduler.final(gate.job("f1"), 1.0)
-        gate.release.set()
+        blocker = await started(scheduler, "f0")
+        p_old = scheduler.partial("leg-a", request("p-old", GREEDY))
+        p_new = scheduler.partial("leg-a", request("p-new", GREEDY))
+        p_other = scheduler.partial("leg-b", request("p-b", GREEDY))
+        f1 = scheduler.final(request("f1"))
+        backend.release.set()
         results = await asyncio.gather(blocker, p_old, p_new, p_other, f1)
     finally:
         scheduler.close()
     assert results[1] is None  # superseded
-    assert log == ["f0", "f1", "p-new", "p-b"]
+    assert [r.text for r in results if r is not None] == ["f0", "p-new", "p-b", "f1"]
+    assert backend.batches == [["f0"], ["f1"], ["p-new"], ["p-b"]]
     assert scheduler.stats.partials_dropped == 1
     assert scheduler.stats.finals_done == 2
 
 
-async def test_a_partial_that_waited_too_long_is_dropped_but_finals_never_are():
-    log: list[str] = []
-    gate = Gate(log)
-    scheduler = ASRScheduler(partial_max_age_s=0.05)
+async def test_finals_that_wait_together_are_decoded_together_up_to_the_batch_limit():
+    backend = GatedRecogniser()
+    scheduler = ASRScheduler(backend, partial_max_age_s=10, max_batch=3)
     try:
-        blocker = scheduler.final(gate.job("f0"), 1.0)
-        await asyncio.sleep(0.02)
-        stale = scheduler.partial("leg-a", gate.job("p"), 1.0)
-        finals = [scheduler.final(gate.job(f"f{i}"), 1.0) for i in range(1, 6)]
+        blocker = await started(scheduler, "f0")
+        finals = [scheduler.final(request(f"f{i}")) for i in range(1, 5)]
+        partials = [scheduler.partial(f"leg-{i}", request(f"p{i}", GREEDY)) for i in range(2)]
+        backend.release.set()
+        results = await asyncio.gather(blocker, *finals, *partials)
+    finally:
+        scheduler.close()
+    assert [r.text for r in results] == ["f0", "f1", "f2", "f3", "f4", "p0", "p1"]
+    # Finals first and in arrival order; partials (decoded another way) never share a batch with them.
+    assert backend.batches == [["f0"], ["f1", "f2", "f3"], ["f4"], ["p0", "p1"]]
+    assert scheduler.stats.batches == 4
+
+
+async def test_a_partial_that_waited_too_long_is_dropped_but_finals_never_are():
+    backend = GatedRecogniser()
+    scheduler = ASRScheduler(backend, partial_max_age_s=0.05, max_batch=2)
+    try:
+        blocker = await started(scheduler, "f0")
+        stale = scheduler.partial("leg-a", request("p", GREEDY))
+        finals = [scheduler.final(request(f"f{i}")) for i in range(1, 6)]
         await asyncio.sleep(0.2)
-        gate.release.set()
+        backend.release.set()
         done = await asyncio.gather(blocker, stale, *finals)
     finally:
         scheduler.close()
     assert done[1] is None
     assert [t.text for t in done[2:]] == ["f1", "f2", "f3", "f4", "f5"]
-    assert "p" not in log
+    assert all("p" not in batch for batch in backend.batches)
 
 
-async def test_a_failing_job_reports_its_error_and_the_worker_goes_on():
-    scheduler = ASRScheduler()
-
-    def broken():
-        raise RuntimeError("decoder exploded")
-
+async def test_a_failing_utterance_fails_alone_and_the_worker_goes_on():
+    backend = GatedRecogniser()
+    scheduler = ASRScheduler(backend, max_batch=4)
     try:
-        failed = scheduler.final(broken, 1.0)
-        ok = scheduler.final(lambda: Transcript("still here"), 1.0)
-        results = await asyncio.gather(failed, ok, return_exceptions=True)
+        blocker = await started(scheduler, "f0")
+        failed = scheduler.final(request("broken"))
+        ok = scheduler.final(request("still here"))
+        backend.release.set()
+        results = await asyncio.gather(blocker, failed, ok, return_exceptions=True)
+        later = await scheduler.final(request("later"))
     finally:
         scheduler.close()
-    assert isinstance(results[0], RuntimeError)
-    assert results[1].text == "still here"
+    assert isinstance(results[1], RuntimeError)
+    assert results[2].text == "still here"
+    assert later.text == "later"

@@ -5,6 +5,11 @@ def test_traditional_output_becomes_simplified_with_chinese_punctuation():
     assert normalise_transcript("您好, 這裡是順豐快遞, 請問有什麼可以幫您?", final=True) == "您好，这里是顺丰快递，请问有什么可以帮您？"
 
 
+def test_the_aspect_particle_zhe_is_simplified_but_the_zhu_of_works_is_not():
+    # Whisper writes 着 the Taiwanese way (著); 著 stays in 显著 and 著作, where simplified Chinese keeps it.
+    assert normalise_transcript("要帶著全部家當，看著著作很顯著", final=False) == "要带着全部家当，看着著作很显著"
+
+
 def test_final_gets_closing_punctuation_but_partial_does_not():
     assert normalise_transcript("我想查一下快递", final=True) == "我想查一下快递。"
     assert normalise_transcript("我想查一下快递", final=False) == "我想查一下快递"
