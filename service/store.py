@@ -1,16 +1,27 @@
 """Calls, their events and utterances, written as they happen.
 
-SQLite through SQLAlchemy by default; any SQLAlchemy URL (PostgreSQL) by setting. Only portable SQL: no
-SQLite pragmas in queries, JSON kept as text.
+SQLite through SQLAlchemy by default; PostgreSQL (or any SQLAlchemy URL) by setting. Only portable SQL: no
+SQLite pragmas in queries, JSON kept as text; what differs per database is in marked dialect branches.
+
+The schema is owned by the Alembic revisions in `service.migrations`: a store brings its database to the
+newest revision when it is built. The tables below are the newest revision's, for queries.
+
+A database that goes away for a few seconds (a restart, a fail-over) loses nothing: every store operation
+that fails because the connection is gone is retried with backoff for `retry_s` seconds, then the error
+surfaces. Retried writes are idempotent, so a write whose commit reached the server just before the
+connection broke is not stored twice.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Column,
@@ -29,7 +40,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+
+log = logging.getLogger("callwatch.store")
+T = TypeVar("T")
 
 metadata = MetaData()
 
@@ -48,6 +63,7 @@ calls = Table(
     Column("duration", Float),
     Column("score", Float),
     Column("report", Text, doc="post-call report JSON (findings, score, figures)"),
+    Column("tenant", String(128), index=True, doc="the integrator or QA tenant that owns the call; none before tenants"),
 )
 
 call_events = Table(
@@ -106,16 +122,92 @@ class CallRecord:
     duration: float | None
     score: float | None = None
     report: dict[str, Any] | None = None
+    tenant: str | None = None
+
+
+def make_engine(url: str) -> Engine:
+    """The engine a store uses for `url`: psycopg 3 for a bare `postgresql://` URL, connections checked
+    before use (a restarted server leaves dead ones in the pool), SQLite tuned for concurrent writers."""
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        # SQLAlchemy's default PostgreSQL driver is psycopg2, which callwatch does not install.
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        # Bound each connection attempt, so an unreachable host fails into the retry loop instead of
+        # hanging for the TCP timeout.
+        connect_args["connect_timeout"] = 5
+    engine = create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_for_concurrent_writers)
+    return engine
+
+
+def is_transient(err: DBAPIError) -> bool:
+    """Whether `err` is the database being briefly away (worth retrying), not a bad statement or data."""
+    if err.connection_invalidated:
+        return True
+    dialect_error = err.orig
+    if isinstance(err, OperationalError) and "database is locked" in str(dialect_error):
+        return True  # SQLite: another writer held the file past busy_timeout
+    if not isinstance(err, (OperationalError, InterfaceError)) or type(dialect_error).__module__.startswith("sqlite3"):
+        return False
+    sqlstate = getattr(dialect_error, "sqlstate", None)
+    if sqlstate is None:
+        # No answer from a server at all: refused, reset, timed out, "starting up" before authentication.
+        return not any(m in str(dialect_error) for m in _PERMANENT_CONNECT_FAILURES)
+    # Connection exceptions, operator intervention (shutdown, "cannot connect now"), too many connections,
+    # serialization failure and deadlock: all clear up on their own.
+    return sqlstate.startswith("08") or sqlstate in ("57P01", "57P02", "57P03", "53300", "40001", "40P01")
+
+
+# Connection failures libpq reports without a SQLSTATE that a retry will not cure.
+_PERMANENT_CONNECT_FAILURES = ("does not exist", "authentication failed", "no password supplied",
+                               "no pg_hba.conf entry")
 
 
 class CallStore:
-    def __init__(self, url: str):
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(url, future=True)
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_for_concurrent_writers)
-        metadata.create_all(self.engine)
+    def __init__(self, url: str, *, retry_s: float = 30.0):
+        """Open the database at `url` and bring its schema to the newest revision (creating it when empty).
+        `retry_s`: how long an operation keeps retrying while the database is unreachable."""
+        from service.migrations import upgrade_to_head
+
+        self.engine: Engine = make_engine(url)
+        self.retry_s = retry_s
+        self._retrying(lambda _attempt: upgrade_to_head(self.engine))
+
+    def _retrying(self, operation: Callable[[int], T]) -> T:
+        """Run `operation(attempt)` until it gets through, while failures are transient and `retry_s` lasts.
+        `attempt` > 0 tells a write that an earlier try may have committed before its connection broke."""
+        deadline = time.monotonic() + self.retry_s
+        delay = 0.05
+        attempt = 0
+        first_failure: float | None = None
+        while True:
+            try:
+                result = operation(attempt)
+            except DBAPIError as err:
+                left = deadline - time.monotonic()
+                if not is_transient(err) or left <= 0:
+                    raise
+                if first_failure is None:
+                    first_failure = time.monotonic()
+                    log.warning("database unreachable (%s); retrying for up to %.0f s", type(err.orig).__name__,
+                                self.retry_s)
+                time.sleep(min(delay, left))
+                delay = min(delay * 2, 1.0)
+                attempt += 1
+                continue
+            if first_failure is not None:
+                log.warning("database back after %.1f s; nothing lost", time.monotonic() - first_failure)
+            return result
+
+    def with_retry(self, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run `operation(*args, **kwargs)` (its own transaction, safe to run twice: a delete-then-insert, an
+        upsert) under the same outage retry as the store's own writes."""
+        return self._retrying(lambda _attempt: operation(*args, **kwargs))
 
     def create_call(
         self,
@@ -125,90 +217,150 @@ class CallStore:
         caller_number: str | None,
         started_at: str | None,
         audio_format: dict[str, Any],
+        tenant: str | None = None,
     ) -> bool:
         """Insert a new live call; False if the id is already taken (live or stored)."""
-        with self.engine.begin() as conn:
-            if conn.execute(select(calls.c.call_id).where(calls.c.call_id == call_id)).first():
-                return False
-            conn.execute(
-                insert(calls).values(
-                    call_id=call_id,
-                    agent_id=agent_id,
-                    direction=direction,
-                    caller_number=caller_number,
-                    started_at=started_at,
-                    received_at=datetime.now(timezone.utc),
-                    status="live",
-                    audio_format=json.dumps(audio_format),
+        received_at = datetime.now(timezone.utc)
+
+        def write(attempt: int) -> bool:
+            with self.engine.begin() as conn:
+                taken = conn.execute(select(calls.c.agent_id, calls.c.received_at).where(calls.c.call_id == call_id)).first()
+                if taken is not None:
+                    # On a retry, the row may be this very call, committed just before the connection broke.
+                    return attempt > 0 and taken.agent_id == agent_id and _same_instant(taken.received_at, received_at)
+                conn.execute(
+                    insert(calls).values(
+                        call_id=call_id,
+                        agent_id=agent_id,
+                        direction=direction,
+                        caller_number=caller_number,
+                        started_at=started_at,
+                        received_at=received_at,
+                        status="live",
+                        audio_format=json.dumps(audio_format),
+                        tenant=tenant,
+                    )
                 )
-            )
-        return True
+            return True
+
+        return self._retrying(write)
 
     def add_event(self, call_id: str, event_name: str, t: float, by: str | None, target: str | None) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(insert(call_events).values(call_id=call_id, event=event_name, t=t, by=by, target=target))
+        row = {"call_id": call_id, "event": event_name, "t": t, "by": by, "target": target}
+
+        def write(attempt: int) -> None:
+            with self.engine.begin() as conn:
+                if attempt > 0 and conn.execute(
+                    select(call_events.c.id).where(*[call_events.c[k] == v if v is not None else call_events.c[k].is_(None)
+                                                     for k, v in row.items()])
+                ).first():
+                    return
+                conn.execute(insert(call_events).values(**row))
+
+        self._retrying(write)
 
     def add_utterance(
         self, call_id: str, utterance_id: str, speaker: str, start: float, end: float, text: str,
         level_db: float | None = None,
     ) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(utterances).values(
-                    call_id=call_id, utterance_id=utterance_id, speaker=speaker, start=start, end=end, text=text,
-                    level_db=level_db,
-                )
-            )
+        def write(attempt: int) -> None:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        insert(utterances).values(
+                            call_id=call_id, utterance_id=utterance_id, speaker=speaker, start=start, end=end, text=text,
+                            level_db=level_db,
+                        )
+                    )
+            except IntegrityError as err:
+                # (call_id, utterance_id) is unique: a retry that collides found its own earlier commit.
+                if attempt == 0 or not _is_duplicate(err):
+                    raise
+
+        self._retrying(write)
 
     def set_utterance_emotion(self, call_id: str, utterance_id: str, emotion: dict[str, Any]) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(utterances)
-                .where(utterances.c.call_id == call_id, utterances.c.utterance_id == utterance_id)
-                .values(emotion=json.dumps(emotion, ensure_ascii=False))
-            )
+        def write(_attempt: int) -> None:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(utterances)
+                    .where(utterances.c.call_id == call_id, utterances.c.utterance_id == utterance_id)
+                    .values(emotion=json.dumps(emotion, ensure_ascii=False))
+                )
+
+        self._retrying(write)
 
     def add_prompt(self, call_id: str, prompt_id: str, rule_id: str, severity: str, t: float, text: str, evidence: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(insert(call_prompts).values(call_id=call_id, prompt_id=prompt_id, rule_id=rule_id,
-                                                     severity=severity, t=t, text=text, evidence=evidence))
+        def write(attempt: int) -> None:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(insert(call_prompts).values(call_id=call_id, prompt_id=prompt_id, rule_id=rule_id,
+                                                             severity=severity, t=t, text=text, evidence=evidence))
+            except IntegrityError as err:
+                if attempt == 0 or not _is_duplicate(err):
+                    raise  # (call_id, prompt_id) is unique: as for utterances
+
+        self._retrying(write)
 
     def dismiss_prompt(self, call_id: str, prompt_id: str, agent_id: str) -> bool:
         """Record the agent's dismissal; False if no such prompt (or already dismissed)."""
-        with self.engine.begin() as conn:
-            done = conn.execute(
-                update(call_prompts)
-                .where(call_prompts.c.call_id == call_id, call_prompts.c.prompt_id == prompt_id,
-                       call_prompts.c.dismissed_at.is_(None))
-                .values(dismissed_at=datetime.now(timezone.utc), dismissed_by=agent_id)
-            )
-            return done.rowcount == 1
+        def write(attempt: int) -> bool:
+            with self.engine.begin() as conn:
+                done = conn.execute(
+                    update(call_prompts)
+                    .where(call_prompts.c.call_id == call_id, call_prompts.c.prompt_id == prompt_id,
+                           call_prompts.c.dismissed_at.is_(None))
+                    .values(dismissed_at=datetime.now(timezone.utc), dismissed_by=agent_id)
+                )
+                if done.rowcount == 1:
+                    return True
+                if attempt == 0:
+                    return False
+                by = conn.execute(select(call_prompts.c.dismissed_by).where(
+                    call_prompts.c.call_id == call_id, call_prompts.c.prompt_id == prompt_id)).scalar()
+                return by == agent_id
+
+        return self._retrying(write)
 
     def list_prompts(self, call_id: str) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(call_prompts).where(call_prompts.c.call_id == call_id).order_by(call_prompts.c.id)).mappings()
-            return [{k: r[k] for k in ("prompt_id", "rule_id", "severity", "t", "text", "evidence", "dismissed_at", "dismissed_by")}
-                    for r in rows]
+        def read(_attempt: int) -> list[dict[str, Any]]:
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(call_prompts).where(call_prompts.c.call_id == call_id).order_by(call_prompts.c.id)).mappings()
+                return [{k: r[k] for k in ("prompt_id", "rule_id", "severity", "t", "text", "evidence", "dismissed_at", "dismissed_by")}
+                        for r in rows]
+
+        return self._retrying(read)
 
     def end_call(self, call_id: str, status: str, duration: float) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(calls)
-                .where(calls.c.call_id == call_id)
-                .values(status=status, duration=duration, ended_at=datetime.now(timezone.utc))
-            )
+        ended_at = datetime.now(timezone.utc)
+
+        def write(_attempt: int) -> None:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(calls)
+                    .where(calls.c.call_id == call_id)
+                    .values(status=status, duration=duration, ended_at=ended_at)
+                )
+
+        self._retrying(write)
 
     def save_report(self, call_id: str, score: float | None, report: dict[str, Any]) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(calls)
-                .where(calls.c.call_id == call_id)
-                .values(score=score, report=json.dumps(report, ensure_ascii=False))
-            )
+        def write(_attempt: int) -> None:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(calls)
+                    .where(calls.c.call_id == call_id)
+                    .values(score=score, report=json.dumps(report, ensure_ascii=False))
+                )
+
+        self._retrying(write)
 
     def get_call(self, call_id: str) -> CallRecord | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(calls).where(calls.c.call_id == call_id)).mappings().first()
+        def read(_attempt: int) -> Any:
+            with self.engine.connect() as conn:
+                return conn.execute(select(calls).where(calls.c.call_id == call_id)).mappings().first()
+
+        row = self._retrying(read)
         if row is None:
             return None
         return CallRecord(
@@ -222,38 +374,61 @@ class CallStore:
             duration=row["duration"],
             score=row["score"],
             report=json.loads(row["report"]) if row["report"] else None,
+            tenant=row["tenant"],
         )
 
     def list_utterances(self, call_id: str) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(utterances).where(utterances.c.call_id == call_id).order_by(utterances.c.start)
-            ).mappings()
-            return [
-                {
-                    "utterance_id": r["utterance_id"],
-                    "speaker": r["speaker"],
-                    "start": r["start"],
-                    "end": r["end"],
-                    "text": r["text"],
-                    "level_db": r["level_db"],
-                    "emotion": json.loads(r["emotion"]) if r["emotion"] else None,
-                }
-                for r in rows
-            ]
+        def read(_attempt: int) -> list[dict[str, Any]]:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(utterances).where(utterances.c.call_id == call_id).order_by(utterances.c.start)
+                ).mappings()
+                return [
+                    {
+                        "utterance_id": r["utterance_id"],
+                        "speaker": r["speaker"],
+                        "start": r["start"],
+                        "end": r["end"],
+                        "text": r["text"],
+                        "level_db": r["level_db"],
+                        "emotion": json.loads(r["emotion"]) if r["emotion"] else None,
+                    }
+                    for r in rows
+                ]
+
+        return self._retrying(read)
 
     def list_events(self, call_id: str) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(call_events).where(call_events.c.call_id == call_id).order_by(call_events.c.id)
-            ).mappings()
-            return [{k: r[k] for k in ("event", "t", "by", "target")} for r in rows]
+        def read(_attempt: int) -> list[dict[str, Any]]:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(call_events).where(call_events.c.call_id == call_id).order_by(call_events.c.id)
+                ).mappings()
+                return [{k: r[k] for k in ("event", "t", "by", "target")} for r in rows]
+
+        return self._retrying(read)
 
     def mark_live_calls_interrupted(self) -> int:
         """At start-up, calls still 'live' belonged to a process that died mid-call: they were interrupted
         (unlike 'dropped', where the phone system went away and this process saw it)."""
-        with self.engine.begin() as conn:
-            return conn.execute(update(calls).where(calls.c.status == "live").values(status="interrupted")).rowcount
+        def write(_attempt: int) -> int:
+            with self.engine.begin() as conn:
+                return conn.execute(update(calls).where(calls.c.status == "live").values(status="interrupted")).rowcount
+
+        return self._retrying(write)
+
+
+def _is_duplicate(err: IntegrityError) -> bool:
+    """A unique key collision (not, say, a foreign key pointing nowhere)."""
+    return getattr(err.orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(err.orig)
+
+
+def _same_instant(stored: datetime | None, ours: datetime) -> bool:
+    if stored is None:
+        return False
+    if stored.tzinfo is None:  # SQLite hands back what it was given, without the zone
+        return stored == ours.replace(tzinfo=None)
+    return stored == ours
 
 
 def _sqlite_for_concurrent_writers(dbapi_connection: Any, _record: Any) -> None:

@@ -1,23 +1,102 @@
-from service.store import CallStore
+"""The call store on SQLite and on PostgreSQL: what it keeps, tenants, retried writes that do not double."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from service.store import CallStore, is_transient
 
 
-def test_calls_events_and_utterances_are_kept_and_duplicates_refused(tmp_path):
-    store = CallStore(f"sqlite:///{tmp_path / 'calls.db'}")
+def test_calls_events_and_utterances_are_kept_and_duplicates_refused(database_url):
+    store = CallStore(database_url)
     assert store.create_call("c1", "a1", "inbound", "13800000000", None, {"encoding": "mulaw"})
     assert not store.create_call("c1", "a2", "inbound", None, None, {})
     store.add_event("c1", "answered", 0.0, None, None)
     store.add_utterance("c1", "agent-0", "agent", 0.5, 2.0, "您好，这里是示例公司。")
+    store.set_utterance_emotion("c1", "agent-0", {"label": "neutral", "valence": 0.1})
+    store.add_prompt("c1", "p1", "opening.greeting", "warn", 1.0, "请问候", "")
+    assert store.dismiss_prompt("c1", "p1", "a1") and not store.dismiss_prompt("c1", "p1", "a1")
     store.end_call("c1", "completed", 30.0)
+    store.save_report("c1", 95.0, {"score": 95.0, "findings": []})
+    store.engine.dispose()
 
-    reopened = CallStore(f"sqlite:///{tmp_path / 'calls.db'}")
+    reopened = CallStore(database_url)
     call = reopened.get_call("c1")
-    assert call.agent_id == "a1" and call.status == "completed" and call.duration == 30.0
-    assert reopened.list_utterances("c1")[0]["text"] == "您好，这里是示例公司。"
+    assert call.agent_id == "a1" and call.status == "completed" and call.duration == 30.0 and call.score == 95.0
+    assert call.report == {"score": 95.0, "findings": []} and call.audio_format == {"encoding": "mulaw"}
+    [utt] = reopened.list_utterances("c1")
+    assert utt["text"] == "您好，这里是示例公司。" and utt["emotion"]["label"] == "neutral"
     assert reopened.list_events("c1") == [{"event": "answered", "t": 0.0, "by": None, "target": None}]
+    assert reopened.list_prompts("c1")[0]["dismissed_by"] == "a1"
+    with pytest.raises(IntegrityError):
+        reopened.add_utterance("c1", "agent-0", "agent", 0.5, 2.0, "again")
 
 
-def test_calls_left_live_by_a_dead_process_are_marked_interrupted(tmp_path):
-    url = f"sqlite:///{tmp_path / 'calls.db'}"
-    CallStore(url).create_call("c2", "a1", "inbound", None, None, {})
-    assert CallStore(url).mark_live_calls_interrupted() == 1
-    assert CallStore(url).get_call("c2").status == "interrupted"
+def test_calls_left_live_by_a_dead_process_are_marked_interrupted(database_url):
+    CallStore(database_url).create_call("c2", "a1", "inbound", None, None, {})
+    assert CallStore(database_url).mark_live_calls_interrupted() == 1
+    assert CallStore(database_url).get_call("c2").status == "interrupted"
+
+
+def test_a_call_belongs_to_its_tenant(database_url):
+    store = CallStore(database_url)
+    store.create_call("t1", "a1", "inbound", None, None, {}, tenant="acme-qa")
+    store.create_call("t2", "a1", "inbound", None, None, {})
+    assert store.get_call("t1").tenant == "acme-qa"
+    assert store.get_call("t2").tenant is None
+
+
+def _as_if_the_first_commit_lost_its_answer(store: CallStore) -> None:
+    """Every operation runs twice: as it does when its commit reached the server and then the connection
+    broke, so the store retried it (the real outage path is tested in test_store_outage.py)."""
+    def twice(operation):
+        operation(0)
+        return operation(1)
+
+    store._retrying = twice  # type: ignore[method-assign]
+
+
+def test_a_retried_write_whose_commit_got_through_is_not_stored_twice(database_url):
+    store = CallStore(database_url)
+    _as_if_the_first_commit_lost_its_answer(store)
+    assert store.create_call("r1", "a1", "inbound", None, None, {})
+    store.add_utterance("r1", "agent-0", "agent", 0.0, 1.0, "您好")
+    store.add_event("r1", "answered", 0.0, None, None)
+    store.add_event("r1", "hold", 3.0, "agent", None)
+    store.add_prompt("r1", "p1", "opening.greeting", "warn", 1.0, "请问候", "")
+    assert store.dismiss_prompt("r1", "p1", "a1")
+    store.end_call("r1", "completed", 9.0)
+
+    plain = CallStore(database_url)
+    assert [u["utterance_id"] for u in plain.list_utterances("r1")] == ["agent-0"]
+    assert [e["event"] for e in plain.list_events("r1")] == ["answered", "hold"]
+    assert len(plain.list_prompts("r1")) == 1 and plain.get_call("r1").status == "completed"
+    # A call id that was taken before the first try is still refused.
+    assert not store.create_call("r1", "a2", "inbound", None, None, {})
+
+
+def test_what_is_retried_and_what_is_not(database_url, tmp_path):
+    from sqlalchemy import create_engine, text
+
+    closed_port = "postgresql+psycopg://nobody@127.0.0.1:9/x?connect_timeout=2"
+    with pytest.raises(OperationalError) as refused:
+        create_engine(closed_port).connect()
+    assert is_transient(refused.value)
+
+    store = CallStore(database_url)
+    with pytest.raises(Exception) as bad_sql, store.engine.connect() as conn:
+        conn.execute(text("SELECT no_such_column FROM calls"))
+    assert not is_transient(bad_sql.value)  # a programming error surfaces at once
+
+
+def test_a_database_that_does_not_exist_fails_at_once(postgres_server):
+    from sqlalchemy.engine import make_url
+
+    missing = make_url(postgres_server.admin_url).set(database="cw_no_such_database").render_as_string(hide_password=False)
+    began = time.monotonic()
+    with pytest.raises(OperationalError, match="does not exist"):
+        CallStore(missing, retry_s=30)
+    assert time.monotonic() - began < 5

@@ -89,9 +89,9 @@ def _snippets(conn: Any, call_ids: list[str], q: CallQuery) -> dict[str, str]:
     marks = ", ".join(f":c{i}" for i in range(len(call_ids)))
     side = " AND speaker = :speaker" if q.speaker else ""
     rows = conn.execute(
-        text(f"SELECT call_id, start, text FROM utterances WHERE call_id IN ({marks}){side} AND text LIKE :like "
+        text(f"SELECT call_id, start, text FROM utterances WHERE call_id IN ({marks}){side} AND lower(text) LIKE :like "
              "ORDER BY call_id, start"),
-        {**{f"c{i}": c for i, c in enumerate(call_ids)}, "like": f"%{piece}%", "speaker": q.speaker},
+        {**{f"c{i}": c for i, c in enumerate(call_ids)}, "like": f"%{piece.lower()}%", "speaker": q.speaker},
     ).mappings()
     out: dict[str, str] = {}
     for r in rows:

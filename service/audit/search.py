@@ -1,5 +1,8 @@
 """Full-text search over transcripts, in Chinese, on SQLite (FTS5) or PostgreSQL (tsvector + GIN).
 
+The index structures themselves (FTS5's virtual table, PostgreSQL's `audit_fts` with its GIN indexes) are
+created by the revisions in `service.migrations`.
+
 Chinese has no spaces, and neither FTS5's unicode61 nor PostgreSQL's `simple` configuration segments it.
 So both get the same pre-tokenised text: every run of Chinese characters becomes its overlapping character
 bigrams plus its last character alone; runs of Latin letters and digits are one lower-case token each. A
@@ -15,7 +18,7 @@ import re
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from models.text import to_simplified
 
@@ -73,51 +76,70 @@ def _fts5_query(terms: list[list[str]], column: str | None) -> str:
 
 
 # --- PostgreSQL ----------------------------------------------------------------------
+# The tsvectors are built here, not by to_tsvector: the tokens already are what the index needs, and placing
+# them in Python keeps the sides apart in `alltext` (a phrase never runs from the agent's last words into the
+# customer's first, as FTS5 phrases never cross columns) without depending on the server's parser or locale.
+# A tsvector keeps at most 256 positions per lexeme and none past 16383, so a long transcript is stored as
+# overlapping parts; a search term matches a call if it matches any part.
+
+PG_PART_TOKENS = 4096
+PG_PART_OVERLAP = 64  # a phrase of up to this many tokens always lies wholly inside one part
+_PG_MAX_POSITIONS = 256
+
 
 def _pg_quote(token: str) -> str:
-    return "'" + token.replace("'", "''") + "'"
+    return "'" + token.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def _tsquery(terms: list[list[str]]) -> str:
+def _tsvector(placed: list[tuple[str, int]]) -> str:
+    """A tsvector literal from (token, position) pairs."""
+    positions: dict[str, list[int]] = {}
+    for token, pos in placed:
+        at = positions.setdefault(token, [])
+        if len(at) < _PG_MAX_POSITIONS:
+            at.append(pos)
+    return " ".join(f"{_pg_quote(t)}:{','.join(map(str, ps))}" for t, ps in positions.items())
+
+
+def pg_parts(by_side: dict[str, str]) -> list[dict[str, str]]:
+    """One call's transcript as the rows of the PostgreSQL index: tsvector literals per side and for all
+    sides, part by part (one part unless a side holds more than PG_PART_TOKENS tokens)."""
+    tokens = {col: index_tokens(by_side.get(col, "")).split() for col in COLUMNS}
+    step = PG_PART_TOKENS - PG_PART_OVERLAP
+    longest = max(len(t) for t in tokens.values())
+    count = 1 if longest <= PG_PART_TOKENS else 1 + -(-(longest - PG_PART_TOKENS) // step)
     parts = []
-    for tokens in terms:
-        if len(tokens) == 1 and tokens[0].endswith("*"):
-            parts.append(f"{_pg_quote(tokens[0][:-1])}:*")
-        else:
-            parts.append("(" + " <-> ".join(_pg_quote(t.rstrip("*")) for t in tokens) + ")")
-    return " & ".join(parts)
+    for k in range(count):
+        window = {col: tokens[col][k * step : k * step + PG_PART_TOKENS] for col in COLUMNS}
+        row = {col: _tsvector([(t, i + 1) for i, t in enumerate(window[col])]) for col in COLUMNS}
+        # Each side gets its own block of positions in `alltext`, one position apart at least.
+        row["alltext"] = _tsvector([(t, j * (PG_PART_TOKENS + 1) + i + 1)
+                                    for j, col in enumerate(COLUMNS) for i, t in enumerate(window[col])])
+        parts.append(row)
+    return parts
 
 
-def create_fts(engine: Engine) -> None:
-    with engine.begin() as conn:
-        if engine.dialect.name == "sqlite":
-            # Contentless: the transcripts live in `utterances`; the index holds only tokens and positions.
-            conn.execute(text(
-                f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5(agent, customer, other, "
-                "content='', tokenize='unicode61 remove_diacritics 0')"
-            ))
-        elif engine.dialect.name == "postgresql":
-            conn.execute(text(
-                f"CREATE TABLE IF NOT EXISTS {FTS_TABLE} (rowid_ BIGINT PRIMARY KEY, agent TSVECTOR, "
-                "customer TSVECTOR, other TSVECTOR, alltext TSVECTOR)"
-            ))
-            conn.execute(text(f"CREATE INDEX IF NOT EXISTS ix_{FTS_TABLE}_all ON {FTS_TABLE} USING GIN (alltext)"))
-            for col in COLUMNS:
-                conn.execute(text(f"CREATE INDEX IF NOT EXISTS ix_{FTS_TABLE}_{col} ON {FTS_TABLE} USING GIN ({col})"))
+def _tsquery(tokens: list[str]) -> str:
+    """One query term as a tsquery literal: a phrase of bigrams, or a prefix."""
+    if len(tokens) == 1 and tokens[0].endswith("*"):
+        return f"{_pg_quote(tokens[0][:-1])}:*"
+    return " <-> ".join(_pg_quote(t.rstrip("*")) for t in tokens)
 
+
+# --- both --------------------------------------------------------------------------
 
 def index_document(conn: Connection, rowid: int, by_side: dict[str, str]) -> None:
     """Add one call's transcript (`by_side`: agent/customer/other → plain text) under `rowid`."""
-    values = {col: index_tokens(by_side.get(col, "")) for col in COLUMNS}
     if conn.dialect.name == "sqlite":
+        values = {col: index_tokens(by_side.get(col, "")) for col in COLUMNS}
         conn.execute(text(f"INSERT INTO {FTS_TABLE}(rowid, agent, customer, other) VALUES (:r, :agent, :customer, :other)"),
                      {"r": rowid, **values})
     elif conn.dialect.name == "postgresql":
         conn.execute(text(
-            f"INSERT INTO {FTS_TABLE}(rowid_, agent, customer, other, alltext) VALUES (:r, "
-            "to_tsvector('simple', :agent), to_tsvector('simple', :customer), to_tsvector('simple', :other), "
-            "to_tsvector('simple', :agent || ' ' || :customer || ' ' || :other)) ON CONFLICT (rowid_) DO NOTHING"
-        ), {"r": rowid, **values})
+            f"INSERT INTO {FTS_TABLE} (rowid_, part, agent, customer, other, alltext) VALUES (:r, :part, "
+            "CAST(:agent AS tsvector), CAST(:customer AS tsvector), CAST(:other AS tsvector), "
+            "CAST(:alltext AS tsvector)) ON CONFLICT DO NOTHING"
+        ), [{"r": rowid, "part": k, **row} for k, row in enumerate(pg_parts(by_side))])
 
 
 def has_document(conn: Connection, rowid: int) -> bool:
@@ -132,6 +154,8 @@ def has_document(conn: Connection, rowid: int) -> bool:
 def match_clause(dialect: str, q: str, speaker: str | None) -> tuple[str, dict[str, Any]] | None:
     """SQL that is true for audit_calls rows (alias `c`) whose transcript matches `q`; None if `q` holds
     nothing searchable. A LIKE over utterances serves other databases (slow, but correct)."""
+    if speaker is not None and speaker not in COLUMNS:
+        raise ValueError(f"speaker must be one of {COLUMNS}, not {speaker!r}")
     terms = query_terms(q)
     if not terms:
         return None
@@ -139,9 +163,11 @@ def match_clause(dialect: str, q: str, speaker: str | None) -> tuple[str, dict[s
         return (f"c.rowid_ IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :fts)",
                 {"fts": _fts5_query(terms, speaker)})
     if dialect == "postgresql":
+        # One condition per term: the terms of a query may sit in different parts of a long call.
         col = speaker or "alltext"
-        return (f"c.rowid_ IN (SELECT rowid_ FROM {FTS_TABLE} WHERE {col} @@ to_tsquery('simple', :fts))",
-                {"fts": _tsquery(terms)})
+        clauses = [f"c.rowid_ IN (SELECT rowid_ FROM {FTS_TABLE} WHERE {col} @@ CAST(:fts{i} AS tsquery))"
+                   for i in range(len(terms))]
+        return " AND ".join(clauses), {f"fts{i}": _tsquery(tokens) for i, tokens in enumerate(terms)}
     pattern = like_pattern(q) or q
     side = "AND u.speaker = :speaker" if speaker else ""
     return (f"EXISTS (SELECT 1 FROM utterances u WHERE u.call_id = c.call_id {side} AND u.text LIKE :like)",

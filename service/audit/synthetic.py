@@ -13,7 +13,7 @@ import random
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
 
 from rules.catalog import RULE_IDS
@@ -86,6 +86,11 @@ def generate_calls(engine: Engine, n: int, *, seed: int = 7, batch: int = 5000, 
             if rule_rows:
                 conn.execute(insert(audit_call_rules), rule_rows)
             _index_many(conn, docs)
+    if engine.dialect.name == "postgresql":
+        # The rows above carry their own ids; move the sequence past them or the next real audit collides.
+        with engine.begin() as conn:
+            last = select(func.max(audit_calls.c.rowid_)).scalar_subquery()
+            conn.execute(select(func.setval(func.pg_get_serial_sequence("audit_calls", "rowid_"), last)))
 
 
 def _index_many(conn: Any, docs: list[tuple[int, dict[str, str]]]) -> None:

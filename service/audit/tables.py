@@ -3,7 +3,10 @@
 `audit_batches` / `audit_jobs`: the queue, one job per file, written as each job moves so an interrupted run
 can be resumed. `audit_calls` / `audit_call_rules`: a flat index of every reported call for the call list
 (the filters and sorts QA uses, each indexed), kept apart from `calls` so the list never parses report JSON.
-The full-text index is a dialect-specific structure created in `service.audit.search`.
+The full-text index is a dialect-specific structure (see `service.audit.search`).
+
+Every table here, and the full-text index, is created and changed by the revisions in `service.migrations`;
+these definitions are the newest revision's, for queries.
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ audit_calls = Table(
     Column("source_path", Text, doc="the recording, for the report's player"),
     Column("audit", Text, doc="JSON: how the call was audited (file, format, rules, models)"),
     Column("audited_at", DateTime(timezone=True), nullable=False),
+    Column("tenant", String(128), index=True, doc="the integrator or QA tenant that owns the call; none before tenants"),
     Index("ix_audit_calls_agent_started", "agent_id", "started_at"),
     Index("ix_audit_calls_started", "started_at"),
     Index("ix_audit_calls_score", "score"),
@@ -90,7 +94,7 @@ audit_call_rules = Table(
 
 
 def create_audit_tables(engine: Engine) -> None:
-    audit_metadata.create_all(engine)
-    from service.audit.search import create_fts
+    """Make sure the schema (these tables included) is at the newest revision; two small queries when it is."""
+    from service.migrations import upgrade_to_head
 
-    create_fts(engine)
+    upgrade_to_head(engine)

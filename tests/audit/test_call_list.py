@@ -1,6 +1,8 @@
-"""The call list query on generated calls: Chinese full text, filters, sorting, pagination."""
+"""The call list query on generated calls: Chinese full text, filters, sorting, pagination, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import pytest
 
@@ -13,11 +15,22 @@ from service.store import CallStore
 N = 3000
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory) -> CallStore:
-    store = CallStore(f"sqlite:///{tmp_path_factory.mktemp('list') / 'calls.db'}")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def store(request, tmp_path_factory) -> Iterator[CallStore]:
+    """The same generated calls on each database: every test below runs on SQLite (FTS5) and on
+    PostgreSQL (tsvector + GIN)."""
+    if request.param == "sqlite":
+        store = CallStore(f"sqlite:///{tmp_path_factory.mktemp('list') / 'calls.db'}")
+        generate_calls(store.engine, N, seed=3)
+        yield store
+        return
+    server = request.getfixturevalue("postgres_server")
+    url = server.create_database()
+    store = CallStore(url)
     generate_calls(store.engine, N, seed=3)
-    return store
+    yield store
+    store.engine.dispose()
+    server.drop_database(url)
 
 
 def _texts(store: CallStore, call_id: str, speaker: str | None = None) -> str:
@@ -91,3 +104,69 @@ def test_sorting_and_pages_do_not_overlap(store):
     assert scores == sorted(scores)
     newest = list_calls(store.engine, CallQuery(limit=5)).rows
     assert [r.started_at for r in newest] == sorted([r.started_at for r in newest], reverse=True)
+
+
+# --- the same phrase semantics on both databases, where PostgreSQL's tsvector has limits FTS5 has not ---
+
+def _index(store: CallStore, call_id: str, agent: list[str], customer: list[str]) -> None:
+    from service.audit.index import index_call
+
+    utts = [{"speaker": side, "start": float(i), "text": line}
+            for side, lines in (("agent", agent), ("customer", customer)) for i, line in enumerate(lines)]
+    with store.engine.begin() as conn:
+        index_call(conn, call_id=call_id, agent_id="A1", direction="inbound", started_at="2026-10-01T10:00:00",
+                   duration=60.0, report={"score": 90.0, "findings": []}, utts=utts)
+
+
+def _found(store: CallStore, q: str, speaker: str | None = None) -> list[str]:
+    return sorted(r.call_id for r in list_calls(store.engine, CallQuery(q=q, speaker=speaker, limit=500)).rows)
+
+
+def test_a_phrase_never_runs_from_one_side_into_the_other(database_url):
+    store = CallStore(database_url)
+    _index(store, "split", agent=["请您稍等我帮您查询投"], customer=["诉讼的事情以后再说"])
+    _index(store, "whole", agent=["请您稍等"], customer=["我要投诉"])
+    assert _found(store, "投诉") == ["whole"]
+    assert _found(store, "查询投") == ["split"] and _found(store, "诉讼") == ["split"]
+    assert _found(store, "VIP") == [] and _found(store, "投诉", speaker="agent") == []
+
+
+def test_a_long_call_is_searched_to_its_end(database_url):
+    # Each side far past what one PostgreSQL tsvector can place (16383 positions, 256 per word): the
+    # words at the start, across a part boundary and at the very end are all found, together too.
+    filler = "您好请稍等我帮您查询一下" * 80  # 960 characters a line, no 投诉 / 退款 / 会员 in it
+    agent = ["开头先说会员积分的事", *([filler] * 20), "最后提到退款到账"]
+    store = CallStore(database_url)
+    _index(store, "long", agent=agent, customer=["好的"])
+    _index(store, "short", agent=["会员积分"], customer=["好的"])
+    assert _found(store, "退款到账") == ["long"]
+    assert _found(store, "会员积分 退款") == ["long"]
+    assert _found(store, "会员积分") == ["long", "short"]
+    assert _found(store, "查询一下您好请稍等") == ["long"]  # a phrase that spans the filler lines
+    assert _found(store, "退款", speaker="customer") == []
+
+
+def test_latin_words_are_case_blind_and_prefixes(database_url):
+    store = CallStore(database_url)
+    _index(store, "vip", agent=["您是我们的VIP会员"], customer=["我的订单号是AB123"])
+    assert _found(store, "vip") == ["vip"] and _found(store, "Vi") == ["vip"]
+    assert _found(store, "ab123") == ["vip"] and _found(store, "AB12") == ["vip"]
+    assert _found(store, "vip会员") == ["vip"]
+
+
+def test_a_row_added_after_generated_calls_gets_a_fresh_id(store):
+    # Generated rows carry their own ids; the database must still number the next real audit past them.
+    from datetime import datetime, timezone
+
+    from sqlalchemy import func, insert, select
+
+    from service.audit.tables import audit_calls
+
+    with store.engine.begin() as conn:
+        before = conn.execute(select(func.max(audit_calls.c.rowid_))).scalar()
+        conn.execute(insert(audit_calls), {"call_id": "real-after-generated", "agent_id": "A1", "direction": "inbound",
+                                           "file_name": "x.wav", "speaker_attribution": "channels",
+                                           "audited_at": datetime.now(timezone.utc)})
+        added = conn.execute(select(audit_calls.c.rowid_).where(audit_calls.c.call_id == "real-after-generated")).scalar()
+        conn.execute(audit_calls.delete().where(audit_calls.c.call_id == "real-after-generated"))
+    assert added > before

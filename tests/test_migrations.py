@@ -1,0 +1,168 @@
+"""Schema migrations on SQLite and PostgreSQL: from empty, from the previous release, back down, and several
+processes starting at once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import MetaData, create_engine, inspect, text
+
+from service.audit.models import CallQuery
+from service.audit.query import list_calls
+from service.audit.search import FTS_TABLE, index_tokens
+from service.audit.tables import audit_metadata
+from service.migrations import (
+    BASELINE,
+    current_revision,
+    downgrade,
+    head_revision,
+    upgrade,
+)
+from service.store import CallStore, make_engine, metadata
+
+REPO = Path(__file__).resolve().parents[1]
+CALLWATCH_TABLES = {"calls", "call_events", "utterances", "call_prompts", "audit_batches", "audit_jobs", "audit_calls",
+                    "audit_call_rules"}
+
+
+def _schema_differences(engine) -> list:
+    """What the database lacks or has beyond the live table definitions (the full-text index aside)."""
+    target = MetaData()
+    for table in [*metadata.tables.values(), *audit_metadata.tables.values()]:
+        table.to_metadata(target)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={
+            "compare_type": True,
+            "include_object": lambda obj, name, type_, *_: not (type_ == "table" and name.startswith(FTS_TABLE)),
+        })
+        return [d for d in compare_metadata(context, target) if not (d[0] == "remove_table" and d[1].name == "alembic_version")]
+
+
+def _tables(engine) -> set[str]:
+    return set(inspect(engine).get_table_names())
+
+
+def test_an_empty_database_is_built_to_head_and_matches_the_code(database_url):
+    store = CallStore(database_url)
+    assert current_revision(store.engine) == head_revision()
+    assert CALLWATCH_TABLES <= _tables(store.engine)
+    assert _schema_differences(store.engine) == []
+    with store.engine.connect() as conn:  # the full-text index is there
+        conn.execute(text(f"SELECT count(*) FROM {FTS_TABLE}")).scalar()
+
+
+def test_the_baseline_is_the_previous_release_and_later_revisions_add_only_tenants(database_url):
+    engine = make_engine(database_url)
+    upgrade(engine, BASELINE)
+    diffs = _schema_differences(engine)
+    added = sorted((d[0], d[3].name if d[0] == "add_column" else d[1].name) for d in diffs)
+    assert added == [("add_column", "tenant"), ("add_column", "tenant"),
+                     ("add_index", "ix_audit_calls_tenant"), ("add_index", "ix_calls_tenant")], diffs
+
+
+def _previous_release_database(url: str, *, with_audit_tables: bool = True) -> None:
+    """What the last release left: its tables (0001 is that schema, checked above), no alembic_version,
+    a live call and an audited call with its call-list row and full-text document, written as it wrote them."""
+    engine = make_engine(url)
+    upgrade(engine, BASELINE)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE alembic_version"))
+        conn.execute(text(
+            "INSERT INTO calls (call_id, agent_id, direction, started_at, received_at, status, audio_format, duration, score, report) "
+            "VALUES ('old-1', 'A1', 'inbound', '2026-05-01T09:00:00', '2026-05-01 01:00:00', 'completed', '{}', 30.0, 88.0, "
+            "'{\"score\": 88.0, \"findings\": []}'), "
+            "('old-2', 'A2', 'outbound', NULL, '2026-05-02 01:00:00', 'dropped', '{}', 5.0, NULL, NULL)"))
+        conn.execute(text(
+            "INSERT INTO utterances (call_id, utterance_id, speaker, start, \"end\", text) VALUES "
+            "('old-1', 'agent-0', 'agent', 0.0, 2.0, '您好，请问有什么可以帮您'), "
+            "('old-1', 'customer-1', 'customer', 2.5, 4.0, '我要投诉你们的快递')"))
+        conn.execute(text("INSERT INTO call_events (call_id, event, t) VALUES ('old-1', 'answered', 0.0)"))
+        conn.execute(text("INSERT INTO call_prompts (call_id, prompt_id, rule_id, severity, t, text, evidence) "
+                          "VALUES ('old-1', 'p1', 'opening.greeting', 'warn', 1.0, '请问候', '')"))
+        if not with_audit_tables:
+            conn.execute(text(f"DROP TABLE {FTS_TABLE}"))
+            for table in ("audit_call_rules", "audit_calls", "audit_jobs", "audit_batches"):
+                conn.execute(text(f"DROP TABLE {table}"))
+            return
+        conn.execute(text(
+            "INSERT INTO audit_calls (rowid_, call_id, agent_id, direction, started_at, duration, score, finding_count, "
+            "rules, speaker_attribution, audited_at) VALUES (1, 'old-1', 'A1', 'inbound', '2026-05-01T09:00:00', 30.0, "
+            "88.0, 0, '', 'channels', '2026-05-03 00:00:00')"))
+        agent, customer = index_tokens("您好，请问有什么可以帮您"), index_tokens("我要投诉你们的快递")
+        if conn.dialect.name == "sqlite":
+            conn.execute(text(f"INSERT INTO {FTS_TABLE}(rowid, agent, customer, other) VALUES (1, :a, :c, '')"),
+                         {"a": agent, "c": customer})
+        else:
+            conn.execute(text(
+                f"INSERT INTO {FTS_TABLE}(rowid_, agent, customer, other, alltext) VALUES (1, to_tsvector('simple', :a), "
+                "to_tsvector('simple', :c), to_tsvector('simple', ''), to_tsvector('simple', :a || ' ' || :c || ' '))"),
+                {"a": agent, "c": customer})
+    engine.dispose()
+
+
+def test_a_previous_release_database_is_adopted_and_keeps_every_row(database_url):
+    _previous_release_database(database_url)
+    store = CallStore(database_url)
+    assert current_revision(store.engine) == head_revision()
+    assert _schema_differences(store.engine) == []
+    old = store.get_call("old-1")
+    assert old.score == 88.0 and old.report == {"score": 88.0, "findings": []} and old.tenant is None
+    assert store.get_call("old-2").status == "dropped"
+    assert [u["utterance_id"] for u in store.list_utterances("old-1")] == ["agent-0", "customer-1"]
+    assert store.list_events("old-1")[0]["event"] == "answered" and store.list_prompts("old-1")[0]["prompt_id"] == "p1"
+    # The audited call is still found by its words, by side, and new calls go on being stored.
+    assert [r.call_id for r in list_calls(store.engine, CallQuery(q="投诉")).rows] == ["old-1"]
+    assert list_calls(store.engine, CallQuery(q="投诉", speaker="customer")).total == 1
+    assert list_calls(store.engine, CallQuery(q="投诉", speaker="agent")).total == 0
+    assert list_calls(store.engine, CallQuery(q="帮您我要")).total == 0  # not across the sides
+    assert store.create_call("new-1", "A1", "inbound", None, None, {}, tenant="acme")
+
+
+def test_a_previous_release_database_without_audit_tables_gets_them(database_url):
+    _previous_release_database(database_url, with_audit_tables=False)
+    store = CallStore(database_url)
+    assert CALLWATCH_TABLES <= _tables(store.engine) and _schema_differences(store.engine) == []
+    assert store.get_call("old-1").score == 88.0
+    assert list_calls(store.engine, CallQuery()).total == 0
+
+
+def test_downgrade_to_base_and_back(database_url):
+    store = CallStore(database_url)
+    store.create_call("c1", "A1", "inbound", None, None, {}, tenant="acme")
+    downgrade(store.engine, BASELINE)
+    assert "tenant" not in {c["name"] for c in inspect(store.engine).get_columns("calls")}
+    upgrade(store.engine)
+    assert store.get_call("c1").agent_id == "A1" and store.get_call("c1").tenant is None
+    downgrade(store.engine, "base")
+    assert not (_tables(store.engine) & (CALLWATCH_TABLES | {FTS_TABLE}))
+    assert current_revision(store.engine) is None
+
+
+def test_processes_starting_together_migrate_once(postgres_url):
+    starts = [subprocess.Popen([sys.executable, "-c", "import sys; from service.store import CallStore; CallStore(sys.argv[1])",
+                                postgres_url], cwd=REPO, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    failures = [p.stderr.read() for p in starts if p.wait(timeout=120) != 0]
+    assert not failures, failures[0]
+    engine = create_engine(postgres_url)
+    assert current_revision(engine) == head_revision() and _schema_differences(engine) == []
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+    engine.dispose()
+
+
+def test_the_commands_move_the_schema_by_hand(database_url):
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    run = CliRunner()
+    assert "at none, newest " + head_revision() in run.invoke(app, ["db-current", "--url", database_url]).output
+    done = run.invoke(app, ["db-upgrade", "--url", database_url, "--to", "0002"])
+    assert done.exit_code == 0 and done.output.strip().endswith("none -> 0002"), done.output
+    assert run.invoke(app, ["db-upgrade", "--url", database_url]).output.strip().endswith(f"0002 -> {head_revision()}")
+    back = run.invoke(app, ["db-downgrade", "--url", database_url, "--to", BASELINE])
+    assert back.exit_code == 0 and back.output.strip().endswith(f"{head_revision()} -> {BASELINE}"), back.output
