@@ -1,8 +1,9 @@
-"""`callwatch audit FILES_OR_FOLDERS... [--rules FILE] [--format json|csv|html] [--out DIR]` and
-`callwatch reaudit --rules FILE ...`.
+"""`callwatch audit FILES_OR_FOLDERS... [--rules FILE] [--format json|csv|html] [--out DIR]`,
+`callwatch reaudit --rules FILE ...` and `callwatch audit-worker [--concurrency N]`.
 
-The lead registers `audit` and `reaudit` on the main typer app; `run_batch` is the body, shared with the
-tests and the benchmark (which bring their own runtime).
+The lead registers these on the main typer app; `run_batch` is the body of `audit`, shared with the
+tests and the benchmark (which bring their own runtime). With CALLWATCH_AUDIT_ENGINE=celery, `audit` loads
+no models: it queues the batch for the audit workers, follows it in the database and writes the reports.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -20,6 +22,28 @@ from service.audit.models import AuditOptions, CallQuery, RecordingMeta
 from service.audit.outputs import FORMATS, ReportWriter
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+POOLS = ("threads", "solo")
+
+
+@dataclass
+class SubmitOnly:
+    """What `audit` needs when workers elsewhere do the auditing: settings, the store, the deployment's
+    rules; no models."""
+
+    settings: Any
+    store: Any
+    rule_book: Any
+
+    @classmethod
+    def load(cls, settings: Any) -> "SubmitOnly":
+        from rules.config import load_rules_config
+        from rules.engine import RuleBook
+        from service.store import CallStore
+
+        return cls(settings, CallStore(settings.resolved_database_url), RuleBook(load_rules_config(settings.rules_file)))
+
+    def close(self) -> None:
+        self.store.engine.dispose()
 
 
 async def run_batch(
@@ -42,6 +66,7 @@ async def run_batch(
     from service.audit.report import call_report
     from service.audit.rulesets import book_from_file
     from service.audit.sources import recordings
+    from service.pii import masked
 
     book, rules_name, rules_text = book_from_file(rules, runtime)
     files = recordings(inputs, meta)
@@ -59,7 +84,8 @@ async def run_batch(
             return
         source = result.source or Path(job.file_name)
         if result.state in ("done", "skipped") and result.call_id:
-            writer.write_call(source, result.state, call_report(runtime.store, result.call_id))
+            report = masked(call_report(runtime.store, result.call_id), runtime.settings.mask_pii)
+            writer.write_call(source, result.state, report)
         else:
             writer.write_failure(source, result.error_code, result.error)
             if bar is not None:
@@ -152,7 +178,9 @@ def audit(
         except RulesConfigError as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(EXIT_USAGE)
-    runtime = Runtime.load(Settings())
+    settings = Settings()
+    runtime = (SubmitOnly.load(settings) if settings.audit_engine == "celery"
+               else Runtime.load(settings, serves_live_calls=False))
     try:
         summary = asyncio.run(run_batch(
             runtime, paths, out_dir=out, formats=formats, rules=rules, agent_channel=1 if agent_right else 0,
@@ -165,6 +193,34 @@ def audit(
     typer.echo(f"{summary['files']} recording(s), {summary['failed']} failed, {summary['audio_seconds']:.0f} s of audio "
                f"in {summary['wall_seconds']:.0f} s ({speed:.1f}× real time); summary: {summary['summary']['summary.json']}")
     raise typer.Exit(summary["exit_code"])
+
+
+def audit_worker(
+    concurrency: int = typer.Option(0, "--concurrency", min=0, max=64,
+                                    help="recordings in flight in this process (default: CALLWATCH_AUDIT_WORKERS, or cores + 1)"),
+    pool: str = typer.Option("threads", "--pool", help="threads: the files in flight share the one recogniser; solo: one at a time"),
+    name: Optional[str] = typer.Option(None, "--name", help="Celery node name (default audit<pid>@<host>)"),
+    loglevel: str = typer.Option("INFO", "--loglevel", help="DEBUG, INFO, WARNING, ERROR"),
+) -> None:
+    """Audit recordings queued by the server or `callwatch audit` (CALLWATCH_AUDIT_ENGINE=celery), from the
+    broker at CALLWATCH_AUDIT_BROKER_URL, with the models loaded once. Run one per machine (or more); the
+    database and the data dir must be the server's (shared storage on other machines)."""
+    from service.audit.queue import default_workers
+    from service.audit.worker import run_worker
+    from service.runtime import Runtime
+    from service.settings import Settings
+
+    if pool not in POOLS:
+        typer.echo(f"--pool must be one of {', '.join(POOLS)} (got {pool})", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    settings = Settings()
+    runtime = Runtime.load(settings, serves_live_calls=False)
+    try:
+        in_flight = 1 if pool == "solo" else (concurrency or settings.audit_workers or default_workers())
+        code = run_worker(runtime, concurrency=in_flight, pool=pool, name=name, loglevel=loglevel)
+    finally:
+        runtime.close()
+    raise typer.Exit(code)
 
 
 def reaudit(

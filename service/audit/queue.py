@@ -4,6 +4,10 @@ Several recordings in flight keep the recogniser's queue full (while one file is
 another's utterances are being recognised); there is still one model. Job state is written to the database
 as it changes, so the web page, REST and a resumed process see the same thing; the progress of a running
 job is kept in memory (it changes many times a second).
+
+With `audit_engine=celery` the same queue only writes the jobs and sends one Celery task per job
+(`service.audit.celery_app`); `callwatch audit-worker` processes run them (`service.audit.worker`) and write
+state, progress and results to the shared database, where `batch()` / `job()` read them.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Engine
 
 from rules.engine import RuleBook
 from service.audit.ids import new_id
@@ -28,6 +33,25 @@ from service.audit.tables import audit_batches, audit_jobs, create_audit_tables
 
 log = logging.getLogger("callwatch.audit")
 JobListener = Callable[[str, JobOut, AuditResult | None], None]
+TERMINAL = ("done", "skipped", "failed")
+FOLLOW_INTERVAL_S = 0.5
+
+
+class JobDispatcher(Protocol):
+    """Hands jobs to workers elsewhere (the Celery broker)."""
+
+    def send(self, job_ids: list[str]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def dispatcher_for(settings: Any) -> JobDispatcher | None:
+    """None: run jobs in this process (the default); otherwise the configured engine's dispatcher."""
+    if getattr(settings, "audit_engine", "local") != "celery":
+        return None
+    from service.audit.celery_app import CeleryDispatcher
+
+    return CeleryDispatcher(settings)
 
 
 def default_workers() -> int:
@@ -45,6 +69,39 @@ class NewFile:
 
 
 @dataclass
+class StoredJob:
+    """A job as the database holds it, with everything needed to run it in another process."""
+
+    job_id: str
+    batch_id: str
+    state: str
+    file: NewFile
+    options: AuditOptions
+    rules_name: str
+    rules_text: str | None
+
+
+def _stored_job(r: Any) -> StoredJob:
+    opts = json.loads(r["options"])
+    rules_text = opts.pop("rules_text", None)
+    meta = RecordingMeta.model_validate_json(r["meta"]) if r["meta"] else RecordingMeta()
+    return StoredJob(job_id=r["job_id"], batch_id=r["batch_id"], state=r["state"],
+                     file=NewFile(Path(r["source_path"]), r["file_name"], meta),
+                     options=AuditOptions.model_validate(opts), rules_name=r["rules_name"], rules_text=rules_text)
+
+
+def _jobs_query() -> Any:
+    return (select(audit_jobs, audit_batches.c.options, audit_batches.c.rules_name)
+            .join(audit_batches, audit_batches.c.batch_id == audit_jobs.c.batch_id))
+
+
+def load_job(engine: Engine, job_id: str) -> StoredJob | None:
+    with engine.connect() as conn:
+        r = conn.execute(_jobs_query().where(audit_jobs.c.job_id == job_id)).mappings().first()
+    return _stored_job(r) if r is not None else None
+
+
+@dataclass
 class _Batch:
     book: RuleBook
     options: AuditOptions
@@ -58,10 +115,13 @@ def _now() -> datetime:
 
 
 class AuditQueue:
-    def __init__(self, runtime: Any, workers: int | None = None):
+    def __init__(self, runtime: Any, workers: int | None = None, dispatcher: JobDispatcher | None = None):
+        """`runtime` needs models only for the local engine; with a dispatcher it needs `settings`, `store`
+        and `rule_book`."""
         self.runtime = runtime
         self.engine = runtime.store.engine
         self.workers = workers or default_workers()
+        self.dispatcher = dispatcher if dispatcher is not None else dispatcher_for(runtime.settings)
         create_audit_tables(self.engine)
         self._queue: asyncio.Queue[tuple[str, str, NewFile]] | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -90,7 +150,8 @@ class AuditQueue:
                                                           rules_name=options.rules_name, options=json.dumps(opts, ensure_ascii=False)))
                 if jobs:
                     conn.execute(insert(audit_jobs), [
-                        {"job_id": jid, "batch_id": batch_id, "file_name": f.file_name, "source_path": str(f.path),
+                        # Absolute: a worker in another process (or machine, on shared storage) opens it.
+                        {"job_id": jid, "batch_id": batch_id, "file_name": f.file_name, "source_path": str(f.path.resolve()),
                          "size_bytes": f.path.stat().st_size if f.path.is_file() else None, "state": "queued",
                          "progress": 0.0, "meta": f.meta.model_dump_json(exclude_none=True), "created_at": now}
                         for jid, f in jobs
@@ -99,6 +160,9 @@ class AuditQueue:
         await asyncio.to_thread(write)
         if not files:
             batch.done.set()
+        if self.dispatcher is not None:
+            await asyncio.to_thread(self.dispatcher.send, [jid for jid, _ in jobs])
+            return batch_id
         queue = self._ensure_workers()
         for jid, f in jobs:
             queue.put_nowait((batch_id, jid, f))
@@ -107,33 +171,66 @@ class AuditQueue:
     async def resume(self, sources: tuple[str, ...] = ("upload", "path")) -> int:
         """Queue again the jobs a stopped server left queued or running (their files are re-checked: a
         finished call is skipped). Command-line batches resume by running the command again. Returns how
-        many."""
-        def read() -> list[dict[str, Any]]:
-            with self.engine.connect() as conn:
-                rows = conn.execute(
-                    select(audit_jobs, audit_batches.c.options, audit_batches.c.rules_name)
-                    .join(audit_batches, audit_batches.c.batch_id == audit_jobs.c.batch_id)
-                    .where(audit_jobs.c.state.in_(("queued", "running")), audit_batches.c.source.in_(sources))
-                ).mappings().all()
-                return [dict(r) for r in rows]
+        many.
 
-        rows = await asyncio.to_thread(read)
+        With a dispatcher, only queued jobs are sent again (a task lost between the database and the
+        broker); running ones belong to workers, and a dead worker's are queued again by the others. A
+        job sent twice is audited once (see service.audit.claims)."""
+        states = ("queued",) if self.dispatcher is not None else ("queued", "running")
+
+        def read() -> list[StoredJob]:
+            with self.engine.connect() as conn:
+                rows = conn.execute(_jobs_query().where(audit_jobs.c.state.in_(states),
+                                                        audit_batches.c.source.in_(sources))).mappings().all()
+                return [_stored_job(r) for r in rows]
+
+        jobs = await asyncio.to_thread(read)
+        if self.dispatcher is not None:
+            await asyncio.to_thread(self.dispatcher.send, [j.job_id for j in jobs])
+            return len(jobs)
         queue = self._ensure_workers()
-        for r in rows:
-            if r["batch_id"] not in self._batches:
-                opts = json.loads(r["options"])
-                rules_text = opts.pop("rules_text", None)
-                options = AuditOptions.model_validate(opts)
-                self._batches[r["batch_id"]] = _Batch(book_from_text(rules_text, r["rules_name"], self.runtime), options)
-            self._batches[r["batch_id"]].pending += 1
-            meta = RecordingMeta.model_validate_json(r["meta"]) if r["meta"] else RecordingMeta()
-            queue.put_nowait((r["batch_id"], r["job_id"], NewFile(Path(r["source_path"]), r["file_name"], meta)))
-        return len(rows)
+        for j in jobs:
+            if j.batch_id not in self._batches:
+                self._batches[j.batch_id] = _Batch(book_from_text(j.rules_text, j.rules_name, self.runtime), j.options)
+            self._batches[j.batch_id].pending += 1
+            queue.put_nowait((j.batch_id, j.job_id, j.file))
+        return len(jobs)
 
     async def wait(self, batch_id: str) -> dict[str, AuditResult]:
+        if self.dispatcher is not None:
+            return await self._follow(batch_id)
         batch = self._batches[batch_id]
         await batch.done.wait()
         return batch.results
+
+    async def _follow(self, batch_id: str) -> dict[str, AuditResult]:
+        """Until the batch is finished, read its jobs from the database (the workers write them there) and
+        tell the listeners what moved."""
+        seen: dict[str, tuple[str, float]] = {}
+        results: dict[str, AuditResult] = {}
+
+        def read() -> list[dict[str, Any]]:
+            with self.engine.connect() as conn:
+                return [dict(r) for r in conn.execute(select(audit_jobs).where(audit_jobs.c.batch_id == batch_id)).mappings()]
+
+        while True:
+            rows = await asyncio.to_thread(read)
+            for r in rows:
+                if r["job_id"] in results or seen.get(r["job_id"]) == (r["state"], r["progress"]):
+                    continue
+                seen[r["job_id"]] = (r["state"], r["progress"])
+                result = None
+                if r["state"] in TERMINAL:
+                    result = AuditResult(r["file_name"], r["state"], call_id=r["call_id"], error_code=r["error_code"],
+                                         error=r["error"], audio_seconds=r["audio_seconds"],
+                                         source=Path(r["source_path"]))
+                    results[r["job_id"]] = result
+                job = self._job_out(r)
+                for listener in self._listeners:
+                    listener(batch_id, job, result)
+            if len(results) == len(rows):
+                return results
+            await asyncio.sleep(FOLLOW_INTERVAL_S)
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -141,6 +238,8 @@ class AuditQueue:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         self._queue = None
+        if self.dispatcher is not None:
+            await asyncio.to_thread(self.dispatcher.close)
 
     # --- reading ---------------------------------------------------------------------
 
@@ -210,7 +309,8 @@ class AuditQueue:
                                                   state="running", progress=p), None)
 
                 result = await audit_recording(self.runtime, item.path, meta=item.meta, options=batch.options,
-                                               book=batch.book, file_name=item.file_name, on_progress=progress)
+                                               book=batch.book, file_name=item.file_name, on_progress=progress,
+                                               job_id=job_id)
                 result.source = item.path
                 await self._set(job_id, state=result.state, progress=1.0, call_id=result.call_id,
                                 error_code=result.error_code, error=result.error, audio_seconds=result.audio_seconds,

@@ -4,17 +4,24 @@ The transcript and the emotion come from the same pipeline and observers as a li
 then computed by replaying the stored timeline through the rules engine (`rules.engine.audit_timeline`),
 exactly as a re-audit does, so re-auditing with unchanged rules reproduces the stored report and a
 re-audit's differences come from the rules alone.
+
+The stored call names the job that audited it (and the worker), so a job retried after its worker died
+between storing the call and marking the job finds its own call and ends `done`, not `skipped`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
 
 from pipelines.call_session import CallObserver, CallSession
 from pipelines.recording_run import run_recording
@@ -23,6 +30,7 @@ from service.audit.ids import file_sha256, recording_call_id
 from service.audit.models import AuditOptions, RecordingMeta
 from service.audit.persist import is_done, purge_call, store_audit
 from service.audit.probe import AuditFileError, Probe, probe_recording
+from service.audit.tables import audit_calls
 from service.audit.timeline import build_timeline
 from service.protocol import CallEventMessage
 
@@ -72,6 +80,16 @@ def _events(meta: RecordingMeta) -> list[CallEventMessage]:
     return [CallEventMessage(type="event", event=e.event, t=e.t, by=e.by, target=e.target) for e in meta.events]
 
 
+def _stored_by(engine: Engine, call_id: str) -> tuple[str | None, float | None]:
+    """The job that stored this call, and its duration."""
+    with engine.connect() as conn:
+        row = conn.execute(select(audit_calls.c.audit, audit_calls.c.duration)
+                           .where(audit_calls.c.call_id == call_id)).first()
+    if row is None or not row.audit:
+        return None, None
+    return json.loads(row.audit).get("job_id"), row.duration
+
+
 def _file_time(path: Path) -> datetime:
     # Recorders write the file when the call ends: its time is the best start time we have without metadata.
     return datetime.fromtimestamp(path.stat().st_mtime).replace(microsecond=0)
@@ -87,8 +105,11 @@ async def audit_recording(
     file_name: str | None = None,
     on_progress: ProgressFn | None = None,
     force: bool = False,
+    job_id: str | None = None,
+    worker: str | None = None,
 ) -> AuditResult:
-    """Audit `path`; never raises for a bad recording (the result says why it failed)."""
+    """Audit `path`; never raises for a bad recording (the result says why it failed). `job_id` and
+    `worker` are stored with the call (how it was audited)."""
     name = file_name or path.name
     begun = time.perf_counter()
     engine = runtime.store.engine
@@ -98,6 +119,10 @@ async def audit_recording(
             raise AuditFileError("not_found", f"{name}: 文件不存在 (no such file)")
         call_id = recording_call_id(sha, name)
         if not force and await asyncio.to_thread(is_done, engine, call_id):
+            by_job, seconds = await asyncio.to_thread(_stored_by, engine, call_id)
+            if job_id is not None and by_job == job_id:  # this job's earlier attempt stored it, then died
+                return AuditResult(name, "done", call_id=call_id, audio_seconds=seconds,
+                                   wall_seconds=time.perf_counter() - begun)
             return AuditResult(name, "skipped", call_id=call_id, wall_seconds=time.perf_counter() - begun)
         probe: Probe = await asyncio.to_thread(probe_recording, path, options)
         await asyncio.to_thread(purge_call, engine, call_id)
@@ -118,6 +143,8 @@ async def audit_recording(
             "audited_at": datetime.now(timezone.utc).isoformat(),
             "events_source": "metadata" if meta.events is not None else "assumed",
             "meta": meta.model_dump(mode="json", exclude_none=True),
+            "job_id": job_id,
+            "worker": worker,
         }
         await asyncio.to_thread(
             store_audit, engine, call_id=call_id, agent_id=meta.agent_id or DEFAULT_AGENT, direction=direction,

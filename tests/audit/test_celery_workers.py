@@ -1,0 +1,313 @@
+"""Bulk audits on Celery (CALLWATCH_AUDIT_ENGINE=celery) with a real redis-server on loopback, a shared
+SQLite database and two real `callwatch audit-worker` processes, one of them killed (SIGKILL) while it
+audits a file: the other audits that file, every job ends done, each call is stored once and no file is
+audited to completion twice. First, the claims that make it so, on their own (real Redis, real SQLite)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from sqlalchemy import func, insert, select
+
+from service.audit.claims import ClaimOutcome, JobClaims, lease_key
+from service.audit.tables import audit_batches, audit_calls, audit_jobs, create_audit_tables
+from service.store import CallStore, calls
+
+REPO = Path(__file__).resolve().parents[2]
+REDIS_SERVER = shutil.which("redis-server") or next((p for p in ("/usr/bin/redis-server",) if Path(p).exists()), None)
+# Short real clips, 4 to 12 s (each audit takes about a second).
+CLIPS = ("aishell1_S0764_W0121.wav", "aishell1_S0764_W0122.wav", "paddlespeech_zh.wav", "fireredtts2_zh_S2.wav",
+         "fireredtts2_zh_S1.wav")
+LEASE_S = 2  # a dead worker's job is requeued by the other about 2-3 s after the kill ...
+VISIBILITY_S = 8  # ... well before the broker hands the dead worker's own task out again
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on a free loopback port, in a temp dir, stopped at the end."""
+    import redis
+
+    if REDIS_SERVER is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is not installed (CI installs it: apt-get install redis-server)")
+        pytest.skip("redis-server is not installed")
+    folder = tmp_path_factory.mktemp("redis")
+    port = _free_port()
+    with (folder / "redis.log").open("wb") as log:
+        proc = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                 "--appendonly", "no", "--dir", str(folder)], stdout=log, stderr=subprocess.STDOUT)
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server did not start: {(folder / 'redis.log').read_text()}") from None
+                time.sleep(0.05)
+        yield url
+    finally:
+        client.close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# --- the claims ------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def one_job(tmp_path: Path, redis_url: str) -> Iterator[dict[str, Any]]:
+    import redis
+
+    store = CallStore(f"sqlite:///{tmp_path / 'claims.db'}")
+    create_audit_tables(store.engine)
+    now = datetime.now(timezone.utc)
+    job_id = f"job-{tmp_path.name}"
+    with store.engine.begin() as conn:
+        conn.execute(insert(audit_batches).values(batch_id="b1", created_at=now, source="path", rules_name="default",
+                                                  options="{}"))
+        conn.execute(insert(audit_jobs).values(job_id=job_id, batch_id="b1", file_name="a.wav", source_path="/x/a.wav",
+                                               state="queued", progress=0.0, created_at=now))
+    client = redis.Redis.from_url(redis_url)
+    yield {"engine": store.engine, "redis": client, "job_id": job_id}
+    client.close()
+    store.engine.dispose()
+
+
+def _state(engine: Any, job_id: str) -> str:
+    with engine.connect() as conn:
+        return conn.execute(select(audit_jobs.c.state).where(audit_jobs.c.job_id == job_id)).scalar_one()
+
+
+def test_one_claimant_at_a_time_and_a_finished_job_is_a_no_op(one_job):
+    engine, client, job_id = one_job["engine"], one_job["redis"], one_job["job_id"]
+    workers = [JobClaims(engine, client, lease_s=30, owner=f"w{i}/1") for i in range(8)]
+    outcomes: list[ClaimOutcome] = []
+    barrier = threading.Barrier(len(workers))
+
+    def race(claims: JobClaims) -> None:
+        barrier.wait()
+        outcomes.append(claims.claim(job_id)[0])
+
+    threads = [threading.Thread(target=race, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert Counter(outcomes) == {ClaimOutcome.CLAIMED: 1, ClaimOutcome.BUSY: 7}
+    owner = workers[0].owner_of(job_id)
+    winner = next(w for w in workers if w.owner == owner)
+    assert _state(engine, job_id) == "running"
+    assert winner.requeue_lapsed() == []  # its lease is alive: nothing to take over
+    claim = winner.claim(job_id)  # a second delivery to the same worker while it runs the job
+    assert claim == (ClaimOutcome.BUSY, None)
+
+
+def test_a_lapsed_claim_is_requeued_and_the_old_claimant_is_fenced_out(one_job):
+    engine, client, job_id = one_job["engine"], one_job["redis"], one_job["job_id"]
+    dead = JobClaims(engine, client, lease_s=0.3, owner="dead/1")
+    alive = JobClaims(engine, client, lease_s=30, owner="alive/2")
+    outcome, old = dead.claim(job_id)
+    assert outcome is ClaimOutcome.CLAIMED and old is not None
+    assert alive.claim(job_id)[0] is ClaimOutcome.BUSY
+    time.sleep(0.5)  # the dead worker renews nothing: its lease lapses
+    assert client.get(lease_key(job_id)) is None
+    assert alive.requeue_lapsed() == [job_id] and _state(engine, job_id) == "queued"
+    assert alive.requeue_lapsed() == []  # once
+    outcome, new = alive.claim(job_id)
+    assert outcome is ClaimOutcome.CLAIMED and new is not None and alive.owner_of(job_id) == "alive/2"
+    # The old claimant wakes up: its progress and its result are refused, the new claim stands.
+    assert not dead.renew(old) and not dead.progress(old, 0.5)
+    assert not dead.finish(old, state="done", progress=1.0)
+    assert _state(engine, job_id) == "running" and alive.owner_of(job_id) == "alive/2"
+    assert alive.renew(new) and alive.progress(new, 0.5)
+    assert alive.finish(new, state="done", progress=1.0, call_id="rec-a")
+    assert _state(engine, job_id) == "done" and client.get(lease_key(job_id)) is None
+    assert alive.claim(job_id) == (ClaimOutcome.FINISHED, None)  # a redelivered task has nothing to do
+    assert dead.claim(job_id) == (ClaimOutcome.FINISHED, None)
+
+
+# --- two real workers, one killed mid-file ----------------------------------------------------
+
+
+class Worker:
+    def __init__(self, name: str, env: dict[str, str], log: Path):
+        self.name = name
+        self.log = log
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "service.cli", "audit-worker", "--concurrency", "1", "--name", name],
+                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+
+    @property
+    def owner(self) -> str:
+        return f"{self.name}/{self.proc.pid}"
+
+    def text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def wait_ready(self, deadline: float) -> None:
+        while f"{self.name} ready." not in self.text():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"worker {self.name} exited:\n{self.text()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"worker {self.name} not ready:\n{self.text()[-3000:]}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # warm shutdown
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _jobs(engine: Any) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(select(audit_jobs)).mappings()]
+
+
+def _lines(text: str, job_id: str, what: str) -> list[str]:
+    return re.findall(rf"audit job {job_id} {what}[^\n]*", text)
+
+
+def test_two_workers_one_killed_mid_file(redis_url, shared_audio, tmp_path):
+    import redis
+
+    from service.audit.cli import SubmitOnly
+    from service.audit.queue import AuditQueue
+    from service.settings import Settings
+
+    recordings = tmp_path / "week"
+    recordings.mkdir()
+    for name in CLIPS:
+        shutil.copy(shared_audio / name, recordings / name)
+    data = tmp_path / "data"
+    database_url = f"sqlite:///{data / 'callwatch.db'}"
+    env = {**os.environ, "CALLWATCH_CACHE_DIR": os.environ["CALLWATCH_CACHE_DIR"], "CALLWATCH_DATA_DIR": str(data),
+           "CALLWATCH_DATABASE_URL": database_url, "CALLWATCH_AUDIT_ENGINE": "celery",
+           "CALLWATCH_AUDIT_BROKER_URL": redis_url, "CALLWATCH_AUDIT_LEASE_S": str(LEASE_S),
+           "CALLWATCH_AUDIT_VISIBILITY_TIMEOUT_S": str(VISIBILITY_S),
+           # Two workers on CI's two cores: one recogniser thread each.
+           "CALLWATCH_ASR_THREADS": "1"}
+    store = CallStore(database_url)  # the schema, before two processes race to create it
+    create_audit_tables(store.engine)
+    engine = store.engine
+    client = redis.Redis.from_url(redis_url)
+    a = Worker("a@test", env, tmp_path / "a.log")
+    b = Worker("b@test", env, tmp_path / "b.log")
+    cli = None
+    try:
+        deadline = time.monotonic() + 150
+        a.wait_ready(deadline)
+        b.wait_ready(deadline)
+        out = tmp_path / "reports"
+        cli = subprocess.Popen([sys.executable, "-m", "service.cli", "audit", str(recordings), "--out", str(out),
+                                "--format", "json", "--quiet"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+
+        # Catch worker A with a file in hand: its lease on a job the database shows running.
+        victim = None
+        deadline = time.monotonic() + 90
+        while victim is None:
+            assert time.monotonic() < deadline, f"worker A never ran a job:\n{a.text()[-3000:]}"
+            running = {j["job_id"] for j in _jobs(engine) if j["state"] == "running"}
+            for job_id in running:
+                raw = client.get(lease_key(job_id))
+                if raw is not None and raw.decode().startswith(a.owner + "/"):
+                    victim = job_id
+            if victim is None:
+                time.sleep(0.02)
+        a.proc.send_signal(signal.SIGKILL)
+        a.proc.wait(timeout=10)
+        killed_at = datetime.now(timezone.utc)
+        assert next(j for j in _jobs(engine) if j["job_id"] == victim)["state"] == "running"  # mid-file
+
+        output, _ = cli.communicate(timeout=120)
+        assert cli.returncode == 0, output
+        assert f"{len(CLIPS)} recording(s), 0 failed" in output
+
+        # The broker hands A's unacknowledged task out again (visibility timeout): B finds the job done
+        # and acknowledges it; nothing is left in the broker.
+        deadline = time.monotonic() + VISIBILITY_S + 20
+        while (client.hlen("unacked") or client.llen("callwatch-audit")
+               or not _lines(b.text(), victim, "finished, nothing to do")):
+            assert time.monotonic() < deadline, f"tasks left in the broker:\n{b.text()[-3000:]}"
+            time.sleep(0.2)
+        b.stop()
+        assert b.proc.returncode == 0, b.text()[-3000:]
+
+        jobs = _jobs(engine)
+        assert len(jobs) == len(CLIPS) and {j["state"] for j in jobs} == {"done"}, jobs
+        call_ids = sorted(j["call_id"] for j in jobs)
+        assert len(set(call_ids)) == len(CLIPS)
+        with engine.connect() as conn:
+            stored = dict(conn.execute(select(calls.c.call_id, func.count()).group_by(calls.c.call_id)).all())
+            indexed = dict(conn.execute(select(audit_calls.c.call_id, func.count())
+                                        .group_by(audit_calls.c.call_id)).all())
+            audits = {r.call_id: json.loads(r.audit)
+                      for r in conn.execute(select(audit_calls.c.call_id, audit_calls.c.audit))}
+        assert stored == {c: 1 for c in call_ids} and indexed == stored  # each call stored once, nothing else
+
+        # Each file audited to completion exactly once, by the worker the database names.
+        logs = a.text() + b.text()
+        by_job = {audits[j["call_id"]]["job_id"]: audits[j["call_id"]]["worker"] for j in jobs}
+        assert set(by_job) == {j["job_id"] for j in jobs}
+        for j in jobs:
+            assert len(_lines(logs, j["job_id"], "done by")) == 1, (j["file_name"], _lines(logs, j["job_id"], ""))
+        # The killed worker's file: claimed by A, never finished by it, audited again by B after the kill.
+        victim_job = next(j for j in jobs if j["job_id"] == victim)
+        assert _lines(a.text(), victim, f"claimed by {re.escape(a.owner)}")
+        assert not _lines(a.text(), victim, "done by")
+        assert by_job[victim] == b.owner and _lines(b.text(), victim, f"done by {re.escape(b.owner)}")
+        assert victim_job["started_at"].replace(tzinfo=timezone.utc) > killed_at  # B's claim came after the kill
+
+        # The reports: written by the command from the shared database, one per recording.
+        for name in CLIPS:
+            report = json.loads((out / f"{Path(name).stem}.json").read_text(encoding="utf-8"))
+            assert report["call_id"] in call_ids and report["utterances"] and report["score"] is not None, name
+        # What GET /v1/audit/batches/{id} answers (AuditQueue.batch) comes from the database.
+        host = SubmitOnly.load(Settings(data_dir=data, database_url=database_url, audit_engine="local"))
+        try:
+            batch = AuditQueue(host).batch(jobs[0]["batch_id"])
+        finally:
+            host.close()
+        assert batch is not None and batch.finished and batch.progress == 1.0
+        assert batch.counts["done"] == len(CLIPS)
+    finally:
+        for proc in [w.proc for w in (a, b)] + ([cli] if cli is not None else []):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        client.close()
+        store.engine.dispose()
