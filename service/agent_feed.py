@@ -8,12 +8,15 @@ every call as a summary and, on request, one call in full. docs/agent-feed.md de
 The hub must never slow transcription down: `publish` does a little bookkeeping under a lock and hands each
 message to bounded per-subscriber queues without waiting; a subscriber that falls too far behind is dropped
 (its socket is closed with 1013) and will resume from its last event id when it reconnects.
+
+With several instances (CALLWATCH_REDIS_URL), each hub also hands what it publishes to a bus
+(service/feed_bus.py) and holds a mirror of the other instances' calls, applied from the bus; subscribing,
+resuming, watching and dismissing then work the same whichever instance holds the call.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import inspect
 import json
 import logging
@@ -28,6 +31,9 @@ from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from service.access.guard import FEED_ROLES, FeedFilter, Refusal, authorize, bearer_key
+from service.feed_bus import CallSnapshot, FeedBus, LocalFeedBus
 
 log = logging.getLogger("callwatch.agent_feed")
 
@@ -165,6 +171,9 @@ class _Call:
     open_prompts: dict[str, dict[str, Any]] = field(default_factory=dict)
     dismissed: list[str] = field(default_factory=list)
     score: float | None = None
+    local: bool = True  # published by this process; False: a mirror of another instance's call
+    orphaned: bool = False  # ended here because its instance vanished (it may yet come back)
+    last_event_id: int = 0  # the highest event id applied (a mirror applies each once)
 
     def elapsed(self, now: float) -> float:
         end = self.ended_at if self.ended_at is not None else now
@@ -215,9 +224,11 @@ class Subscription:
 
 
 class AgentFeedHub:
-    """In-process fan-out of call results to agent and supervisor screens, with per-call resume history.
+    """Fan-out of call results to agent and supervisor screens, with per-call resume history.
 
     `publish` may be called from the event loop or from another thread; subscribers live on their own loop.
+    The `bus` carries what this hub publishes to the other instances and applies theirs here
+    (`apply_remote`); the default bus carries nothing (one process).
     """
 
     def __init__(
@@ -229,6 +240,7 @@ class AgentFeedHub:
         forget_after_s: float = 300.0,
         idle_forget_s: float = 6 * 3600.0,
         clock: Callable[[], float] = time.monotonic,
+        bus: FeedBus | None = None,
     ):
         self.on_dismiss = on_dismiss
         self.history_limit = history_limit
@@ -239,6 +251,16 @@ class AgentFeedHub:
         self._calls: dict[str, _Call] = {}
         self._subs: set[Subscription] = set()
         self._lock = threading.RLock()  # re-entrant: a failed delivery unsubscribes under it
+        self.bus: FeedBus = bus or LocalFeedBus()
+        self.bus.start(self)
+
+    @property
+    def lock(self) -> threading.RLock:
+        return self._lock
+
+    def close(self) -> None:
+        """Stop the bus (its threads, its connections); local subscribers are left to the server."""
+        self.bus.close()
 
     # ------------------------------------------------------------ publishing
 
@@ -249,12 +271,93 @@ class AgentFeedHub:
     def publish_nowait(self, call: CallInfo, message: dict[str, Any]) -> None:
         try:
             with self._lock:  # delivering under the lock keeps every subscriber's order = publish order
-                for sub, msg in self._record(call, dict(message)):
-                    self._deliver(sub, msg)
+                msg = dict(message)
+                for sub, out in self._record(call, msg):
+                    self._deliver(sub, out)
+                held = self._calls.get(call.call_id)
+                if isinstance(msg.get("type"), str) and held is not None and held.local:
+                    self.bus.published(call, msg, self.clock() - held.opened)
         except Exception:  # the ingest path must go on whatever the feed does
             log.exception("agent feed: could not publish a %s of call %s", message.get("type"), call.call_id)
 
-    def _record(self, info: CallInfo, msg: dict[str, Any]) -> list[tuple[Subscription, dict[str, Any]]]:
+    # ------------------------------------------------------------ the mirror (other instances' calls)
+
+    def apply_remote(self, info: dict[str, Any], message: dict[str, Any], age_s: float | None = None) -> None:
+        """A message of another instance's call, from the bus; each event id is applied once."""
+        try:
+            call_info = CallInfo.model_validate(info)
+            with self._lock:
+                call = self._calls.get(call_info.call_id)
+                if call is not None and call.local:
+                    return  # our own call coming back: already applied when it was published
+                event_id = message.get("event_id")
+                if call is not None and isinstance(event_id, int) and 0 < event_id <= call.last_event_id:
+                    return
+                if call is not None and call.orphaned and message.get("type") not in ("ended", "report"):
+                    # Its instance was only cut off from Redis, not gone: the call is live after all.
+                    call.status, call.ended_at, call.orphaned = "live", None, False
+                    announce = self._call_message(call, self.clock())
+                    for sub in list(self._subs):
+                        if sub.is_supervisor or sub.sees_full(call):
+                            self._deliver(sub, announce)
+                for sub, msg in self._record(call_info, dict(message), local=False, age_s=age_s):
+                    self._deliver(sub, msg)
+        except Exception:
+            log.exception("agent feed: could not apply a %s of call %s from another instance",
+                          message.get("type"), info.get("call_id"))
+
+    def apply_remote_dismissal(self, call_id: str, prompt_id: str) -> None:
+        """A prompt was dismissed on another instance (the store already has it)."""
+        with self._lock:
+            call = self._calls.get(call_id)
+            if call is not None and prompt_id not in call.dismissed:
+                self._dismissed(call, prompt_id)
+
+    def catch_up_point(self, call_id: str) -> int | None:
+        """The event id after which the bus should read another instance's call; None for our own calls."""
+        with self._lock:
+            call = self._calls.get(call_id)
+            if call is None:
+                return 0
+            return None if call.local else call.last_event_id
+
+    def snapshot(self) -> list[CallSnapshot]:
+        """Every call held, for a bus that must write them again (its store came back empty)."""
+        with self._lock:
+            now = self.clock()
+            return [
+                CallSnapshot(
+                    call_id=call_id, info=call.info.model_dump(), local=call.local, age_s=now - call.opened,
+                    ended=call.status == "ended", history=list(call.history) if call.local else [],
+                    dismissed=list(call.dismissed),
+                )
+                for call_id, call in self._calls.items()
+            ]
+
+    def remote_live_calls(self) -> list[str]:
+        with self._lock:
+            return [c for c, call in self._calls.items() if not call.local and call.status == "live"]
+
+    def end_orphaned(self, call_ids: list[str]) -> None:
+        """The instance that held these calls is gone: end them as interrupted, as the store will."""
+        with self._lock:
+            now = self.clock()
+            for call_id in call_ids:
+                call = self._calls.get(call_id)
+                if call is None or call.local or call.status != "live":
+                    continue
+                finals = sum(1 for m in call.history if m.get("type") == "final")
+                ended = {"type": "ended", "call_id": call_id, "event_id": 0, "status": "interrupted",
+                         "duration": call.elapsed(now), "utterances": finals}
+                for sub, msg in self._record(call.info, ended, local=False):
+                    self._deliver(sub, msg)
+                call.orphaned = True
+
+    # ------------------------------------------------------------ state
+
+    def _record(
+        self, info: CallInfo, msg: dict[str, Any], local: bool = True, age_s: float | None = None
+    ) -> list[tuple[Subscription, dict[str, Any]]]:
         """Update the call's state and history; return (subscriber, message) pairs to deliver. Holds the lock."""
         kind = msg.get("type")
         if not isinstance(kind, str):
@@ -265,7 +368,10 @@ class AgentFeedHub:
         out: list[tuple[Subscription, dict[str, Any]]] = []
         call = self._calls.get(info.call_id)
         if call is None:
-            call = _Call(info=info, opened=now, history=deque(maxlen=self.history_limit), last_seen=now)
+            # A mirrored call counts its age from when its own instance first heard of it.
+            opened = now - age_s if age_s else now
+            call = _Call(info=info, opened=opened, history=deque(maxlen=self.history_limit), last_seen=now,
+                         local=local)
             if kind in ("ended", "report"):  # first heard of at its end (e.g. the hub was replaced)
                 call.status, call.ended_at = "ended", now
             self._calls[info.call_id] = call
@@ -274,6 +380,8 @@ class AgentFeedHub:
         call.last_seen = now
         msg.setdefault("call_id", info.call_id)
         sequenced = isinstance(msg.get("event_id"), int) and msg["event_id"] > 0
+        if sequenced:
+            call.last_event_id = max(call.last_event_id, msg["event_id"])
         summary_changed = False
         if kind == "partial":
             call.open_partials[str(msg.get("utterance_id"))] = msg
@@ -449,15 +557,8 @@ class AgentFeedHub:
             )
             if not known:
                 return False
-            call.open_prompts.pop(prompt_id, None)
-            call.dismissed.append(prompt_id)
-            now = self.clock()
-            note = DismissedMessage(call_id=call_id, prompt_id=prompt_id).model_dump()
-            summary = self._summary(call, now)
-            out = [(s, note) for s in self._subs if s.sees_full(call) or s.is_supervisor]
-            out += [(s, summary) for s in self._subs if s.is_supervisor]
-            for sub, msg in out:
-                self._deliver(sub, msg)
+            self._dismissed(call, prompt_id)
+            self.bus.dismissed(call_id, prompt_id)  # the other instances' screens of this call
         if self.on_dismiss is not None:
             try:
                 result = self.on_dismiss(call_id, prompt_id, agent_id)
@@ -467,24 +568,32 @@ class AgentFeedHub:
                 log.exception("agent feed: storing the dismissal of %s in %s failed", prompt_id, call_id)
         return True
 
+    def _dismissed(self, call: _Call, prompt_id: str) -> None:
+        """Mark a prompt dismissed and tell the screens that show the call. Holds the lock."""
+        call.open_prompts.pop(prompt_id, None)
+        call.dismissed.append(prompt_id)
+        note = DismissedMessage(call_id=call.info.call_id, prompt_id=prompt_id).model_dump()
+        summary = self._summary(call, self.clock())
+        out = [(s, note) for s in self._subs if s.sees_full(call) or s.is_supervisor]
+        out += [(s, summary) for s in self._subs if s.is_supervisor]
+        for sub, msg in out:
+            self._deliver(sub, msg)
+
+
+def feed_hub_for(settings: Any) -> AgentFeedHub:
+    """The hub a server process runs: in-process, or over Redis when `settings.redis_url` is set."""
+    if not getattr(settings, "redis_url", None):
+        return AgentFeedHub()
+    from service.feed_bus import RedisFeedBus, RedisFeedConfig
+
+    return AgentFeedHub(bus=RedisFeedBus(RedisFeedConfig(url=settings.redis_url, prefix=settings.redis_key_prefix)))
+
 
 # ---------------------------------------------------------------- access
 
 
-def _check(table: dict[str, str], name: str, token: str) -> bool:
-    """Constant-time token check; an unknown name costs the same as a wrong token."""
-    expected = table.get(name)
-    ok = hmac.compare_digest((expected or "\0" * 32).encode(), token.encode())
-    return expected is not None and bool(token) and ok
-
-
-def _who_has(table: dict[str, str], token: str) -> str | None:
-    """The name whose token this is (every entry compared, so timing says nothing about which)."""
-    found = None
-    for name, expected in table.items():
-        if hmac.compare_digest(expected.encode(), token.encode()) and token:
-            found = name
-    return found
+# Keys, roles and tenants: service/access (docs/security.md). An agent's or supervisor's hello names who signs
+# in and carries their key; a tenant-scoped key gets only its tenant's calls (FeedFilter).
 
 
 # ---------------------------------------------------------------- the websocket
@@ -522,14 +631,12 @@ class FeedConnection:
             return None
         except (WebSocketDisconnect, RuntimeError):
             return None
-        if isinstance(hello, AgentHello):
-            ok = _check(self.settings.agent_tokens, hello.agent_id, hello.token)
-        else:
-            ok = _check(self.settings.supervisor_tokens, hello.supervisor, hello.token)
-        if not ok:
-            log.warning("agent feed: refused %s", getattr(hello, "agent_id", None) or getattr(hello, "supervisor", ""))
+        role, name = ("agent", hello.agent_id) if isinstance(hello, AgentHello) else ("supervisor", hello.supervisor)
+        principal = authorize(self.ws, (role,), hello.token, name=name, local_without_keys=False)
+        if isinstance(principal, Refusal):  # logged by authorize, with who and why
             await self._close(CLOSE_POLICY, "wrong or missing token")
             return None
+        self.visible = FeedFilter(self.ws, principal)
         return hello
 
     async def _send_loop(self, sub: Subscription) -> None:
@@ -542,6 +649,9 @@ class FeedConnection:
                 if item is _CLOSE:
                     await self._close(CLOSE_TOO_SLOW, "server asked clients to reconnect")
                     return
+                item = await self.visible(item)
+                if item is None:
+                    continue
                 await self.ws.send_text(json.dumps(item, ensure_ascii=False))
         except (WebSocketDisconnect, RuntimeError, OSError):
             return
@@ -590,19 +700,13 @@ async def live_calls(request: Request) -> Response:
     """The calls the hub holds, as supervisor summaries. `Authorization: Bearer TOKEN`: a supervisor token
     lists every call, an agent token that agent's own; no token → 401, an unknown one → 403."""
     runtime = request.app.state.runtime
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return JSONResponse({"detail": "bearer token required"}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
-    token = token.strip()
-    settings = runtime.settings
+    principal = authorize(request, FEED_ROLES, bearer_key(request), local_without_keys=False)
+    if isinstance(principal, Refusal):
+        return JSONResponse({"detail": principal.reason}, status_code=principal.status,
+                            headers={"WWW-Authenticate": "Bearer"} if principal.status == 401 else None)
     hub: AgentFeedHub | None = getattr(runtime, "feed_hub", None)
-    if _who_has(settings.supervisor_tokens, token) is not None:
-        return JSONResponse({"calls": hub.live_calls() if hub else []})
-    agent = _who_has(settings.agent_tokens, token)
-    if agent is not None:
-        return JSONResponse({"calls": hub.live_calls(agent) if hub else []})
-    return JSONResponse({"detail": "token not recognised"}, status_code=403)
+    calls = hub.live_calls(principal.name if principal.role == "agent" else None) if hub else []
+    return JSONResponse({"calls": await FeedFilter(request, principal).calls(calls)})
 
 
 # ---------------------------------------------------------------- pages

@@ -29,6 +29,7 @@ from service.audit.render import report_html
 from service.audit.report import ReportNotFound, call_report
 from service.audit.rulesets import book_from_text
 from service.audit.tables import audit_calls
+from service.pii import masked
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], dependencies=[Depends(require_supervisor)])
 UPLOAD_CHUNK = 1 << 20
@@ -191,7 +192,7 @@ async def batch_summary_csv(request: Request, batch_id: str) -> Response:
             out.append(batch_row(j.file_name, j.state, report, j.error))
         return out
 
-    body = batch_csv(await asyncio.to_thread(rows))
+    body = batch_csv(masked(await asyncio.to_thread(rows), request.app.state.runtime.settings.mask_pii))
     return Response(body, media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="batch-{batch_id[:8]}.csv"'})
 
@@ -210,7 +211,8 @@ async def calls_list(request: Request, q: CallQuery = Depends()) -> CallPage:
     runtime = request.app.state.runtime
     queue_for(request)  # makes sure the audit tables exist
     await _maybe_sync(request)
-    return await asyncio.to_thread(list_calls, runtime.store.engine, q)
+    page = await asyncio.to_thread(list_calls, runtime.store.engine, q)
+    return CallPage.model_validate(masked(page.model_dump(), runtime.settings.mask_pii))  # snippets quote calls
 
 
 async def _maybe_sync(request: Request) -> None:
@@ -242,13 +244,14 @@ async def calls_csv(request: Request, q: CallQuery = Depends()) -> Response:
                 break
         return out
 
-    body = batch_csv(await asyncio.to_thread(rows))
+    body = batch_csv(masked(await asyncio.to_thread(rows), request.app.state.runtime.settings.mask_pii))
     return Response(body, media_type="text/csv; charset=utf-8", headers={"Content-Disposition": 'attachment; filename="calls.csv"'})
 
 
 def _report(request: Request, call_id: str) -> dict[str, Any]:
     try:
-        return call_report(request.app.state.runtime.store, call_id)
+        runtime = request.app.state.runtime
+        return masked(call_report(runtime.store, call_id), runtime.settings.mask_pii)
     except ReportNotFound:
         raise HTTPException(status_code=404, detail="no such call") from None
 

@@ -1,27 +1,24 @@
-"""Who may use the QA pages and REST: supervisors.
+"""Who may use the QA pages and REST: supervisors and QA users (docs/security.md).
 
-With supervisor tokens configured (CALLWATCH_SUPERVISOR_TOKENS), a request needs one: `Authorization:
-Bearer TOKEN`, or the `callwatch_qa` cookie a page visit with `?token=TOKEN` sets (so the browser's audio
-player and downloads carry it). With none configured, only this machine (loopback) is let in: the
-laptop default works out of the box and a deployment that forgot its tokens is not open to the network.
+A request carries its key as `Authorization: Bearer KEY`, or as the `callwatch_qa` cookie that a page visit
+with `?token=KEY` sets (so the browser's audio player and downloads carry it). With no supervisor or QA keys
+configured anywhere, only this machine (loopback) is let in: the laptop default works out of the box and a
+deployment that forgot its keys is not open to the network.
+
+A supervisor or QA key scoped to a tenant opens that tenant's calls by id (report, CSV, recording, report
+page); the tools that span calls (the list and search, CSV exports, batches, re-audits) need a
+deployment-wide key, since they cannot yet be cut to one tenant.
 """
 
 from __future__ import annotations
 
-import hmac
-
 from fastapi import HTTPException, Request
 
+from service.access.guard import QA_ROLES, Refusal, authorize, check_call, refuse
+from service.access.keys import Principal
+
 COOKIE = "callwatch_qa"
-_LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
-
-
-def _known(tokens: dict[str, str], token: str) -> bool:
-    found = False
-    for expected in tokens.values():  # compare with every entry: timing says nothing about which matched
-        if token and hmac.compare_digest(expected.encode(), token.encode()):
-            found = True
-    return found
+_ANY_CALL_PATHS = ("/audit/static/",)  # the report page's own script: no call data
 
 
 def request_token(request: Request) -> str:
@@ -31,12 +28,16 @@ def request_token(request: Request) -> str:
     return request.query_params.get("token") or request.cookies.get(COOKIE) or ""
 
 
-def require_supervisor(request: Request) -> None:
-    tokens: dict[str, str] = request.app.state.runtime.settings.supervisor_tokens
-    if tokens:
-        if not _known(tokens, request_token(request)):
-            raise HTTPException(status_code=401, detail="supervisor token required", headers={"WWW-Authenticate": "Bearer"})
-        return
-    host = request.client.host if request.client else ""
-    if host not in _LOOPBACK:
-        raise HTTPException(status_code=403, detail="no supervisor tokens configured: QA pages answer this machine only")
+def require_supervisor(request: Request) -> Principal:
+    """The QA principal of this request; 401/403 otherwise, 404 for a call it may not see."""
+    result = authorize(request, QA_ROLES, request_token(request))
+    if isinstance(result, Refusal):
+        raise result.http()
+    call_id = request.path_params.get("call_id")
+    if call_id is not None:
+        check_call(request, result, str(call_id))
+    elif result.tenant is not None and not request.url.path.startswith(_ANY_CALL_PATHS):
+        refuse(request, 403, "tenant-scoped key on a QA tool across calls", result.describe())
+        raise HTTPException(status_code=403, detail="this tool spans every tenant's calls: it needs a deployment-wide qa or supervisor key")
+    request.state.principal = result
+    return result

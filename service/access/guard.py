@@ -1,0 +1,211 @@
+"""The checks every endpoint and socket makes: who is this key's holder, may that role use this, may it see
+this call. Every refusal is logged with who tried what from where (never the key).
+
+Status codes: 401 without a key; 403 with a key that does not let one in (unknown, expired, another role,
+or a tenant-scoped key on a tool that spans tenants); 404 for a call one may not see, exactly as for a call
+that does not exist, so a key never learns which call ids exist elsewhere.
+
+A surface whose roles have no keys at all (no keys file, none in the settings) answers loopback clients
+only: the laptop default works, and a deployment that forgot its keys is not open to the network. Behind a
+reverse proxy on the same machine every request looks local: configure keys there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable
+
+from fastapi import HTTPException, Request
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+from starlette.requests import HTTPConnection
+
+from service.access.keys import LOCAL, Principal
+from service.access.ring import KeyRing
+
+log = logging.getLogger("callwatch.access")
+
+INGEST_ROLES = ("integrator",)
+QA_ROLES = ("supervisor", "qa")
+TIMELINE_ROLES = ("integrator", "supervisor", "qa")
+CALL_ROLES = ("integrator", "agent", "supervisor", "qa")
+FEED_ROLES = ("agent", "supervisor")
+_LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1", "localhost", "testclient"}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    status: int  # 401 or 403
+    reason: str  # safe to show: names no key
+
+    def http(self) -> HTTPException:
+        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
+        return HTTPException(status_code=self.status, detail=self.reason, headers=headers)
+
+
+def key_ring(conn: HTTPConnection) -> KeyRing:
+    """The app's key ring, made on first use (one per app, like its audit queue)."""
+    state = conn.app.state
+    ring = getattr(state, "key_ring", None)
+    if ring is None:
+        ring = state.key_ring = KeyRing()
+    return ring
+
+
+def bearer_key(conn: HTTPConnection) -> str:
+    scheme, _, key = conn.headers.get("authorization", "").partition(" ")
+    return key.strip() if scheme.lower() == "bearer" else ""
+
+
+def _client(conn: HTTPConnection) -> str:
+    return conn.client.host if conn.client else "unknown"
+
+
+def _what(conn: HTTPConnection) -> str:
+    method = conn.scope.get("method") or "WEBSOCKET"
+    return f"{method} {conn.url.path}"
+
+
+def refuse(conn: HTTPConnection, status: int, reason: str, who: str = "") -> Refusal:
+    log.warning("access refused: %s from %s%s: %s", _what(conn), _client(conn), f" ({who})" if who else "", reason,
+                extra={"path": conn.url.path, "client": _client(conn), "status": status})
+    return Refusal(status, reason)
+
+
+def authorize(conn: HTTPConnection, roles: Iterable[str], key: str, *, name: str | None = None,
+              local_without_keys: bool = True) -> Principal | Refusal:
+    """The principal `key` belongs to, if it may use a surface open to `roles` (and, with `name`, is that
+    principal: the feed's hello names who signs in); else why not."""
+    roles = tuple(roles)
+    settings = conn.app.state.runtime.settings
+    ring = key_ring(conn)
+    if local_without_keys and not ring.uses_keys_file(settings) and not ring.configured_roles(settings) & set(roles):
+        if _client(conn) in _LOOPBACK:
+            return LOCAL
+        return refuse(conn, 403, "no keys are configured for this: it answers this machine only")
+    if not key:
+        return refuse(conn, 401, "a key is required (Authorization: Bearer KEY)", name or "")
+    found = ring.lookup(settings, key)
+    if not found:
+        return refuse(conn, 403, "unknown key", f"claims to be {name!r}" if name else "")
+    now = datetime.now(timezone.utc)
+    live = [e for e in found if not e.expired(now)]
+    if not live:
+        expired = found[0]
+        return refuse(conn, 403, "expired key", f"{expired.principal.describe()}, key {expired.key_id}")
+    fitting = [e for e in live if e.principal.role in roles and (name is None or e.principal.name == name)]
+    if not fitting:
+        holder = live[0]
+        role = holder.principal.role
+        why = f"claims to be {name!r}" if name is not None else f"{'an' if role[0] in 'aeiou' else 'a'} {role} key"
+        return refuse(conn, 403, "this key does not admit you here",
+                      f"{holder.principal.describe()}, key {holder.key_id}, {why}")
+    return fitting[0].principal
+
+
+def require(roles: Iterable[str]) -> Callable[[Request], Principal]:
+    """A FastAPI dependency admitting `roles` by bearer key; the principal lands on `request.state.principal`."""
+    roles = tuple(roles)
+
+    def dependency(request: Request) -> Principal:
+        result = authorize(request, roles, bearer_key(request))
+        if isinstance(result, Refusal):
+            raise result.http()
+        request.state.principal = result
+        return result
+
+    return dependency
+
+
+# ---------------------------------------------------------------- calls
+
+
+@dataclass(frozen=True)
+class CallOwner:
+    agent_id: str
+    tenant: str | None
+
+
+def call_owner(store: Any, call_id: str) -> CallOwner | None:
+    """Whose call this is; None if there is no such call. The tenant is the integrator's that streamed it
+    (`calls.tenant`), or the one an audit was filed under (`audit_calls.tenant`), where the store has them."""
+    from service.audit.tables import audit_calls
+    from service.store import calls
+
+    has_tenant = "tenant" in calls.c
+    columns = [calls.c.agent_id, *([calls.c.tenant] if has_tenant else [])]
+    with store.engine.connect() as conn:
+        row = conn.execute(select(*columns).where(calls.c.call_id == call_id)).first()
+        if row is None:
+            return None
+        tenant = row[1] if has_tenant else None
+        if tenant is None and "tenant" in audit_calls.c:
+            try:
+                tenant = conn.execute(select(audit_calls.c.tenant).where(audit_calls.c.call_id == call_id)).scalar()
+            except DBAPIError:  # a database whose audit tables are not made yet
+                tenant = None
+    return CallOwner(agent_id=row[0], tenant=tenant)
+
+
+def sees_every_call(principal: Principal) -> bool:
+    return principal.tenant is None and principal.role in ("local", "supervisor", "qa")
+
+
+def may_see(principal: Principal, owner: CallOwner | None) -> bool:
+    """An agent sees its own calls, an integrator its tenant's, a supervisor or QA user its tenant's or (without
+    a tenant) all; a tenant-scoped key never sees a call of another tenant or of none."""
+    if owner is None:
+        return False
+    if sees_every_call(principal):
+        return True
+    if principal.tenant is not None and owner.tenant != principal.tenant:
+        return False
+    if principal.role == "agent":
+        return owner.agent_id == principal.name
+    return principal.role in ("integrator", "supervisor", "qa")
+
+
+def check_call(request: Request, principal: Principal, call_id: str) -> None:
+    """404 unless the principal may see the call (run in a worker thread: it reads the store)."""
+    if sees_every_call(principal):
+        return
+    if not may_see(principal, call_owner(request.app.state.runtime.store, call_id)):
+        refuse(request, 404, f"call {call_id!r} is not theirs", principal.describe())
+        raise HTTPException(status_code=404, detail="no such call")
+
+
+# ---------------------------------------------------------------- the live feed
+
+
+class FeedFilter:
+    """What of the feed a tenant-scoped principal may receive: messages of its tenant's calls only, and the
+    `ready` message's list of live calls cut to those. Deployment-wide principals get everything unchanged
+    (the hub already limits an agent to its own calls)."""
+
+    def __init__(self, conn: HTTPConnection, principal: Principal):
+        self.principal = principal
+        self.store = getattr(conn.app.state.runtime, "store", None)
+        self._seen: dict[str, bool] = {}
+
+    async def _allowed(self, call_id: str) -> bool:
+        if call_id not in self._seen:
+            owner = await asyncio.to_thread(call_owner, self.store, call_id) if self.store is not None else None
+            self._seen[call_id] = may_see(self.principal, owner)
+        return self._seen[call_id]
+
+    async def __call__(self, item: Any) -> Any:
+        """The item to send, trimmed, or None to send nothing."""
+        if self.principal.tenant is None or not isinstance(item, dict):
+            return item
+        if item.get("type") == "ready":
+            return {**item, "live_calls": [c for c in item.get("live_calls", []) if await self._allowed(c)]}
+        call_id = item.get("call_id")
+        if call_id is None:
+            return item
+        return item if await self._allowed(str(call_id)) else None
+
+    async def calls(self, summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [s for s in summaries if await self(s) is not None]

@@ -1,0 +1,119 @@
+"""The keys file (CALLWATCH_KEYS_FILE): principals, their roles and tenants, and the digests of their keys.
+
+YAML, or JSON when the name ends in `.json`. `callwatch keys` writes it (atomically, mode 0600, so the
+service never reads half a file); people may edit it too. The service re-reads it when it changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from service.access.keys import Role, key_id_of, utc
+
+
+# libyaml's loader where installed: the file is read again on the request after each change.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class KeysFileError(ValueError):
+    """The file cannot be read or is not a valid keys file; the message names the file and the place."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class KeySpec(_Strict):
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the key; the key itself is never stored")
+    id: str | None = Field(None, max_length=64, description="name in logs and listings; default: the digest's first 12 hex")
+    created: datetime | None = None
+    expires: datetime | None = Field(None, description="from this moment the key is refused (UTC unless an offset is given)")
+    note: str | None = Field(None, max_length=200)
+
+    @field_validator("created", "expires")
+    @classmethod
+    def _utc(cls, v: datetime | None) -> datetime | None:
+        return utc(v) if v is not None else None
+
+    @property
+    def key_id(self) -> str:
+        return self.id or key_id_of(self.sha256)
+
+
+class PrincipalSpec(_Strict):
+    role: Role
+    name: str = Field(min_length=1, max_length=128, description="integrator name, agent id, supervisor or QA user name")
+    tenant: str | None = Field(None, min_length=1, max_length=128,
+                               description="the tenant whose calls it may see; integrators default to their name")
+    keys: list[KeySpec] = Field(default_factory=list)
+
+    @property
+    def effective_tenant(self) -> str | None:
+        return self.tenant or (self.name if self.role == "integrator" else None)
+
+
+class KeysFile(_Strict):
+    version: Literal[1] = 1
+    principals: list[PrincipalSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> "KeysFile":
+        seen: set[tuple[str, str]] = set()
+        for p in self.principals:
+            if (p.role, p.name) in seen:
+                raise ValueError(f"{p.role} {p.name!r} is listed twice")
+            seen.add((p.role, p.name))
+        return self
+
+    def find(self, role: str, name: str) -> PrincipalSpec | None:
+        return next((p for p in self.principals if p.role == role and p.name == name), None)
+
+
+def _is_json(path: Path) -> bool:
+    return path.suffix.lower() == ".json"
+
+
+def load_keys_file(path: Path) -> KeysFile:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise KeysFileError(f"{path}: cannot read the keys file ({err.strerror or err})") from None
+    try:
+        data = json.loads(text) if _is_json(path) else yaml.load(text, Loader=_YAML_LOADER)
+    except (ValueError, yaml.YAMLError) as err:
+        raise KeysFileError(f"{path}: not valid {'JSON' if _is_json(path) else 'YAML'}: {err}") from None
+    if data is None:
+        data = {}
+    try:
+        return KeysFile.model_validate(data)
+    except ValidationError as err:
+        where = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in err.errors())
+        raise KeysFileError(f"{path}: {where}") from None
+
+
+def save_keys_file(path: Path, keys: KeysFile) -> None:
+    """Write to a temporary file beside it, then rename: readers see the old file or the new one, whole."""
+    data = keys.model_dump(mode="json", exclude_none=True)
+    text = (json.dumps(data, ensure_ascii=False, indent=2) + "\n" if _is_json(path)
+            else "# callwatch keys file: digests only, see docs/security.md\n"
+            + yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

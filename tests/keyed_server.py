@@ -1,0 +1,61 @@
+"""A real uvicorn server around the real app, on its own store and keys file but the shared session's models,
+for the access tests (tests/test_security_endpoints.py, tests/test_openapi_schemathesis.py)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import MISSING, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def private_runtime(runtime: Any, tmp: Path, keys_file: Path, **settings: Any) -> Any:
+    """The shared models with settings of one's own (the keys file; no plaintext keys), a SQLite store in
+    `tmp`, and fresh per-process parts (feed hub, live calls, metrics). Close with `close_private`."""
+    from service.store import CallStore
+
+    own = runtime.settings.model_copy(update={"keys_file": keys_file, "data_dir": tmp, "database_url": "",
+                                              "ingest_keys": {}, "agent_tokens": {}, "supervisor_tokens": {},
+                                              **settings})
+    fresh = {f.name: f.default_factory() for f in fields(runtime) if f.default_factory is not MISSING}  # type: ignore[misc]
+    return replace(runtime, settings=own, store=CallStore(own.resolved_database_url), **fresh)
+
+
+def close_private(rt: Any) -> None:
+    """What is this runtime's own; the models stay with the session's runtime."""
+    rt.feed_hub.close()
+    rt.store.engine.dispose()
+
+
+class Served:
+    """uvicorn in a thread on a free loopback port."""
+
+    def __init__(self, app: Any):
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "Served":
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)

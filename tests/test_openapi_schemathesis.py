@@ -1,0 +1,71 @@
+"""Schemathesis over the app's OpenAPI description: every REST operation, called with generated requests and
+a valid key on a real server, never answers 5xx and answers what its schema says.
+
+The server has its own store (a re-audit with `apply` may rewrite what it finds) beside the shared models.
+Lean on purpose: a few examples per operation, the same ones every run.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, settings
+from keyed_server import Served, close_private, private_runtime
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+)
+
+from service.access.keys import digest_of
+from service.access.keysfile import KeysFile, KeySpec, PrincipalSpec, save_keys_file
+from service.app import create_app
+
+EXAMPLES = 6
+# Defects this test found in the audit API (not in the access layer); reported to their owners. Such an
+# operation is expected to fail, on any check, until fixed; every other operation must pass every check.
+KNOWN_DEFECTS = {
+    "GET /v1/audit/calls": "a date_to that is not an ISO date (date_to=null) answers 500: query._day_end raises ValueError",
+    "GET /v1/audit/calls.csv": "answers text/csv, which the OpenAPI description does not declare (and the date_to 500)",
+    "POST /v1/audit/reaudit": "a 422 carries a string detail, documented as HTTPValidationError (a list)",
+    "POST /v1/audit/batches": "BatchOut.created_at comes back from SQLite without a zone: not an RFC 3339 date-time",
+}
+KEY = f"cw_{secrets.token_urlsafe(24)}"  # a deployment-wide supervisor: every REST operation admits it
+
+# The description is the app's own (it depends on no settings or models); requests go to the real server.
+schema = schemathesis.openapi.from_dict(create_app().openapi())
+
+
+@pytest.fixture(scope="module")
+def server_url(runtime: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp: Path = tmp_path_factory.mktemp("schemathesis")
+    save_keys_file(tmp / "keys.yaml", KeysFile(principals=[
+        PrincipalSpec(role="supervisor", name="chief", keys=[KeySpec(sha256=digest_of(KEY))])]))
+    rt = private_runtime(runtime, tmp, tmp / "keys.yaml")
+    try:
+        with Served(create_app(runtime=rt)) as server:
+            yield server.url
+    finally:
+        close_private(rt)
+
+
+CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
+GENERATION = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+                      phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+
+
+@schema.exclude(name=list(KNOWN_DEFECTS)).parametrize()
+@GENERATION
+def test_api_keeps_its_schema_and_never_fails(case: Any, server_url: str) -> None:
+    case.call_and_validate(base_url=server_url, headers={"Authorization": f"Bearer {KEY}"}, checks=CHECKS)
+
+
+@pytest.mark.xfail(reason="; ".join(f"{k}: {v}" for k, v in KNOWN_DEFECTS.items()), strict=False)
+@schema.include(name=list(KNOWN_DEFECTS)).parametrize()
+@GENERATION
+def test_known_defects_of_the_audit_api(case: Any, server_url: str) -> None:
+    case.call_and_validate(base_url=server_url, headers={"Authorization": f"Bearer {KEY}"}, checks=CHECKS)
