@@ -10,21 +10,26 @@ A database that goes away for a few seconds (a restart, a fail-over) loses nothi
 that fails because the connection is gone is retried with backoff for `retry_s` seconds, then the error
 surfaces. Retried writes are idempotent, so a write whose commit reached the server just before the
 connection broke is not stored twice.
+
+Several instances may share one database: each call row names the instance that ingests it (`instance`), so
+an instance starting up marks interrupted only the calls it left live, not those live right now elsewhere.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
     Column,
+    ColumnElement,
     DateTime,
     Float,
     ForeignKey,
@@ -36,12 +41,16 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    func,
     insert,
     select,
     update,
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+
+if TYPE_CHECKING:
+    from service.settings import Settings
 
 log = logging.getLogger("callwatch.store")
 T = TypeVar("T")
@@ -64,6 +73,8 @@ calls = Table(
     Column("score", Float),
     Column("report", Text, doc="post-call report JSON (findings, score, figures)"),
     Column("tenant", String(128), index=True, doc="the integrator or QA tenant that owns the call; none before tenants"),
+    Column("instance", String(128), index=True,
+           doc="the callwatch instance that ingests the call (CALLWATCH_INSTANCE_ID); none for audits and older rows"),
 )
 
 call_events = Table(
@@ -123,6 +134,23 @@ class CallRecord:
     score: float | None = None
     report: dict[str, Any] | None = None
     tenant: str | None = None
+    instance: str | None = None
+
+
+@dataclass(frozen=True)
+class LiveCalls:
+    """The calls still 'live' in the database that one instance ingested (None: rows from before instances
+    were recorded)."""
+
+    instance: str | None
+    count: int
+    oldest_received_at: datetime
+
+
+def default_instance_id() -> str:
+    """The instance id when none is configured: the host's name, the same across restarts of one instance a
+    machine (CALLWATCH_INSTANCE_ID's default)."""
+    return socket.gethostname()
 
 
 def make_engine(url: str) -> Engine:
@@ -169,14 +197,21 @@ _PERMANENT_CONNECT_FAILURES = ("does not exist", "authentication failed", "no pa
 
 
 class CallStore:
-    def __init__(self, url: str, *, retry_s: float = 30.0):
+    def __init__(self, url: str, *, retry_s: float = 30.0, instance: str | None = None):
         """Open the database at `url` and bring its schema to the newest revision (creating it when empty).
-        `retry_s`: how long an operation keeps retrying while the database is unreachable."""
+        `retry_s`: how long an operation keeps retrying while the database is unreachable. `instance`: the
+        id written on the calls this process ingests (default: the host name)."""
         from service.migrations import upgrade_to_head
 
         self.engine: Engine = make_engine(url)
         self.retry_s = retry_s
+        self.instance = instance or default_instance_id()
         self._retrying(lambda _attempt: upgrade_to_head(self.engine))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CallStore:
+        """The store every callwatch process opens: the configured database, outage retry and instance id."""
+        return cls(settings.resolved_database_url, retry_s=settings.database_retry_s, instance=settings.instance_id)
 
     def _retrying(self, operation: Callable[[int], T]) -> T:
         """Run `operation(attempt)` until it gets through, while failures are transient and `retry_s` lasts.
@@ -204,6 +239,11 @@ class CallStore:
                 log.warning("database back after %.1f s; nothing lost", time.monotonic() - first_failure)
             return result
 
+    def retrying(self, operation: Callable[[int], T]) -> T:
+        """Run `operation(attempt)` under the store's outage retry. For a write that cannot simply run twice:
+        `attempt` > 0 says an earlier try may have committed before its connection broke, so it checks first."""
+        return self._retrying(operation)
+
     def with_retry(self, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `operation(*args, **kwargs)` (its own transaction, safe to run twice: a delete-then-insert, an
         upsert) under the same outage retry as the store's own writes."""
@@ -219,7 +259,8 @@ class CallStore:
         audio_format: dict[str, Any],
         tenant: str | None = None,
     ) -> bool:
-        """Insert a new live call; False if the id is already taken (live or stored)."""
+        """Insert a new live call, owned by this store's instance; False if the id is already taken (live or
+        stored)."""
         received_at = datetime.now(timezone.utc)
 
         def write(attempt: int) -> bool:
@@ -239,6 +280,7 @@ class CallStore:
                         status="live",
                         audio_format=json.dumps(audio_format),
                         tenant=tenant,
+                        instance=self.instance,
                     )
                 )
             return True
@@ -375,6 +417,7 @@ class CallStore:
             score=row["score"],
             report=json.loads(row["report"]) if row["report"] else None,
             tenant=row["tenant"],
+            instance=row["instance"],
         )
 
     def list_utterances(self, call_id: str) -> list[dict[str, Any]]:
@@ -409,14 +452,38 @@ class CallStore:
         return self._retrying(read)
 
     def mark_live_calls_interrupted(self) -> int:
-        """At start-up, calls still 'live' belonged to a process that died mid-call: they were interrupted
-        (unlike 'dropped', where the phone system went away and this process saw it)."""
+        """At start-up, this instance's calls still 'live' belonged to its previous process, which died
+        mid-call: they were interrupted (unlike 'dropped', where the phone system went away and the process
+        saw it). Calls with no instance (stored before instances were recorded) are marked too; calls of other
+        instances sharing the database are theirs, maybe live right now, and are left alone."""
+        mine = (calls.c.instance == self.instance) | calls.c.instance.is_(None)
+        return self._interrupt(mine)
+
+    def interrupt_calls_of(self, instance: str) -> int:
+        """Mark interrupted the live calls of `instance`, one that died and will not start again under that id
+        (`callwatch calls-interrupt`). A call of an instance that is in fact running gets its right status
+        when it ends: ending a call sets its status whatever it was."""
+        return self._interrupt(calls.c.instance == instance)
+
+    def _interrupt(self, whose: ColumnElement[bool]) -> int:
         def write(_attempt: int) -> int:
             with self.engine.begin() as conn:
-                return conn.execute(update(calls).where(calls.c.status == "live").values(status="interrupted")).rowcount
+                return conn.execute(update(calls).where(calls.c.status == "live", whose)
+                                    .values(status="interrupted")).rowcount
 
         return self._retrying(write)
 
+    def live_calls_by_instance(self) -> list[LiveCalls]:
+        """How many calls each instance has live, and since when (for an operator looking for dead ones)."""
+        def read(_attempt: int) -> list[LiveCalls]:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(calls.c.instance, func.count(), func.min(calls.c.received_at))
+                    .where(calls.c.status == "live").group_by(calls.c.instance).order_by(calls.c.instance)
+                ).all()
+            return [LiveCalls(instance, count, _utc(oldest)) for instance, count, oldest in rows]
+
+        return self._retrying(read)
 
 def _is_duplicate(err: IntegrityError) -> bool:
     """A unique key collision (not, say, a foreign key pointing nowhere)."""
@@ -429,6 +496,10 @@ def _same_instant(stored: datetime | None, ours: datetime) -> bool:
     if stored.tzinfo is None:  # SQLite hands back what it was given, without the zone
         return stored == ours.replace(tzinfo=None)
     return stored == ours
+
+
+def _utc(stored: datetime) -> datetime:
+    return stored if stored.tzinfo is not None else stored.replace(tzinfo=timezone.utc)
 
 
 def _sqlite_for_concurrent_writers(dbapi_connection: Any, _record: Any) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import MetaData, create_engine, inspect, text
+from sqlalchemy import MetaData, inspect, text
 
 from service.audit.models import CallQuery
 from service.audit.query import list_calls
@@ -55,13 +56,28 @@ def test_an_empty_database_is_built_to_head_and_matches_the_code(database_url):
         conn.execute(text(f"SELECT count(*) FROM {FTS_TABLE}")).scalar()
 
 
-def test_the_baseline_is_the_previous_release_and_later_revisions_add_only_tenants(database_url):
+def test_the_baseline_is_the_previous_release_and_later_revisions_add_tenants_and_instances(database_url):
     engine = make_engine(database_url)
     upgrade(engine, BASELINE)
     diffs = _schema_differences(engine)
     added = sorted((d[0], d[3].name if d[0] == "add_column" else d[1].name) for d in diffs)
-    assert added == [("add_column", "tenant"), ("add_column", "tenant"),
-                     ("add_index", "ix_audit_calls_tenant"), ("add_index", "ix_calls_tenant")], diffs
+    assert added == [("add_column", "instance"), ("add_column", "tenant"), ("add_column", "tenant"),
+                     ("add_index", "ix_audit_calls_tenant"), ("add_index", "ix_calls_instance"),
+                     ("add_index", "ix_calls_tenant")], diffs
+
+
+def test_live_calls_from_before_instances_are_marked_by_the_first_instance_to_start(database_url):
+    engine = make_engine(database_url)
+    upgrade(engine, "0003")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO calls (call_id, agent_id, direction, received_at, status, audio_format) "
+                          "VALUES ('was-live', 'A1', 'inbound', '2026-05-01 01:00:00', 'live', '{}')"))
+    engine.dispose()
+    store = CallStore(database_url, instance="web-1")  # upgrades to 0004: the row has no instance
+    assert store.get_call("was-live").instance is None
+    store.create_call("now-live", "A2", "inbound", None, None, {})
+    assert CallStore(database_url, instance="web-2").mark_live_calls_interrupted() == 1
+    assert store.get_call("was-live").status == "interrupted" and store.get_call("now-live").status == "live"
 
 
 def _previous_release_database(url: str, *, with_audit_tables: bool = True) -> None:
@@ -142,12 +158,42 @@ def test_downgrade_to_base_and_back(database_url):
     assert current_revision(store.engine) is None
 
 
-def test_processes_starting_together_migrate_once(postgres_url):
-    starts = [subprocess.Popen([sys.executable, "-c", "import sys; from service.store import CallStore; CallStore(sys.argv[1])",
-                                postgres_url], cwd=REPO, stderr=subprocess.PIPE, text=True) for _ in range(4)]
-    failures = [p.stderr.read() for p in starts if p.wait(timeout=120) != 0]
+# Each process imports everything first, says it is ready, then opens the store when told to: all of them
+# reach the empty database within a few milliseconds of each other.
+_START_TOGETHER = """
+import sys, time
+from pathlib import Path
+from service.store import CallStore
+url, ready, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+ready.touch()
+while not go.exists():
+    time.sleep(0.002)
+CallStore(url)
+"""
+STARTING_TOGETHER = 6
+
+
+def test_processes_starting_together_migrate_once(database_url, tmp_path):
+    """PostgreSQL serialises them with an advisory lock, SQLite with a lock file beside the database."""
+    go = tmp_path / "go"
+    ready = [tmp_path / f"ready-{i}" for i in range(STARTING_TOGETHER)]
+    starts = [subprocess.Popen([sys.executable, "-c", _START_TOGETHER, database_url, str(r), str(go)], cwd=REPO,
+                               stderr=subprocess.PIPE, text=True) for r in ready]
+    try:
+        deadline = time.monotonic() + 120
+        while not all(r.exists() for r in ready):
+            assert time.monotonic() < deadline and all(p.poll() is None for p in starts), \
+                [p.stderr.read() for p in starts if p.poll() is not None]
+            time.sleep(0.01)
+        go.touch()
+        failures = [p.stderr.read() for p in starts if p.wait(timeout=120) != 0]
+    finally:
+        for p in starts:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     assert not failures, failures[0]
-    engine = create_engine(postgres_url)
+    engine = make_engine(database_url)
     assert current_revision(engine) == head_revision() and _schema_differences(engine) == []
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import socket
 import time
 
 import pytest
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from service.store import CallStore, is_transient
+from service.store import CallStore, calls, is_transient
 
 
 def test_calls_events_and_utterances_are_kept_and_duplicates_refused(database_url):
@@ -39,6 +42,78 @@ def test_calls_left_live_by_a_dead_process_are_marked_interrupted(database_url):
     CallStore(database_url).create_call("c2", "a1", "inbound", None, None, {})
     assert CallStore(database_url).mark_live_calls_interrupted() == 1
     assert CallStore(database_url).get_call("c2").status == "interrupted"
+
+
+def _statuses(store: CallStore, *call_ids: str) -> dict[str, str]:
+    return {c: store.get_call(c).status for c in call_ids}
+
+
+def test_an_instance_starting_marks_only_its_own_live_calls(database_url):
+    a, b = CallStore(database_url, instance="web-a"), CallStore(database_url, instance="web-b")
+    a.create_call("a-live", "a1", "inbound", None, None, {})
+    a.create_call("a-done", "a1", "inbound", None, None, {})
+    a.end_call("a-done", "completed", 3.0)
+    b.create_call("b-live", "a2", "inbound", None, None, {})
+    a.create_call("older", "a3", "inbound", None, None, {})
+    with a.engine.begin() as conn:  # as a call stored before calls named their instance
+        conn.execute(update(calls).where(calls.c.call_id == "older").values(instance=None))
+    assert a.get_call("a-live").instance == "web-a" and b.get_call("b-live").instance == "web-b"
+
+    restarted_a = CallStore(database_url, instance="web-a")  # web-a died mid-call and starts again
+    assert restarted_a.mark_live_calls_interrupted() == 2
+    assert _statuses(a, "a-live", "older", "a-done", "b-live") == {
+        "a-live": "interrupted", "older": "interrupted", "a-done": "completed", "b-live": "live"}
+    assert restarted_a.mark_live_calls_interrupted() == 0
+    assert CallStore(database_url, instance="web-c").mark_live_calls_interrupted() == 0  # a new instance: none
+
+
+def test_the_calls_of_an_instance_that_never_comes_back_are_interrupted_by_hand(database_url):
+    gone, alive = CallStore(database_url, instance="web-gone"), CallStore(database_url, instance="web-alive")
+    gone.create_call("g1", "a1", "inbound", None, None, {})
+    gone.create_call("g2", "a2", "inbound", None, None, {})
+    alive.create_call("l1", "a3", "inbound", None, None, {})
+    live = alive.live_calls_by_instance()
+    assert [(g.instance, g.count) for g in live] == [("web-alive", 1), ("web-gone", 2)]
+    assert all(g.oldest_received_at.tzinfo is not None for g in live)
+    assert alive.interrupt_calls_of("web-gone") == 2
+    assert _statuses(alive, "g1", "g2", "l1") == {"g1": "interrupted", "g2": "interrupted", "l1": "live"}
+    # Marked by mistake while its instance was in fact running: the call's end sets its status all the same.
+    assert alive.interrupt_calls_of("web-alive") == 1
+    alive.end_call("l1", "completed", 12.0)
+    assert alive.get_call("l1").status == "completed"
+
+
+def test_the_calls_interrupt_command(database_url):
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    CallStore(database_url, instance="web-gone").create_call("g1", "a1", "inbound", None, None, {})
+    CallStore(database_url, instance="web-alive").create_call("l1", "a1", "inbound", None, None, {})
+    run = CliRunner()
+    listed = run.invoke(app, ["calls-interrupt", "--url", database_url])
+    assert listed.exit_code == 0, listed.output
+    lines = listed.output.splitlines()
+    received = r"1 live call\(s\), the oldest received \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00"
+    assert len(lines) == 2 and re.fullmatch("web-alive\t" + received, lines[0]), lines
+    assert re.fullmatch("web-gone\t" + received, lines[1]), lines
+    done = run.invoke(app, ["calls-interrupt", "--url", database_url, "--instance", "web-gone"])
+    assert done.exit_code == 0 and done.output.strip() == "web-gone: 1 live call(s) marked interrupted", done.output
+    store = CallStore(database_url)
+    assert _statuses(store, "g1", "l1") == {"g1": "interrupted", "l1": "live"}
+
+
+def test_the_instance_id_defaults_to_the_host_name_and_is_configurable(database_url, monkeypatch):
+    from service.settings import Settings
+
+    monkeypatch.delenv("CALLWATCH_INSTANCE_ID", raising=False)
+    assert CallStore(database_url).instance == socket.gethostname()
+    assert Settings().instance_id == socket.gethostname()
+    monkeypatch.setenv("CALLWATCH_INSTANCE_ID", "web-2:8001")
+    monkeypatch.setenv("CALLWATCH_DATABASE_RETRY_S", "7")
+    store = CallStore.from_settings(Settings(database_url=database_url))
+    assert store.instance == "web-2:8001" and store.retry_s == 7
+    assert store.create_call("i1", "a1", "inbound", None, None, {}) and store.get_call("i1").instance == "web-2:8001"
 
 
 def test_a_call_belongs_to_its_tenant(database_url):

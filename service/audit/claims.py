@@ -9,6 +9,10 @@ Liveness is a lease in Redis (the broker's server): one key per running job, its
 by the owner every third of its lifetime. A killed worker's lease lapses; any live worker then puts the
 job back to `queued` and sends its task again (`requeue_lapsed`). The set of claimed job ids lets that
 sweep look only at jobs the workers hold. The audit tables need no owner column: the owner is in the lease.
+
+Every database step rides out a brief outage under the store's retry (CALLWATCH_DATABASE_RETRY_S). The
+conditional updates are not simply repeatable: a retry after a commit that lost its answer finds the row
+already moved, so it checks whether the row is as its own first try would have left it.
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.engine import Engine
 
 from service.audit.tables import audit_jobs
+from service.store import CallStore
 
 KEY_PREFIX = "callwatch:audit:"
 CLAIMED_SET = KEY_PREFIX + "claimed"
@@ -64,8 +68,9 @@ def _now() -> datetime:
 
 
 class JobClaims:
-    def __init__(self, engine: Engine, redis: Any, lease_s: float, owner: str | None = None):
-        self.engine = engine
+    def __init__(self, store: CallStore, redis: Any, lease_s: float, owner: str | None = None):
+        self.store = store
+        self.engine = store.engine
         self.redis = redis
         self.lease_ms = int(lease_s * 1000)
         self.owner = owner or default_owner()
@@ -74,9 +79,27 @@ class JobClaims:
         self._forget = redis.register_script(_FORGET)
 
     def _row(self, job_id: str) -> Any:
-        with self.engine.connect() as conn:
-            return conn.execute(select(audit_jobs.c.state, audit_jobs.c.started_at)
-                                .where(audit_jobs.c.job_id == job_id)).first()
+        def read(_attempt: int) -> Any:
+            with self.engine.connect() as conn:
+                return conn.execute(select(audit_jobs.c.state, audit_jobs.c.started_at)
+                                    .where(audit_jobs.c.job_id == job_id)).first()
+
+        return self.store.retrying(read)
+
+    def _moved(self, job_id: str, *where: Any, values: dict[str, Any], attempt: int,
+               then: tuple[str, datetime | None]) -> bool:
+        """One conditional update of the job's row; True if it moved it. On a retry (`attempt` > 0) a row
+        already in state `then` (state, started_at) was moved by our own earlier try."""
+        with self.engine.begin() as conn:
+            moved = conn.execute(update(audit_jobs).where(audit_jobs.c.job_id == job_id, *where).values(**values))
+            if moved.rowcount == 1:
+                return True
+            if attempt == 0:
+                return False
+            state, started = then
+            was = audit_jobs.c.started_at.is_(None) if started is None else audit_jobs.c.started_at == started
+            return conn.execute(select(audit_jobs.c.job_id)
+                                .where(audit_jobs.c.job_id == job_id, audit_jobs.c.state == state, was)).first() is not None
 
     def claim(self, job_id: str) -> tuple[ClaimOutcome, Claim | None]:
         row = self._row(job_id)
@@ -91,12 +114,10 @@ class JobClaims:
         self.redis.sadd(CLAIMED_SET, job_id)
         started = _now()
         was = audit_jobs.c.started_at.is_(None) if row.started_at is None else audit_jobs.c.started_at == row.started_at
-        with self.engine.begin() as conn:
-            taken = conn.execute(
-                update(audit_jobs).where(audit_jobs.c.job_id == job_id, audit_jobs.c.state == row.state, was)
-                .values(state="running", started_at=started, progress=0.0, finished_at=None, error=None,
-                        error_code=None)
-            ).rowcount == 1
+        taken = self.store.retrying(lambda attempt: self._moved(
+            job_id, audit_jobs.c.state == row.state, was, attempt=attempt, then=("running", started),
+            values=dict(state="running", started_at=started, progress=0.0, finished_at=None, error=None,
+                        error_code=None)))
         if taken:
             return ClaimOutcome.CLAIMED, Claim(job_id, lease, started)
         # Another worker moved the job between our read and our update (finished it, or put it back).
@@ -105,22 +126,22 @@ class JobClaims:
         again = self._row(job_id)
         return (ClaimOutcome.FINISHED if again is not None and again.state in TERMINAL else ClaimOutcome.BUSY), None
 
-    def _fenced(self, claim: Claim) -> Any:
-        return update(audit_jobs).where(audit_jobs.c.job_id == claim.job_id, audit_jobs.c.state == "running",
-                                        audit_jobs.c.started_at == claim.started_at)
+    def _fenced(self, claim: Claim, values: dict[str, Any], then: str) -> bool:
+        """Write `values` if this claim still holds the job (state `then` afterwards)."""
+        return self.store.retrying(lambda attempt: self._moved(
+            claim.job_id, audit_jobs.c.state == "running", audit_jobs.c.started_at == claim.started_at,
+            values=values, attempt=attempt, then=(then, claim.started_at)))
 
     def renew(self, claim: Claim) -> bool:
         """False once the lease is gone or another worker's: this worker's writes will then be refused."""
         return bool(self._renew(keys=[lease_key(claim.job_id)], args=[claim.lease, self.lease_ms]))
 
     def progress(self, claim: Claim, value: float) -> bool:
-        with self.engine.begin() as conn:
-            return conn.execute(self._fenced(claim).values(progress=value)).rowcount == 1
+        return self._fenced(claim, {"progress": value}, then="running")
 
     def finish(self, claim: Claim, **values: Any) -> bool:
         """Write the job's outcome if this claim still holds it; then let the lease go."""
-        with self.engine.begin() as conn:
-            written = conn.execute(self._fenced(claim).values(**values)).rowcount == 1
+        written = self._fenced(claim, values, then=values.get("state", "running"))
         self.redis.srem(CLAIMED_SET, claim.job_id)
         self._drop(keys=[lease_key(claim.job_id)], args=[claim.lease])
         return written
@@ -144,12 +165,10 @@ class JobClaims:
                 continue
             row = self._row(job_id)
             if row is not None and row.state == "running":
-                with self.engine.begin() as conn:
-                    done = conn.execute(
-                        update(audit_jobs).where(audit_jobs.c.job_id == job_id, audit_jobs.c.state == "running",
-                                                 audit_jobs.c.started_at == row.started_at)
-                        .values(state="queued", started_at=None, progress=0.0)
-                    ).rowcount == 1
+                lapsed = (audit_jobs.c.state == "running", audit_jobs.c.started_at == row.started_at)
+                done = self.store.retrying(lambda attempt, job_id=job_id, lapsed=lapsed: self._moved(
+                    job_id, *lapsed, attempt=attempt, then=("queued", None),
+                    values={"state": "queued", "started_at": None, "progress": 0.0}))
                 if done:
                     requeued.append(job_id)
             elif row is not None and row.state == "queued":

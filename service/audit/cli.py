@@ -40,7 +40,7 @@ class SubmitOnly:
         from rules.engine import RuleBook
         from service.store import CallStore
 
-        return cls(settings, CallStore(settings.resolved_database_url), RuleBook(load_rules_config(settings.rules_file)))
+        return cls(settings, CallStore.from_settings(settings), RuleBook(load_rules_config(settings.rules_file)))
 
     def close(self) -> None:
         self.store.engine.dispose()
@@ -237,7 +237,7 @@ def reaudit(
     from service.store import CallStore
 
     text = rules.read_text(encoding="utf-8")
-    store = CallStore(Settings().resolved_database_url)
+    store = CallStore.from_settings(Settings())
     try:
         result = reaudit_calls(store, text, rules.name, query=CallQuery(agent_id=agent_id, date_from=date_from,
                                                                         date_to=date_to, limit=500), apply=apply)

@@ -282,7 +282,8 @@ class AuditQueue:
         def write() -> None:
             with self.engine.begin() as conn:
                 conn.execute(update(audit_jobs).where(audit_jobs.c.job_id == job_id).values(**values))
-        await asyncio.to_thread(write)
+        # Under the store's outage retry: a job's state written during a database restart is late, not lost.
+        await asyncio.to_thread(self.runtime.store.with_retry, write)
 
     def _notify(self, batch_id: str, job_id: str, result: AuditResult | None) -> None:
         if not self._listeners:

@@ -3,6 +3,7 @@
 A supervisor tries a threshold on last month's calls before changing it: each call's stored timeline is
 replayed through the engine with the new rules and compared with its stored report. Nothing is written
 unless asked (`apply`), and then the report, the score and the call-list row change, the transcript not.
+Every read and write waits out a database outage of up to CALLWATCH_DATABASE_RETRY_S instead of failing.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.engine import Engine
 
 from rules.engine import RuleBook, audit_timeline
 from rules.config import load_rules_config_text
@@ -34,13 +36,12 @@ def _rules_hit(report: dict[str, Any] | None) -> dict[str, int]:
 def reaudit_calls(store: CallStore, rules_text: str, rules_name: str, *, call_ids: list[str] | None = None,
                   query: CallQuery | None = None, apply: bool = False) -> ReauditOut:
     """Raises RulesConfigError (a ValueError) for rules that do not validate, KeyError for an unknown call."""
-    create_audit_tables(store.engine)
+    store.with_retry(create_audit_tables, store.engine)
     book = RuleBook(load_rules_config_text(rules_text, rules_name))
-    ids = call_ids if call_ids is not None else select_call_ids(store.engine, query or CallQuery())
+    ids = call_ids if call_ids is not None else store.with_retry(select_call_ids, store.engine, query or CallQuery())
     rows: list[ReauditRow] = []
     for call_id in ids:
-        with store.engine.connect() as conn:
-            old_json = conn.execute(select(calls.c.report).where(calls.c.call_id == call_id)).scalar()
+        old_json = store.with_retry(_stored_report, store.engine, call_id)
         old = json.loads(old_json) if old_json else None
         timeline, _ = timeline_from_store(store, call_id)
         new = audit_timeline(timeline, book).model_dump(mode="json")
@@ -63,16 +64,27 @@ def reaudit_calls(store: CallStore, rules_text: str, rules_name: str, *, call_id
     )
 
 
+def _stored_report(engine: Engine, call_id: str) -> str | None:
+    with engine.connect() as conn:
+        return conn.execute(select(calls.c.report).where(calls.c.call_id == call_id)).scalar()
+
+
 def _store(store: CallStore, call_id: str, report: dict[str, Any], rules_name: str) -> None:
-    with store.engine.begin() as conn:
+    """The new report, score and call-list row in one transaction, under the store's outage retry (it only
+    overwrites, so a retry after a commit that lost its answer writes the same again)."""
+    utts = store.list_utterances(call_id)
+    store.with_retry(_write_report, store.engine, call_id, report, rules_name, utts)
+
+
+def _write_report(engine: Engine, call_id: str, report: dict[str, Any], rules_name: str,
+                  utts: list[dict[str, Any]]) -> None:
+    with engine.begin() as conn:
         conn.execute(calls.update().where(calls.c.call_id == call_id)
                      .values(score=report["score"], report=json.dumps(report, ensure_ascii=False)))
         row = conn.execute(select(calls).where(calls.c.call_id == call_id)).mappings().one()
         idx = conn.execute(select(audit_calls).where(audit_calls.c.call_id == call_id)).mappings().first()
         audit = json.loads(idx["audit"]) if idx is not None and idx["audit"] else {}
         audit["rules"] = rules_name
-    utts = store.list_utterances(call_id)
-    with store.engine.begin() as conn:
         index_call(conn, call_id=call_id, agent_id=row["agent_id"], direction=row["direction"],
                    started_at=row["started_at"], duration=row["duration"], report=report, utts=utts,
                    speaker_attribution=idx["speaker_attribution"] if idx is not None else "channels", audit=audit)

@@ -118,14 +118,14 @@ async def audit_recording(
         if not sha:
             raise AuditFileError("not_found", f"{name}: 文件不存在 (no such file)")
         call_id = recording_call_id(sha, name)
-        if not force and await asyncio.to_thread(is_done, engine, call_id):
-            by_job, seconds = await asyncio.to_thread(_stored_by, engine, call_id)
+        if not force and await asyncio.to_thread(is_done, runtime.store, call_id):
+            by_job, seconds = await asyncio.to_thread(runtime.store.with_retry, _stored_by, engine, call_id)
             if job_id is not None and by_job == job_id:  # this job's earlier attempt stored it, then died
                 return AuditResult(name, "done", call_id=call_id, audio_seconds=seconds,
                                    wall_seconds=time.perf_counter() - begun)
             return AuditResult(name, "skipped", call_id=call_id, wall_seconds=time.perf_counter() - begun)
         probe: Probe = await asyncio.to_thread(probe_recording, path, options)
-        await asyncio.to_thread(purge_call, engine, call_id)
+        await asyncio.to_thread(purge_call, runtime.store, call_id)
         direction = meta.direction or "inbound"
         started = meta.started_at or _file_time(path)
         progress = _Progress(probe.duration, on_progress)
@@ -145,9 +145,10 @@ async def audit_recording(
             "meta": meta.model_dump(mode="json", exclude_none=True),
             "job_id": job_id,
             "worker": worker,
+            "tenant": options.tenant,  # the queuing key's: the call (and its list row) belong to that tenant
         }
         await asyncio.to_thread(
-            store_audit, engine, call_id=call_id, agent_id=meta.agent_id or DEFAULT_AGENT, direction=direction,
+            store_audit, runtime.store, call_id=call_id, agent_id=meta.agent_id or DEFAULT_AGENT, direction=direction,
             caller_number=meta.caller_number, started_at=started.isoformat(),
             audio_format=outcome.audio_format.model_dump(mode="json"), duration=round(outcome.duration, 3),
             report=report, file_name=name, source_path=str(path.resolve()),

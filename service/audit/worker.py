@@ -151,7 +151,7 @@ def run_worker(runtime: Any, *, concurrency: int, pool: str, name: str | None, l
     settings = runtime.settings
     node = node_name(name)
     client = redis.Redis.from_url(settings.audit_broker_url)
-    claims = JobClaims(runtime.store.engine, client, settings.audit_lease_s, owner=default_owner(node))
+    claims = JobClaims(runtime.store, client, settings.audit_lease_s, owner=default_owner(node))
     dispatcher = CeleryDispatcher(settings)
     runner = AuditJobRunner(runtime, claims, dispatcher.send)
     app = make_celery(settings, runner)

@@ -5,12 +5,15 @@ Three kinds of database meet `upgrade_to_head`:
 - a previous release's (its tables, no `alembic_version`): adopted at the 0001 baseline, then upgraded;
 - one already under Alembic: upgraded from where it is (nothing to do when it is at head).
 
-Several processes may start together against one PostgreSQL; a session-level advisory lock lets one of them
-migrate while the others wait, then find the database at head.
+Several processes may start together against one database; one of them migrates while the others wait, then
+find the database at head: on PostgreSQL under a session-level advisory lock, on SQLite under an exclusive
+lock on a file beside the database (SQLite's DDL is not transactional here, so two processes both creating
+the missing tables would collide).
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +33,7 @@ BASELINE = "0001"
 
 # Any fixed 64-bit number, the same in every callwatch process: "callwatc" in ASCII.
 ADVISORY_LOCK_KEY = 0x63616C6C77617463
+SQLITE_LOCK_SUFFIX = ".migrations.lock"
 PREVIOUS_RELEASE_TABLE = "calls"
 VERSION_TABLE = "alembic_version"
 
@@ -91,12 +95,37 @@ def _is_previous_release(conn: Connection) -> bool:
     return PREVIOUS_RELEASE_TABLE in tables and VERSION_TABLE not in tables
 
 
+def sqlite_lock_path(conn: Connection) -> Path | None:
+    """The lock file of an SQLite database file (`callwatch.db.migrations.lock` beside it); None for an
+    in-memory database, which no other process can open."""
+    url = conn.engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:" or url.query.get("uri"):
+        return None
+    return Path(url.database + SQLITE_LOCK_SUFFIX)
+
+
 @contextmanager
 def _migration_lock(conn: Connection) -> Iterator[None]:
-    if conn.dialect.name != "postgresql":
-        # SQLite serialises writers itself; two processes migrating one file at once is not a deployment.
+    if conn.dialect.name == "postgresql":
+        with _advisory_lock(conn):
+            yield
+        return
+    lock_path = sqlite_lock_path(conn)
+    if lock_path is None:
         yield
         return
+    # The file stays: removing it would let a process lock a file that another has just replaced. The lock
+    # goes with the descriptor, so a process killed mid-migration does not leave it held.
+    with lock_path.open("a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _advisory_lock(conn: Connection) -> Iterator[None]:
     conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
     conn.commit()
     try:

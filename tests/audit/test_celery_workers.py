@@ -1,7 +1,8 @@
 """Bulk audits on Celery (CALLWATCH_AUDIT_ENGINE=celery) with a real redis-server on loopback, a shared
 SQLite database and two real `callwatch audit-worker` processes, one of them killed (SIGKILL) while it
 audits a file: the other audits that file, every job ends done, each call is stored once and no file is
-audited to completion twice. First, the claims that make it so, on their own (real Redis, real SQLite)."""
+audited to completion twice; the workers find the broker by CALLWATCH_REDIS_URL alone. First, the claims that
+make it so, on their own (real Redis; real SQLite and real PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from typing import Any, Iterator
 import pytest
 from sqlalchemy import func, insert, select
 
-from service.audit.claims import ClaimOutcome, JobClaims, lease_key
+from service.audit.claims import CLAIMED_SET, ClaimOutcome, JobClaims, lease_key
 from service.audit.tables import audit_batches, audit_calls, audit_jobs, create_audit_tables
 from service.store import CallStore, calls
 
@@ -83,10 +84,11 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture()
-def one_job(tmp_path: Path, redis_url: str) -> Iterator[dict[str, Any]]:
+def one_job(database_url: str, tmp_path: Path, redis_url: str) -> Iterator[dict[str, Any]]:
+    """One queued job, on SQLite and on PostgreSQL."""
     import redis
 
-    store = CallStore(f"sqlite:///{tmp_path / 'claims.db'}")
+    store = CallStore(database_url)
     create_audit_tables(store.engine)
     now = datetime.now(timezone.utc)
     job_id = f"job-{tmp_path.name}"
@@ -96,7 +98,8 @@ def one_job(tmp_path: Path, redis_url: str) -> Iterator[dict[str, Any]]:
         conn.execute(insert(audit_jobs).values(job_id=job_id, batch_id="b1", file_name="a.wav", source_path="/x/a.wav",
                                                state="queued", progress=0.0, created_at=now))
     client = redis.Redis.from_url(redis_url)
-    yield {"engine": store.engine, "redis": client, "job_id": job_id}
+    client.delete(lease_key(job_id), CLAIMED_SET)  # the Redis is shared by the module's tests
+    yield {"store": store, "engine": store.engine, "redis": client, "job_id": job_id}
     client.close()
     store.engine.dispose()
 
@@ -107,8 +110,8 @@ def _state(engine: Any, job_id: str) -> str:
 
 
 def test_one_claimant_at_a_time_and_a_finished_job_is_a_no_op(one_job):
-    engine, client, job_id = one_job["engine"], one_job["redis"], one_job["job_id"]
-    workers = [JobClaims(engine, client, lease_s=30, owner=f"w{i}/1") for i in range(8)]
+    store, engine, client, job_id = one_job["store"], one_job["engine"], one_job["redis"], one_job["job_id"]
+    workers = [JobClaims(store, client, lease_s=30, owner=f"w{i}/1") for i in range(8)]
     outcomes: list[ClaimOutcome] = []
     barrier = threading.Barrier(len(workers))
 
@@ -131,9 +134,9 @@ def test_one_claimant_at_a_time_and_a_finished_job_is_a_no_op(one_job):
 
 
 def test_a_lapsed_claim_is_requeued_and_the_old_claimant_is_fenced_out(one_job):
-    engine, client, job_id = one_job["engine"], one_job["redis"], one_job["job_id"]
-    dead = JobClaims(engine, client, lease_s=0.3, owner="dead/1")
-    alive = JobClaims(engine, client, lease_s=30, owner="alive/2")
+    store, engine, client, job_id = one_job["store"], one_job["engine"], one_job["redis"], one_job["job_id"]
+    dead = JobClaims(store, client, lease_s=0.3, owner="dead/1")
+    alive = JobClaims(store, client, lease_s=30, owner="alive/2")
     outcome, old = dead.claim(job_id)
     assert outcome is ClaimOutcome.CLAIMED and old is not None
     assert alive.claim(job_id)[0] is ClaimOutcome.BUSY
@@ -152,6 +155,122 @@ def test_a_lapsed_claim_is_requeued_and_the_old_claimant_is_fenced_out(one_job):
     assert _state(engine, job_id) == "done" and client.get(lease_key(job_id)) is None
     assert alive.claim(job_id) == (ClaimOutcome.FINISHED, None)  # a redelivered task has nothing to do
     assert dead.claim(job_id) == (ClaimOutcome.FINISHED, None)
+
+
+def test_a_claim_step_whose_commit_lost_its_answer_is_not_mistaken_for_another_workers(one_job):
+    """Every database step runs twice, as when its commit reached the server and then the connection broke so
+    the store retried it (the real outage is below): the retry sees its own first try, not a rival."""
+    store, engine, client, job_id = one_job["store"], one_job["engine"], one_job["redis"], one_job["job_id"]
+    store._retrying = lambda operation: (operation(0), operation(1))[1]  # type: ignore[method-assign]
+    claims = JobClaims(store, client, lease_s=0.3, owner="w/1")
+    outcome, first = claims.claim(job_id)
+    assert outcome is ClaimOutcome.CLAIMED and first is not None and _state(engine, job_id) == "running"
+    assert claims.progress(first, 0.5)
+    time.sleep(0.5)  # the lease lapses
+    assert claims.requeue_lapsed() == [job_id] and _state(engine, job_id) == "queued"
+    outcome, second = claims.claim(job_id)
+    assert outcome is ClaimOutcome.CLAIMED and second is not None
+    assert not claims.finish(first, state="failed")  # the lapsed claim is still fenced out
+    assert claims.finish(second, state="done", progress=1.0) and _state(engine, job_id) == "done"
+
+
+def _audited(call_id: str) -> dict[str, Any]:
+    """What the audit of a short recording stores (service.audit.persist.store_audit's keywords)."""
+    return dict(call_id=call_id, agent_id="A1", direction="inbound", caller_number=None,
+                started_at="2026-11-23T09:30:00", audio_format={"encoding": "pcm_s16le"}, duration=4.0,
+                events=[{"event": "answered", "t": 0.0, "by": None, "target": None}],
+                utts=[{"utterance_id": "agent-0", "speaker": "agent", "start": 0.2, "end": 1.5, "text": "您好，请问有什么可以帮您"}],
+                prompts=[], report={"score": 100.0, "findings": []}, file_name=f"{call_id}.wav",
+                source_path=f"/x/{call_id}.wav", speaker_attribution="channels", audit={"rules": "default"})
+
+
+def test_audit_writes_and_claims_ride_out_a_database_restart(postgres_cluster, redis_url):
+    """A real PostgreSQL stopped for two seconds under an audit's result write, a re-audit and a worker's
+    claim, progress and finish: each waits for the database and gets through, nothing is marked failed."""
+    import redis
+
+    from postgres_plugin import PostgresServer
+
+    from service.audit.persist import is_done, store_audit
+    from service.audit.reaudit import reaudit_calls
+
+    server = PostgresServer(postgres_cluster.url(), postgres_cluster)
+    url = server.create_database()
+    store = CallStore(url, retry_s=30)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        store_audit(store, **_audited("before"))  # audited before the outage, re-audited during it
+        now = datetime.now(timezone.utc)
+        with store.engine.begin() as conn:
+            conn.execute(insert(audit_batches).values(batch_id="b1", created_at=now, source="path",
+                                                      rules_name="default", options="{}"))
+            conn.execute(insert(audit_jobs), [dict(job_id=j, batch_id="b1", file_name=f"{j}.wav",
+                                                   source_path=f"/x/{j}.wav", state="queued", progress=0.0,
+                                                   created_at=now) for j in ("held", "next")])
+        client.delete(CLAIMED_SET, lease_key("held"), lease_key("next"))
+        claims = JobClaims(store, client, lease_s=30, owner="w/1")
+        _, held = claims.claim("held")
+        assert held is not None
+
+        results: dict[str, Any] = {}
+
+        def attempt(name: str, fn: Any, *args: Any, **kwargs: Any) -> threading.Thread:
+            def run() -> None:
+                try:
+                    results[name] = fn(*args, **kwargs)
+                except BaseException as err:  # noqa: BLE001 - reported below
+                    results[name] = err
+            thread = threading.Thread(target=run)
+            thread.start()
+            return thread
+
+        postgres_cluster.stop()
+        try:
+            down_at = time.monotonic()
+            threads = [
+                attempt("store_audit", store_audit, store, **_audited("during")),
+                attempt("reaudit", reaudit_calls, store, "{}", "after-outage.yaml", call_ids=["before"], apply=True),
+                attempt("progress", claims.progress, held, 0.5),
+                attempt("claim", claims.claim, "next"),
+            ]
+            time.sleep(2.0)
+            assert not results, f"finished (or failed) while the database was down: {results}"
+        finally:
+            postgres_cluster.start()
+        for thread in threads:
+            thread.join(30)
+        assert not [r for r in results.values() if isinstance(r, BaseException)], results
+        assert time.monotonic() - down_at < 15
+        assert results["progress"] is True and results["claim"][0] is ClaimOutcome.CLAIMED
+        assert claims.finish(held, state="done", progress=1.0, call_id="during")
+        assert results["reaudit"].applied and results["reaudit"].calls == 1
+
+        assert is_done(store, "during") and store.get_call("during").status == "completed"
+        assert [u["text"] for u in store.list_utterances("during")] == ["您好，请问有什么可以帮您"]
+        with store.engine.connect() as conn:
+            audit_rules = json.loads(conn.execute(select(audit_calls.c.audit)
+                                                  .where(audit_calls.c.call_id == "before")).scalar_one())["rules"]
+            states = dict(conn.execute(select(audit_jobs.c.job_id, audit_jobs.c.state)).all())
+        assert audit_rules == "after-outage.yaml"
+        assert states == {"held": "done", "next": "running"}
+    finally:
+        client.close()
+        store.engine.dispose()
+        server.drop_database(url)
+        server.close()
+
+
+def test_the_broker_is_the_redis_url_unless_set(monkeypatch):
+    from service.audit.celery_app import celery_config
+    from service.settings import Settings
+
+    for var in ("CALLWATCH_AUDIT_BROKER_URL", "CALLWATCH_REDIS_URL"):
+        monkeypatch.delenv(var, raising=False)
+    assert Settings().audit_broker_url == "redis://127.0.0.1:6379/0"
+    monkeypatch.setenv("CALLWATCH_REDIS_URL", "redis://redis.internal:6379/2")
+    assert celery_config(Settings())["broker_url"] == "redis://redis.internal:6379/2"
+    monkeypatch.setenv("CALLWATCH_AUDIT_BROKER_URL", "redis://queue.internal:6379/0")
+    assert celery_config(Settings())["broker_url"] == "redis://queue.internal:6379/0"
 
 
 # --- two real workers, one killed mid-file ----------------------------------------------------
@@ -214,13 +333,14 @@ def test_two_workers_one_killed_mid_file(redis_url, shared_audio, tmp_path):
         shutil.copy(shared_audio / name, recordings / name)
     data = tmp_path / "data"
     database_url = f"sqlite:///{data / 'callwatch.db'}"
-    env = {**os.environ, "CALLWATCH_CACHE_DIR": os.environ["CALLWATCH_CACHE_DIR"], "CALLWATCH_DATA_DIR": str(data),
+    env = {**{k: v for k, v in os.environ.items() if k != "CALLWATCH_AUDIT_BROKER_URL"}, "CALLWATCH_CACHE_DIR": os.environ["CALLWATCH_CACHE_DIR"], "CALLWATCH_DATA_DIR": str(data),
            "CALLWATCH_DATABASE_URL": database_url, "CALLWATCH_AUDIT_ENGINE": "celery",
-           "CALLWATCH_AUDIT_BROKER_URL": redis_url, "CALLWATCH_AUDIT_LEASE_S": str(LEASE_S),
+           # One Redis URL for all: the broker defaults to it.
+           "CALLWATCH_REDIS_URL": redis_url, "CALLWATCH_AUDIT_LEASE_S": str(LEASE_S),
            "CALLWATCH_AUDIT_VISIBILITY_TIMEOUT_S": str(VISIBILITY_S),
            # Two workers on CI's two cores: one recogniser thread each.
            "CALLWATCH_ASR_THREADS": "1"}
-    store = CallStore(database_url)  # the schema, before two processes race to create it
+    store = CallStore(database_url)  # the schema, as after a deployment's migration
     create_audit_tables(store.engine)
     engine = store.engine
     client = redis.Redis.from_url(redis_url)
