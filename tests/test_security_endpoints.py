@@ -1,5 +1,7 @@
 """Nobody gets in where they don't belong: every route and socket of the real app, on a real uvicorn server,
-without a key, with a wrong one, an expired one, another role's, another tenant's or another agent's.
+without a key, with a wrong one, an expired one, another role's, another tenant's or another agent's; and a
+tenant-scoped QA or supervisor key's cross-call tools (list, search, exports, batches, re-audit) show its
+tenant's calls only.
 
 The routes are read from the app itself, so a new endpoint is tested as soon as it exists, and fails here
 until ACCESS below says who may use it (or PUBLIC says why everyone may). Keys come from a real keys file;
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -20,7 +23,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 from keyed_server import Served, close_private, private_runtime
-from sqlalchemy import insert
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
@@ -44,8 +46,6 @@ ACCESS: list[tuple[str, tuple[str, ...]]] = [
 # a key before they show anything), the API description. /metrics has its own CALLWATCH_METRICS_TOKEN.
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/agent", "/supervisor", "/static/{name}", "/openapi.json", "/docs",
           "/docs/oauth2-redirect", "/redoc"}
-# Cross-call QA tools refuse tenant-scoped keys; these paths are per call, or hold no call data.
-TENANT_SCOPED_QA_OK = ("/audit/static/{name}",)
 
 # role, name, tenant
 PRINCIPALS = [
@@ -57,6 +57,7 @@ PRINCIPALS = [
 EXPIRED_FOR = {INTEGRATOR: "pbx-acme", AGENT: "a1", SUPERVISOR: "chief", QA: "qa-team"}
 ACME_CALL, GLOBEX_CALL = "sec-acme-a1", "sec-globex-g1"  # agent a1 of acme; agent g1 of globex
 PHONE = "13812345678"
+FILE_NAMES = {ACME_CALL: f"a1_{PHONE}.wav", GLOBEX_CALL: "g1_globex_only.wav"}
 PATH_VALUES = {"call_id": ACME_CALL, "batch_id": "no-such-batch", "job_id": "no-such-job", "name": "report.js"}
 
 
@@ -118,26 +119,28 @@ class Keys:
 
 
 def seed(rt: Any, tmp: Path) -> None:
-    from service.audit.tables import audit_calls
+    """Two stored calls, one per tenant, each in the call list (and its search index) under its tenant."""
+    from service.audit.index import index_call
 
     audio = {"encoding": "pcm_s16le", "sample_rate": 16000, "layout": "two_legs"}
+    text = f"您好，我的手机号是{PHONE}，麻烦回电。"
     for call_id, agent, tenant in ((ACME_CALL, "a1", "acme"), (GLOBEX_CALL, "g1", "globex")):
         assert rt.store.create_call(call_id, agent, "inbound", PHONE, "2026-11-23T09:30:00+08:00", audio, tenant)
-        rt.store.add_utterance(call_id, "customer-0", "customer", 1.0, 4.0, f"您好，我的手机号是{PHONE}，麻烦回电。")
+        rt.store.add_utterance(call_id, "customer-0", "customer", 1.0, 4.0, text)
         rt.store.add_event(call_id, "hangup", 9.0, "customer", None)
-        rt.store.save_report(call_id, 96.0, {"score": 96.0, "findings": [
+        report = {"score": 96.0, "findings": [
             {"rule_id": "closing.thanks", "severity": "warn", "t": 8.0, "end": None, "detail": f"客户留了号码{PHONE}",
              "evidence": [{"kind": "utterance", "t": 1.0, "end": 4.0, "speaker": "customer", "text": PHONE, "event": None}],
-             "prompt": "…", "seed": "…", "recovery": None}], "deductions": [], "figures": None, "prompts": []})
+             "prompt": "…", "seed": "…", "recovery": None}], "deductions": [], "figures": None, "prompts": []}
+        rt.store.save_report(call_id, 96.0, report)
         rt.store.end_call(call_id, "completed", 9.5)
-    recording = tmp / "sec-acme-a1.wav"
-    sf.write(recording, np.zeros(8000, dtype=np.int16), 8000, subtype="PCM_16")
-    with rt.store.engine.begin() as conn:
-        conn.execute(insert(audit_calls).values(
-            call_id=ACME_CALL, agent_id="a1", direction="inbound", started_at="2026-11-23T09:30:00+08:00",
-            duration=9.5, score=96.0, finding_count=1, rules="closing.thanks", file_name=f"a1_{PHONE}.wav",
-            speaker_attribution="channels", source_path=str(recording), audit="{}",
-            audited_at=datetime.now(timezone.utc), tenant="acme"))
+        recording = tmp / f"{call_id}.wav"
+        sf.write(recording, np.zeros(8000, dtype=np.int16), 8000, subtype="PCM_16")
+        with rt.store.engine.begin() as conn:
+            index_call(conn, call_id=call_id, agent_id=agent, direction="inbound",
+                       started_at="2026-11-23T09:30:00+08:00", duration=9.5, report=report,
+                       utts=[{"speaker": "customer", "start": 1.0, "text": text}], file_name=FILE_NAMES[call_id],
+                       source_path=str(recording), audit={}, tenant=tenant)
 
 
 @pytest.fixture(scope="module")
@@ -215,11 +218,149 @@ def test_per_call_routes_refuse_other_tenants_and_other_agents(secured: dict[str
 
 
 @pytest.mark.parametrize("method, path", [r for r in HTTP_ROUTES if admitted(r[1]) == (SUPERVISOR, QA)
-                                          and "{call_id}" not in r[1] and r[1] not in TENANT_SCOPED_QA_OK])
-def test_qa_tools_across_calls_need_a_deployment_wide_key(secured: dict[str, Any], method: str, path: str) -> None:
+                                          and "{call_id}" not in r[1]])
+def test_qa_tools_across_calls_admit_tenant_scoped_keys(secured: dict[str, Any], method: str, path: str) -> None:
+    """They are cut to the key's tenant instead (the tests below); what an empty request then gets (a 404
+    for a batch id that does not exist, a 422 for a missing body) is the route's business."""
     keys: Keys = secured["keys"]
     for name in ("qa-acme", "lead-acme"):
-        assert get(secured, method, path, keys.key[name]).status_code == 403, name
+        assert get(secured, method, path, keys.key[name]).status_code not in (401, 403), name
+
+
+# ---------------------------------------------------------------- QA tools cut to a tenant
+
+
+def listed(secured: dict[str, Any], name: str, **params: Any) -> set[str]:
+    r = secured["http"].get("/v1/audit/calls", params={"limit": 500, **params}, headers=auth(secured["keys"].key[name]))
+    assert r.status_code == 200, (name, r.text)
+    return {row["call_id"] for row in r.json()["rows"]}
+
+
+def tenants_of(secured: dict[str, Any], call_ids: set[str]) -> set[str | None]:
+    from sqlalchemy import select
+
+    from service.audit.tables import audit_calls
+
+    with secured["runtime"].store.engine.connect() as conn:
+        return set(conn.execute(select(audit_calls.c.tenant).where(audit_calls.c.call_id.in_(sorted(call_ids)))).scalars())
+
+
+def test_a_tenant_scoped_key_lists_and_searches_only_its_tenants_calls(secured: dict[str, Any]) -> None:
+    for name in ("qa-acme", "lead-acme"):
+        mine = listed(secured, name)
+        assert ACME_CALL in mine and GLOBEX_CALL not in mine and tenants_of(secured, mine) == {"acme"}, name
+        # Both calls say it; only the tenant's is found.
+        assert listed(secured, name, q="麻烦回电") == {ACME_CALL}, name
+        assert listed(secured, name, agent_id="g1") == set(), name
+    globex = listed(secured, "lead-globex")
+    assert GLOBEX_CALL in globex and tenants_of(secured, globex) == {"globex"}
+    assert listed(secured, "chief", q="麻烦回电") == listed(secured, "qa-team", q="麻烦回电") == {ACME_CALL, GLOBEX_CALL}
+
+
+def test_a_tenant_scoped_keys_csv_export_holds_only_its_tenants_calls(secured: dict[str, Any]) -> None:
+    keys: Keys = secured["keys"]
+    r = secured["http"].get("/v1/audit/calls.csv", headers=auth(keys.key["qa-acme"]))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert FILE_NAMES[ACME_CALL] in r.text and FILE_NAMES[GLOBEX_CALL] not in r.text
+    everything = secured["http"].get("/v1/audit/calls.csv", headers=auth(keys.key["chief"])).text
+    assert FILE_NAMES[ACME_CALL] in everything and FILE_NAMES[GLOBEX_CALL] in everything
+
+
+def test_a_live_call_joins_the_list_under_its_integrators_tenant(secured: dict[str, Any]) -> None:
+    from service.audit.index import sync_index
+
+    keys: Keys = secured["keys"]
+    stream_a_call(secured, keys.key["pbx-globex"], "sec-ws-globex-listed", "g1")
+    sync_index(secured["runtime"].store.engine)  # what the list does by itself at most every 30 s
+    assert tenants_of(secured, {"sec-ws-globex-listed"}) == {"globex"}
+    assert "sec-ws-globex-listed" in listed(secured, "lead-globex", agent_id="g1")
+    assert "sec-ws-globex-listed" not in listed(secured, "lead-acme", agent_id="g1")
+
+
+def wait_for_batch(secured: dict[str, Any], batch_id: str, name: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = secured["http"].get(f"/v1/audit/batches/{batch_id}", headers=auth(secured["keys"].key[name]))
+        assert r.status_code == 200, r.text
+        if r.json()["finished"]:
+            return r.json()
+        time.sleep(0.2)
+    raise AssertionError(f"batch {batch_id} did not finish")
+
+
+def test_a_tenant_scoped_upload_is_the_tenants_and_another_tenant_cannot_read_its_batch(
+        secured: dict[str, Any], shared_audio: Path, tmp_path: Path) -> None:
+    """A real audit of a short recording uploaded with qa-acme's key: the call is acme's, in acme's list and
+    nobody else's; the batch, its CSV and its jobs are 404 to globex's keys, as for a batch that does not exist."""
+    keys: Keys = secured["keys"]
+    http: httpx.Client = secured["http"]
+    audio, rate = sf.read(shared_audio / "calls" / "call_01_read_vs_spontaneous.wav", dtype="int16")
+    clip = tmp_path / "tenant_upload_a1.wav"
+    sf.write(clip, audio[: 5 * rate], rate, subtype="PCM_16")  # five seconds: a short real audit
+    r = http.post("/v1/audit/batches", headers=auth(keys.key["qa-acme"]),
+                  files=[("files", (clip.name, clip.read_bytes(), "audio/wav"))], data={"meta": '{"agent_id": "a1"}'})
+    assert r.status_code == 202, r.text
+    batch = wait_for_batch(secured, r.json()["batch_id"], "qa-acme")
+    job = batch["jobs"][0]
+    assert job["state"] == "done", job
+    call_id = job["call_id"]
+    assert secured["runtime"].store.get_call(call_id).tenant == "acme" and tenants_of(secured, {call_id}) == {"acme"}
+    assert call_id in listed(secured, "lead-acme") and call_id not in listed(secured, "lead-globex")
+    assert http.get(f"/v1/audit/calls/{call_id}", headers=auth(keys.key["lead-acme"])).status_code == 200
+    assert http.get(f"/v1/audit/calls/{call_id}", headers=auth(keys.key["lead-globex"])).status_code == 404
+
+    theirs = [f"/v1/audit/batches/{batch['batch_id']}", f"/v1/audit/batches/{batch['batch_id']}/summary.csv",
+              f"/v1/audit/jobs/{job['job_id']}"]
+    for path in theirs:
+        for name in ("lead-globex",):
+            r = http.get(path, headers=auth(keys.key[name]))
+            assert r.status_code == 404 and call_id not in r.text, (name, path)
+        for name in ("qa-acme", "lead-acme", "chief", "qa-team"):
+            assert http.get(path, headers=auth(keys.key[name])).status_code == 200, (name, path)
+
+    # The same recording uploaded under globex is the same call id, already stored: skipped, naming no call.
+    r = http.post("/v1/audit/batches", headers=auth(keys.key["lead-globex"]),
+                  files=[("files", (clip.name, clip.read_bytes(), "audio/wav"))])
+    again = wait_for_batch(secured, r.json()["batch_id"], "lead-globex")
+    assert again["jobs"][0]["state"] == "skipped" and again["jobs"][0]["call_id"] is None
+    for path in (f"/v1/audit/batches/{again['batch_id']}", f"/v1/audit/batches/{again['batch_id']}/summary.csv",
+                 f"/v1/audit/jobs/{again['jobs'][0]['job_id']}"):
+        r = http.get(path, headers=auth(keys.key["lead-globex"]))
+        assert r.status_code == 200 and call_id not in r.text, path
+    assert call_id in http.get(f"/v1/audit/batches/{again['batch_id']}", headers=auth(keys.key["chief"])).text
+
+
+def test_a_tenant_scoped_path_batch_reads_its_tenants_import_folder_only(secured: dict[str, Any]) -> None:
+    keys: Keys = secured["keys"]
+    http: httpx.Client = secured["http"]
+    imports = Path(secured["runtime"].settings.data_dir) / "import"
+    for tenant in ("acme", "globex"):
+        (imports / tenant).mkdir(parents=True, exist_ok=True)
+        (imports / tenant / f"{tenant}_empty.wav").write_bytes(b"")  # fails at once, as `empty`: no recogniser
+    acme = keys.key["qa-acme"]
+    assert http.post("/v1/audit/batches/paths", json={"paths": [str(imports / "globex")]}, headers=auth(acme)).status_code == 403
+    assert http.post("/v1/audit/batches/paths", json={"paths": [str(imports)]}, headers=auth(acme)).status_code == 403
+    r = http.post("/v1/audit/batches/paths", json={"paths": [str(imports / "acme")]}, headers=auth(acme))
+    assert r.status_code == 202, r.text
+    batch = wait_for_batch(secured, r.json()["batch_id"], "qa-acme")
+    assert [(j["file_name"], j["error_code"]) for j in batch["jobs"]] == [("acme_empty.wav", "empty")]
+    assert http.get(f"/v1/audit/batches/{batch['batch_id']}", headers=auth(keys.key["lead-globex"])).status_code == 404
+    chief = http.post("/v1/audit/batches/paths", json={"paths": [str(imports)]}, headers=auth(keys.key["chief"]))
+    assert chief.status_code == 202, chief.text  # a deployment-wide key reads every folder
+
+
+def test_a_tenant_scoped_reaudit_touches_only_its_tenants_calls(secured: dict[str, Any]) -> None:
+    keys: Keys = secured["keys"]
+    http: httpx.Client = secured["http"]
+    acme = auth(keys.key["qa-acme"])
+    r = http.post("/v1/audit/reaudit", json={"rules": "", "call_ids": [GLOBEX_CALL]}, headers=acme)
+    assert r.status_code == 404 and PHONE not in r.text
+    r = http.post("/v1/audit/reaudit", json={"rules": "", "call_ids": [ACME_CALL]}, headers=acme)
+    assert r.status_code == 200 and [row["call_id"] for row in r.json()["rows"]] == [ACME_CALL]
+    by_query = http.post("/v1/audit/reaudit", json={"rules": "", "query": {"q": "麻烦回电"}}, headers=acme)
+    assert by_query.status_code == 200 and {row["call_id"] for row in by_query.json()["rows"]} == {ACME_CALL}
+    everyone = http.post("/v1/audit/reaudit", json={"rules": "", "query": {"q": "麻烦回电"}}, headers=auth(keys.key["chief"]))
+    assert {row["call_id"] for row in everyone.json()["rows"]} == {ACME_CALL, GLOBEX_CALL}
 
 
 def test_qa_pages_take_the_key_as_query_or_cookie_too(secured: dict[str, Any]) -> None:

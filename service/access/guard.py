@@ -1,9 +1,9 @@
 """The checks every endpoint and socket makes: who is this key's holder, may that role use this, may it see
 this call. Every refusal is logged with who tried what from where (never the key).
 
-Status codes: 401 without a key; 403 with a key that does not let one in (unknown, expired, another role,
-or a tenant-scoped key on a tool that spans tenants); 404 for a call one may not see, exactly as for a call
-that does not exist, so a key never learns which call ids exist elsewhere.
+Status codes: 401 without a key; 403 with a key that does not let one in (unknown, expired, another role);
+404 for a call one may not see, exactly as for a call that does not exist, so a key never learns which call
+ids exist elsewhere.
 
 A surface whose roles have no keys at all (no keys file, none in the settings) answers loopback clients
 only: the laptop default works, and a deployment that forgot its keys is not open to the network. Behind a

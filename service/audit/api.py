@@ -1,15 +1,24 @@
 """REST for QA audits under /v1/audit: batches (multipart upload, or server-side paths for bulk), jobs,
-the call list query, reports (JSON, HTML, CSV, the audio) and re-audits."""
+the call list query, reports (JSON, HTML, CSV, the audio) and re-audits.
+
+A tenant-scoped supervisor or QA key gets all of it cut to its tenant (service/audit/tenancy.py): what it
+queues belongs to its tenant, and it lists, exports, re-audits and opens only its tenant's calls and batches.
+Errors of the request keep FastAPI's own shape (a 422's `detail` is a list of `{loc, msg, type}`), as the
+OpenAPI description says.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -22,13 +31,14 @@ from service.audit.metadata import MetadataError, read_metadata_csv, resolve_met
 from service.audit.models import (
     AuditOptions, BatchOut, CallPage, CallQuery, JobOut, PathBatchRequest, ReauditOut, ReauditRequest, RecordingMeta,
 )
-from service.audit.query import list_calls
+from service.audit.query import list_calls, select_call_ids
 from service.audit.queue import AuditQueue, NewFile
 from service.audit.reaudit import reaudit_calls
 from service.audit.render import report_html
 from service.audit.report import ReportNotFound, call_report
 from service.audit.rulesets import book_from_text
 from service.audit.tables import audit_calls
+from service.audit.tenancy import first_hidden_call, may_open_batch, principal_of, scoped_jobs, tenant_of
 from service.pii import masked
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], dependencies=[Depends(require_supervisor)])
@@ -40,6 +50,43 @@ REPORT_HEADERS = {
     "img-src 'self' data:; media-src 'self'; base-uri 'none'; form-action 'self'",
     "Referrer-Policy": "no-referrer",
 }
+_AUDIO_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".opus": "audio/ogg",
+                ".flac": "audio/flac", ".m4a": "audio/mp4", ".aac": "audio/aac", ".webm": "audio/webm"}
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+AUDIO_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": what, "content": {t: _BINARY for t in sorted({*_AUDIO_TYPES.values(), "application/octet-stream"})}}
+    for status, what in ((200, "the recording"), (206, "the requested range of the recording"))
+}
+
+
+class CSVResponse(Response):
+    """A spreadsheet download; declared as text/csv in the OpenAPI description (charset utf-8 is added)."""
+
+    media_type = "text/csv"
+
+
+def unprocessable(loc: tuple[str | int, ...], message: str) -> HTTPException:
+    """A 422 shaped like FastAPI's own request validation errors (HTTPValidationError)."""
+    return HTTPException(status_code=422, detail=[{"loc": list(loc), "msg": message, "type": "value_error"}])
+
+
+def query_params(model: type[CallQuery]) -> Callable[..., CallQuery]:
+    """`model` from the query string, as `Depends(model)` would, but a value its validators refuse (a
+    `date_to` that is no date) is a 422 naming the parameter instead of an error inside the dependency (500)."""
+
+    def dependency(**values: Any) -> CallQuery:
+        try:
+            return model(**values)
+        except ValidationError as err:
+            raise RequestValidationError([
+                {**e, "loc": ("query", *e["loc"])} for e in err.errors(include_url=False, include_context=False)
+            ]) from None
+
+    dependency.__signature__ = inspect.signature(model)  # type: ignore[attr-defined]
+    return dependency
+
+
+CallQueryParams = Depends(query_params(CallQuery))
 
 
 def queue_for(request: Request) -> AuditQueue:
@@ -62,6 +109,7 @@ def _options(request: Request, agent_channel: int, rules_name: str) -> AuditOpti
         max_bytes=settings.audit_max_file_bytes,
         beam_size=settings.audit_beam_size,
         rules_name=rules_name,
+        tenant=tenant_of(request),
     )
 
 
@@ -71,17 +119,23 @@ def _upload_dir(request: Request) -> Path:
 
 
 def _import_roots(request: Request) -> list[Path]:
-    """Folders a path batch may read from: CALLWATCH_AUDIT_IMPORT_ROOTS, or the data dir's `import` folder."""
+    """Folders a path batch may read from: CALLWATCH_AUDIT_IMPORT_ROOTS, or the data dir's `import` folder;
+    for a tenant-scoped key, the folder named after its tenant in each (the share holds every tenant's
+    recordings, and a report would show another tenant's call)."""
     settings = request.app.state.runtime.settings
-    roots = settings.audit_import_roots or [Path(settings.data_dir) / "import"]
-    return [Path(r).resolve() for r in roots]
+    roots = [Path(r).resolve() for r in settings.audit_import_roots or [Path(settings.data_dir) / "import"]]
+    tenant = tenant_of(request)
+    if tenant is None:
+        return roots
+    # A tenant name that is no plain folder name (`..`, `a/b`) gets no folder at all.
+    return [sub for sub in ((r / tenant).resolve() for r in roots) if sub.parent in roots and sub.name == tenant]
 
 
 def _rules(text: str | None, name: str, request: Request) -> Any:
     try:
         return book_from_text(text, name, request.app.state.runtime)
     except RulesConfigError as err:
-        raise HTTPException(status_code=422, detail=str(err)) from None
+        raise unprocessable(("body", "rules"), str(err)) from None
 
 
 @router.post("/batches", status_code=202, response_model=BatchOut)
@@ -109,7 +163,7 @@ async def upload_batch(
         try:
             beside = read_metadata_csv(csv_path)
         except MetadataError as err:
-            raise HTTPException(status_code=422, detail=str(err)) from None
+            raise unprocessable(("body", "metadata_csv"), str(err)) from None
     options = _options(request, agent_channel, rules_name)
     items: list[NewFile] = []
     for n, upload in enumerate(files):
@@ -143,7 +197,7 @@ def _parse_meta(raw: str | None) -> tuple[RecordingMeta | None, dict[str, Record
             return None, {k: RecordingMeta.model_validate(v) for k, v in data["files"].items()}
         return RecordingMeta.model_validate(data), {}
     except (ValueError, ValidationError) as err:
-        raise HTTPException(status_code=422, detail=f"meta: {err}") from None
+        raise unprocessable(("body", "meta"), str(err)) from None
 
 
 @router.post("/batches/paths", status_code=202, response_model=BatchOut)
@@ -155,7 +209,8 @@ async def path_batch(request: Request, body: PathBatchRequest) -> BatchOut:
     for raw in body.paths:
         p = Path(raw).resolve()
         if not any(p == r or r in p.parents for r in roots):
-            raise HTTPException(status_code=403, detail=f"{raw}: outside the import folders ({', '.join(map(str, roots))})")
+            allowed = ", ".join(map(str, roots)) or "none for this key"
+            raise HTTPException(status_code=403, detail=f"{raw}: outside the import folders ({allowed})")
         if not p.exists():
             raise HTTPException(status_code=404, detail=f"{raw}: not found")
         paths.append(p)
@@ -169,20 +224,26 @@ async def path_batch(request: Request, body: PathBatchRequest) -> BatchOut:
     return queue.batch(batch_id)  # type: ignore[return-value]
 
 
+def _visible_batch(request: Request, queue: AuditQueue, batch_id: str) -> BatchOut:
+    """The batch as this key may see it (in a worker thread): 404 for one queued under another tenant, as
+    for no batch at all."""
+    engine = request.app.state.runtime.store.engine
+    tenant = tenant_of(request)
+    batch = queue.batch(batch_id) if may_open_batch(engine, tenant, batch_id) else None
+    if batch is None:
+        raise HTTPException(status_code=404, detail="no such batch")
+    return batch.model_copy(update={"jobs": scoped_jobs(engine, tenant, batch.jobs)})
+
+
 @router.get("/batches/{batch_id}", response_model=BatchOut)
 async def get_batch(request: Request, batch_id: str) -> BatchOut:
-    batch = await asyncio.to_thread(queue_for(request).batch, batch_id)
-    if batch is None:
-        raise HTTPException(status_code=404, detail="no such batch")
-    return batch
+    return await asyncio.to_thread(_visible_batch, request, queue_for(request), batch_id)
 
 
-@router.get("/batches/{batch_id}/summary.csv")
-async def batch_summary_csv(request: Request, batch_id: str) -> Response:
+@router.get("/batches/{batch_id}/summary.csv", response_class=CSVResponse)
+async def batch_summary_csv(request: Request, batch_id: str) -> CSVResponse:
     """The batch as a spreadsheet: one row per file (failed ones with their reason), one column per rule."""
-    batch = await asyncio.to_thread(queue_for(request).batch, batch_id)
-    if batch is None:
-        raise HTTPException(status_code=404, detail="no such batch")
+    batch = await asyncio.to_thread(_visible_batch, request, queue_for(request), batch_id)
     store = request.app.state.runtime.store
 
     def rows() -> list[dict[str, Any]]:
@@ -193,25 +254,35 @@ async def batch_summary_csv(request: Request, batch_id: str) -> Response:
         return out
 
     body = batch_csv(masked(await asyncio.to_thread(rows), request.app.state.runtime.settings.mask_pii))
-    return Response(body, media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="batch-{batch_id[:8]}.csv"'})
+    return CSVResponse(body, headers={"Content-Disposition": f'attachment; filename="batch-{batch_id[:8]}.csv"'})
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)
 async def get_job(request: Request, job_id: str) -> JobOut:
-    job = await asyncio.to_thread(queue_for(request).job, job_id)
+    queue = queue_for(request)
+    engine = request.app.state.runtime.store.engine
+    tenant = tenant_of(request)
+
+    def visible() -> JobOut | None:
+        job = queue.job(job_id)
+        if job is None or not may_open_batch(engine, tenant, job.batch_id):
+            return None
+        return scoped_jobs(engine, tenant, [job])[0]
+
+    job = await asyncio.to_thread(visible)
     if job is None:
         raise HTTPException(status_code=404, detail="no such job")
     return job
 
 
 @router.get("/calls", response_model=CallPage)
-async def calls_list(request: Request, q: CallQuery = Depends()) -> CallPage:
-    """The call list: full-text search (`q`, Chinese), filters, sorting, pagination."""
+async def calls_list(request: Request, q: CallQuery = CallQueryParams) -> CallPage:
+    """The call list: full-text search (`q`, Chinese), filters, sorting, pagination; a tenant-scoped key's,
+    of its tenant's calls."""
     runtime = request.app.state.runtime
     queue_for(request)  # makes sure the audit tables exist
     await _maybe_sync(request)
-    page = await asyncio.to_thread(list_calls, runtime.store.engine, q)
+    page = await asyncio.to_thread(list_calls, runtime.store.engine, q, tenant_of(request))
     return CallPage.model_validate(masked(page.model_dump(), runtime.settings.mask_pii))  # snippets quote calls
 
 
@@ -228,15 +299,18 @@ async def _maybe_sync(request: Request) -> None:
         await asyncio.to_thread(sync_index, request.app.state.runtime.store.engine)
 
 
-@router.get("/calls.csv")
-async def calls_csv(request: Request, q: CallQuery = Depends()) -> Response:
-    """The filtered call list as a spreadsheet (up to 10,000 calls), one column per rule."""
+@router.get("/calls.csv", response_class=CSVResponse)
+async def calls_csv(request: Request, q: CallQuery = CallQueryParams) -> CSVResponse:
+    """The filtered call list as a spreadsheet (up to 10,000 calls), one column per rule; a tenant-scoped
+    key's, of its tenant's calls."""
     store = request.app.state.runtime.store
+    tenant = tenant_of(request)
+    queue_for(request)  # makes sure the audit tables exist
 
     def rows() -> list[dict[str, Any]]:
         out, offset = [], 0
         while offset < 10_000:
-            page = list_calls(store.engine, q.model_copy(update={"offset": offset, "limit": 500}))
+            page = list_calls(store.engine, q.model_copy(update={"offset": offset, "limit": 500}), tenant)
             for r in page.rows:
                 out.append(batch_row(r.file_name or r.call_id, "done", call_report(store, r.call_id)))
             offset += 500
@@ -245,7 +319,7 @@ async def calls_csv(request: Request, q: CallQuery = Depends()) -> Response:
         return out
 
     body = batch_csv(masked(await asyncio.to_thread(rows), request.app.state.runtime.settings.mask_pii))
-    return Response(body, media_type="text/csv; charset=utf-8", headers={"Content-Disposition": 'attachment; filename="calls.csv"'})
+    return CSVResponse(body, headers={"Content-Disposition": 'attachment; filename="calls.csv"'})
 
 
 def _report(request: Request, call_id: str) -> dict[str, Any]:
@@ -270,11 +344,10 @@ async def call_html(request: Request, call_id: str) -> HTMLResponse:
     return HTMLResponse(body, headers=REPORT_HEADERS)
 
 
-@router.get("/calls/{call_id}/report.csv")
-async def call_report_csv(request: Request, call_id: str) -> Response:
+@router.get("/calls/{call_id}/report.csv", response_class=CSVResponse)
+async def call_report_csv(request: Request, call_id: str) -> CSVResponse:
     report = await asyncio.to_thread(_report, request, call_id)
-    return Response(call_csv(report), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{call_id}.csv"'})
+    return CSVResponse(call_csv(report), headers={"Content-Disposition": f'attachment; filename="{call_id}.csv"'})
 
 
 def _audio_path(request: Request, call_id: str) -> Path | None:
@@ -285,11 +358,7 @@ def _audio_path(request: Request, call_id: str) -> Path | None:
     return Path(raw)
 
 
-_AUDIO_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".opus": "audio/ogg",
-                ".flac": "audio/flac", ".m4a": "audio/mp4", ".aac": "audio/aac", ".webm": "audio/webm"}
-
-
-@router.get("/calls/{call_id}/audio")
+@router.get("/calls/{call_id}/audio", response_class=FileResponse, responses=AUDIO_RESPONSES)
 async def call_audio(request: Request, call_id: str) -> FileResponse:
     """The recording, for the report's player (range requests, so it can jump to a finding)."""
     path = await asyncio.to_thread(_audio_path, request, call_id)
@@ -300,13 +369,22 @@ async def call_audio(request: Request, call_id: str) -> FileResponse:
 
 @router.post("/reaudit", response_model=ReauditOut)
 async def reaudit(request: Request, body: ReauditRequest) -> ReauditOut:
-    """Re-run the rules (not the recogniser) over stored calls with other rules; compare, or apply."""
+    """Re-run the rules (not the recogniser) over stored calls with other rules; compare, or apply. A
+    tenant-scoped key re-audits its tenant's calls only (another's named by id: 404, as for none)."""
     store = request.app.state.runtime.store
     queue_for(request)
+    principal = principal_of(request)
+    call_ids = body.call_ids
+    if principal.tenant is not None:
+        if call_ids is None:
+            call_ids = await asyncio.to_thread(store.with_retry, select_call_ids, store.engine, body.query or CallQuery(),
+                                               principal.tenant)
+        elif (hidden := await asyncio.to_thread(first_hidden_call, store, principal, call_ids)) is not None:
+            raise HTTPException(status_code=404, detail=f"no such call: {hidden!r}")
     try:
-        return await asyncio.to_thread(reaudit_calls, store, body.rules, "rules.yaml", call_ids=body.call_ids,
+        return await asyncio.to_thread(reaudit_calls, store, body.rules, "rules.yaml", call_ids=call_ids,
                                        query=body.query, apply=body.apply)
     except RulesConfigError as err:
-        raise HTTPException(status_code=422, detail=str(err)) from None
+        raise unprocessable(("body", "rules"), str(err)) from None
     except KeyError as err:
         raise HTTPException(status_code=404, detail=f"no such call: {err}") from None

@@ -49,8 +49,12 @@ def index_call(
     source_path: str | None = None,
     speaker_attribution: str = "channels",
     audit: dict[str, Any] | None = None,
+    tenant: str | None = None,
 ) -> None:
-    """Insert or refresh one call's row, its rule rows and (once) its transcript in the search index."""
+    """Insert or refresh one call's row, its rule rows and (once) its transcript in the search index.
+
+    The tenant is `tenant`, else the one the audit was queued under (`audit["tenant"]`); with neither, a row
+    keeps the tenant it has (a re-audit never moves a call to another tenant or to none)."""
     findings = (report or {}).get("findings") or []
     per_rule: dict[str, int] = {}
     for f in findings:
@@ -68,6 +72,9 @@ def index_call(
         row["source_path"] = source_path
     if audit is not None:
         row["audit"] = json.dumps(audit, ensure_ascii=False, default=str)
+    owner = tenant if tenant is not None else (audit or {}).get("tenant")
+    if owner is not None:
+        row["tenant"] = owner
     rowid = conn.execute(select(audit_calls.c.rowid_).where(audit_calls.c.call_id == call_id)).scalar()
     if rowid is None:
         rowid = conn.execute(insert(audit_calls).values(call_id=call_id, **row)).inserted_primary_key[0]
@@ -102,6 +109,6 @@ def sync_index(engine: Engine, limit: int = 500) -> int:
                 started_at=r["started_at"] or (r["received_at"].isoformat() if r["received_at"] else None),
                 duration=r["duration"], report=json.loads(r["report"]), utts=utts,
                 speaker_attribution="channels" if all(u["speaker"] in ("agent", "customer") for u in utts) else "guessed",
-                audit={"source": "live"},
+                audit={"source": "live"}, tenant=r["tenant"],  # the integrator's that streamed it
             )
     return len(rows)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import date, datetime, timezone
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 JobState = Literal["queued", "running", "done", "skipped", "failed"]
 ErrorCode = Literal["empty", "too_large", "unsupported", "corrupt", "no_audio", "too_long", "channels",
@@ -14,6 +14,15 @@ ErrorCode = Literal["empty", "too_large", "unsupported", "corrupt", "no_audio", 
 
 class _Wire(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _utc(moment: datetime) -> datetime:
+    # Every time the audit tables hold was written in UTC; SQLite hands it back without its zone.
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
+"""A moment the service recorded (a batch made, a job started): always sent with its zone, UTC."""
 
 
 class MetaEvent(_Wire):
@@ -48,6 +57,8 @@ class AuditOptions(_Wire):
     max_bytes: int = Field(512 * 1024 * 1024, gt=0, description="a larger file fails as too_large")
     beam_size: int | None = Field(None, ge=1, le=10, description="final beam size for audits; None: the service's")
     rules_name: str = "default"
+    tenant: str | None = Field(None, max_length=128,
+                               description="the tenant of the key that queued the batch: its calls belong to that tenant")
 
 
 class JobOut(_Wire):
@@ -60,13 +71,13 @@ class JobOut(_Wire):
     error_code: str | None = None
     error: str | None = None
     audio_seconds: float | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
+    started_at: UtcDateTime | None = None
+    finished_at: UtcDateTime | None = None
 
 
 class BatchOut(_Wire):
     batch_id: str
-    created_at: datetime
+    created_at: UtcDateTime
     rules_name: str
     total: int
     counts: dict[str, int]
@@ -133,6 +144,26 @@ class CallQuery(_Wire):
     @classmethod
     def _blank_is_none(cls, v: Any) -> Any:
         return None if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("q", "agent_id", "rule")
+    @classmethod
+    def _printable(cls, v: str | None) -> str | None:
+        # PostgreSQL refuses NUL in text: say so here rather than fail in the database.
+        if v is not None and "\x00" in v:
+            raise ValueError("must not contain NUL characters")
+        return v
+
+    @field_validator("date_from", "date_to")
+    @classmethod
+    def _iso_moment(cls, v: str | None) -> str | None:
+        """Normalised, so that it compares as text with the stored ISO start times."""
+        if v is None:
+            return None
+        text = v.strip()
+        try:
+            return date.fromisoformat(text).isoformat() if len(text) <= 10 else datetime.fromisoformat(text).isoformat()
+        except ValueError:
+            raise ValueError(f"{v!r} is not an ISO date (2026-11-23) or date-time (2026-11-23T09:30:00+08:00)") from None
 
 
 class ReauditRequest(_Wire):

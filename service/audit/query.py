@@ -1,13 +1,14 @@
 """The call list's query: full-text search, filters, sorting, pagination over the audit index.
 
 Every filter is a column of `audit_calls` with its own index (or the rule table's), the text search is the
-FTS index (see search.py); one statement returns the page, a second the total.
+FTS index (see search.py); one statement returns the page, a second the total. A tenant-scoped key's query
+is cut to its tenant (`audit_calls.tenant`) here, whatever else it asks for.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -21,17 +22,23 @@ _SORT_COLUMNS = {"started_at": "c.started_at", "score": "c.score", "duration": "
                  "audited_at": "c.audited_at"}
 
 
-def _day_end(value: str) -> str:
-    """`date_to` as an exclusive upper bound: a bare date includes its whole day."""
+def _day_end(value: str) -> str | None:
+    """`date_to` as an exclusive upper bound: a bare date includes its whole day. None: no bound (the last
+    day there is). CallQuery has already checked and normalised the value."""
     try:
-        return (date.fromisoformat(value) + timedelta(days=1)).isoformat()
+        day = date.fromisoformat(value)
     except ValueError:
-        return datetime.fromisoformat(value).isoformat()
+        return value  # a date-time: the bound itself
+    return None if day == date.max else (day + timedelta(days=1)).isoformat()
 
 
-def where_clause(q: CallQuery, dialect: str) -> tuple[str, dict[str, Any]]:
+def where_clause(q: CallQuery, dialect: str, tenant: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The filters as SQL over `audit_calls c`; with `tenant`, only that tenant's calls."""
     parts: list[str] = []
     params: dict[str, Any] = {}
+    if tenant is not None:
+        parts.append("c.tenant = :tenant")
+        params["tenant"] = tenant
     if q.q:
         match = search.match_clause(dialect, q.q, q.speaker)
         if match is not None:
@@ -43,9 +50,9 @@ def where_clause(q: CallQuery, dialect: str) -> tuple[str, dict[str, Any]]:
     if q.date_from:
         parts.append("c.started_at >= :date_from")
         params["date_from"] = q.date_from
-    if q.date_to:
+    if q.date_to and (day_end := _day_end(q.date_to)) is not None:
         parts.append("c.started_at < :date_to")
-        params["date_to"] = _day_end(q.date_to)
+        params["date_to"] = day_end
     for field, op, col in (("score_min", ">=", "score"), ("score_max", "<=", "score"), ("duration_min", ">=", "duration"),
                            ("duration_max", "<=", "duration"), ("valence_max", "<=", "worst_valence")):
         value = getattr(q, field)
@@ -61,9 +68,10 @@ def where_clause(q: CallQuery, dialect: str) -> tuple[str, dict[str, Any]]:
     return (" WHERE " + " AND ".join(parts)) if parts else "", params
 
 
-def list_calls(engine: Engine, q: CallQuery) -> CallPage:
+def list_calls(engine: Engine, q: CallQuery, tenant: str | None = None) -> CallPage:
+    """A page of the call list; with `tenant`, of that tenant's calls only."""
     began = time.perf_counter()
-    where, params = where_clause(q, engine.dialect.name)
+    where, params = where_clause(q, engine.dialect.name, tenant)
     col = _SORT_COLUMNS[q.sort]
     order = "DESC" if q.order == "desc" else "ASC"
     # Calls without a value sort last either way; the call id breaks ties so pages never overlap.
@@ -99,8 +107,8 @@ def _snippets(conn: Any, call_ids: list[str], q: CallQuery) -> dict[str, str]:
     return out
 
 
-def select_call_ids(engine: Engine, q: CallQuery) -> list[str]:
-    """Every call the query's filters select (no paging), for re-audits."""
-    where, params = where_clause(q, engine.dialect.name)
+def select_call_ids(engine: Engine, q: CallQuery, tenant: str | None = None) -> list[str]:
+    """Every call the query's filters select (no paging), for re-audits; with `tenant`, of that tenant only."""
+    where, params = where_clause(q, engine.dialect.name, tenant)
     with engine.connect() as conn:
         return [r[0] for r in conn.execute(text(f"SELECT c.call_id FROM audit_calls c{where} ORDER BY c.started_at"), params)]

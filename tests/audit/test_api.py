@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -56,6 +57,14 @@ def test_upload_runs_each_file_and_reports_progress(uploaded):
     assert any(0 < p < 1 for p in uploaded["seen_progress"]), uploaded["seen_progress"]  # progress moved
 
 
+def test_batch_and_job_times_carry_their_zone(client, uploaded):
+    """SQLite keeps no zone: the times must still come back as RFC 3339 UTC date-times."""
+    job = client.get(f"/v1/audit/jobs/{uploaded['jobs'][0]['job_id']}").json()
+    for moment in (uploaded["created_at"], *(j[k] for j in uploaded["jobs"] for k in ("started_at", "finished_at")),
+                   job["started_at"], job["finished_at"]):
+        assert datetime.fromisoformat(moment).utcoffset() == timedelta(0), moment
+
+
 def test_report_in_every_format(client, uploaded):
     call_id = next(j["call_id"] for j in uploaded["jobs"] if j["state"] == "done")
     report = client.get(f"/v1/audit/calls/{call_id}").json()
@@ -86,10 +95,34 @@ def test_call_list_search_and_filters(client, uploaded):
     assert client.get("/v1/audit/calls", params={"agent_id": "A7788", "score_min": 100.5}).json()["total"] == 0
     assert client.get("/v1/audit/calls", params={"date_from": "2026-11-20", "date_to": "2026-11-20",
                                                  "agent_id": "A7788"}).json()["total"] == 1
+    assert client.get("/v1/audit/calls", params={"date_from": "20261120", "date_to": "2026-11-20T23:59:59+08:00",
+                                                 "agent_id": "A7788"}).json()["total"] == 1
+    assert client.get("/v1/audit/calls", params={"date_to": "9999-12-31", "agent_id": "A7788"}).json()["total"] == 1
     bad = client.get("/v1/audit/calls", params={"sort": "nonsense"})
     assert bad.status_code == 422
     export = client.get("/v1/audit/calls.csv", params={"agent_id": "A7788"})
     assert export.status_code == 200 and len(export.text.strip().splitlines()) == 2
+    assert export.headers["content-type"] == "text/csv; charset=utf-8"
+
+
+@pytest.mark.parametrize("path", ["/v1/audit/calls", "/v1/audit/calls.csv"])
+@pytest.mark.parametrize("param, value", [("date_to", "null"), ("date_from", "2026-13-01"), ("date_to", "2026-11-20T25:00"),
+                                          ("q", "投\x00诉")])
+def test_odd_query_values_are_a_422_naming_the_parameter(client, path, param, value):
+    r = client.get(path, params={param: value})
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert isinstance(detail, list) and detail[0]["loc"] == ["query", param] and detail[0]["msg"], detail
+
+
+def test_openapi_declares_what_each_download_really_is(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/v1/audit/calls.csv", "/v1/audit/batches/{batch_id}/summary.csv", "/v1/audit/calls/{call_id}/report.csv"):
+        assert list(paths[path]["get"]["responses"]["200"]["content"]) == ["text/csv"], path
+    assert list(paths["/v1/audit/calls/{call_id}/report.html"]["get"]["responses"]["200"]["content"]) == ["text/html"]
+    audio = paths["/v1/audit/calls/{call_id}/audio"]["get"]["responses"]
+    assert {"audio/wav", "audio/mpeg"} <= set(audio["200"]["content"]) and "application/json" not in audio["200"]["content"]
+    assert set(audio["206"]["content"]) == set(audio["200"]["content"])  # range requests, for the player
     assert client.get("/audit/calls").status_code == 200 and client.get("/audit").status_code == 200
 
 
@@ -118,3 +151,7 @@ def test_reaudit_endpoint(client, uploaded):
     assert row["delta"] == pytest.approx(-5.0) and not r.json()["applied"]
     bad = client.post("/v1/audit/reaudit", json={"rules": "rules: [", "call_ids": [call_id]})
     assert bad.status_code == 422
+    detail = bad.json()["detail"]  # the shape the OpenAPI description gives (HTTPValidationError)
+    assert isinstance(detail, list) and detail[0]["loc"] == ["body", "rules"] and "line" in detail[0]["msg"], detail
+    unknown = client.post("/v1/audit/reaudit", json={"rules": "", "call_ids": ["no-such-call"]})
+    assert unknown.status_code == 404

@@ -1,0 +1,72 @@
+"""What the QA tools that span calls are cut to for a tenant-scoped supervisor or QA key: its tenant's calls
+(`audit_calls.tenant`) and the batches queued under its tenant (the batch's options). A deployment-wide key
+(tenant None) is cut to nothing. docs/security.md is the user's guide."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from service.access.guard import call_owner, may_see
+from service.access.keys import Principal
+from service.audit.models import JobOut
+from service.audit.tables import audit_batches, audit_calls
+
+_IN_CHUNK = 500  # ids per IN (…) list: well under every database's parameter limit
+
+
+def principal_of(request: Request) -> Principal:
+    """Set by the audit routers' dependency (service/audit/auth.py); missing means a route without it, which
+    must fail rather than serve everything."""
+    return request.state.principal
+
+
+def tenant_of(request: Request) -> str | None:
+    """The tenant this request's tools are cut to; None for a deployment-wide key (or this machine)."""
+    return principal_of(request).tenant
+
+
+def batch_tenant(engine: Engine, batch_id: str) -> str | None:
+    """The tenant a batch was queued under (None: deployment-wide, or no such batch)."""
+    with engine.connect() as conn:
+        raw = conn.execute(select(audit_batches.c.options).where(audit_batches.c.batch_id == batch_id)).scalar()
+    return json.loads(raw).get("tenant") if raw else None
+
+
+def may_open_batch(engine: Engine, tenant: str | None, batch_id: str) -> bool:
+    """A deployment-wide key opens every batch; a tenant-scoped one only those queued under its tenant."""
+    return tenant is None or batch_tenant(engine, batch_id) == tenant
+
+
+def calls_of_tenant(engine: Engine, tenant: str, call_ids: Iterable[str]) -> set[str]:
+    """Those of `call_ids` that belong to `tenant` in the call list."""
+    wanted = sorted(set(call_ids))
+    found: set[str] = set()
+    with engine.connect() as conn:
+        for i in range(0, len(wanted), _IN_CHUNK):
+            chunk = wanted[i:i + _IN_CHUNK]
+            found.update(conn.execute(select(audit_calls.c.call_id).where(
+                audit_calls.c.call_id.in_(chunk), audit_calls.c.tenant == tenant)).scalars())
+    return found
+
+
+def scoped_jobs(engine: Engine, tenant: str | None, jobs: list[JobOut]) -> list[JobOut]:
+    """Jobs as a key of `tenant` may see them: a job skipped because a call of another tenant (or of none)
+    holds the same recording names no call. Unchanged for a deployment-wide key."""
+    if tenant is None:
+        return jobs
+    theirs = calls_of_tenant(engine, tenant, (j.call_id for j in jobs if j.call_id))
+    return [j if j.call_id is None or j.call_id in theirs else j.model_copy(update={"call_id": None}) for j in jobs]
+
+
+def first_hidden_call(store: Any, principal: Principal, call_ids: Iterable[str]) -> str | None:
+    """The first of `call_ids` the principal may not see (or that does not exist); None if it sees them all."""
+    for call_id in call_ids:
+        if not may_see(principal, call_owner(store, call_id)):
+            return call_id
+    return None
