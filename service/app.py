@@ -1,17 +1,20 @@
-"""The FastAPI application: ingest websocket, health, and (later) the agent feed, REST and pages."""
+"""The FastAPI application: ingest websocket, agent feed, QA audits, pages, and the operations endpoints."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 from fastapi import FastAPI
 
-from service import agent_feed, ingest, timeline_api
+from service import agent_feed, calls_api, health, ingest, timeline_api
 from service.audit import api as audit_api
 from service.audit import pages as audit_pages
 from service.runtime import Runtime
 from service.settings import Settings
+
+log = logging.getLogger("callwatch.app")
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -21,25 +24,48 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
         app.state.runtime = runtime or Runtime.load(settings)
+        app.state.runtime.metrics.draining.set(0)
         try:
             yield
         finally:
+            # `callwatch serve` has ended the calls before the server closed their sockets; under another
+            # server this finds whatever is still open.
+            await end_calls_for_shutdown(app)
             audit_queue = getattr(app.state, "audit_queue", None)
             if audit_queue is not None:
                 await audit_queue.close()
+            app.state.ops_threads.close()
             if owned:
                 app.state.runtime.close()
 
     app = FastAPI(title="callwatch", version="0.1.0", lifespan=lifespan)
+    app.state.ingest_connections = ingest.LiveConnections()
+    app.state.ops_threads = health.OpsThreads()
+    app.include_router(health.router)
     app.include_router(ingest.router)
     app.include_router(agent_feed.router)
     app.include_router(agent_feed.pages_router)
     app.include_router(timeline_api.router)
+    app.include_router(calls_api.router)
     app.include_router(audit_api.router)
     app.include_router(audit_pages.router)
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
     return app
+
+
+async def end_calls_for_shutdown(app: FastAPI) -> None:
+    """Stop taking calls and end each one in progress as `interrupted` (its last finals flushed and stored,
+    `ended` sent, the socket closed with 1012), within CALLWATCH_SHUTDOWN_GRACE_S."""
+    connections: ingest.LiveConnections = app.state.ingest_connections
+    runtime: Runtime | None = getattr(app.state, "runtime", None)
+    if runtime is not None:
+        runtime.metrics.draining.set(1)
+    if not len(connections):
+        connections.draining = True
+        return
+    grace = runtime.settings.shutdown_grace_s if runtime is not None else 30.0
+    log.info("shutting down: ending %d ingest socket(s), up to %.0f s", len(connections), grace)
+    ended, cut = await connections.drain(grace)
+    if cut:
+        log.warning("shutting down: %d call(s) were still flushing after %.0f s and were cut; stored as interrupted", cut, grace)
+    else:
+        log.info("shutting down: %d ingest socket(s) ended", ended)

@@ -20,12 +20,11 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(8000, help="port to listen on"),
 ) -> None:
-    """Run the service (ingest websocket, REST, pages) with settings from CALLWATCH_* variables."""
-    import uvicorn
+    """Run the service (ingest websocket, REST, pages) with settings from CALLWATCH_* variables. SIGTERM ends
+    the calls in progress as `interrupted` (last finals stored) before the process exits."""
+    from service.serving import serve as run_service
 
-    from service.app import create_app
-
-    uvicorn.run(create_app(), host=host, port=port, log_level="info", ws_max_size=16 * 1024 * 1024)
+    run_service(host, port)
 
 
 @app.command()
@@ -141,13 +140,37 @@ def demo(
 
 def _register_audit_commands() -> None:
     from service.audit.cli import audit as audit_command
+    from service.audit.cli import audit_worker as audit_worker_command
     from service.audit.cli import reaudit as reaudit_command
 
     app.command("audit")(audit_command)
     app.command("reaudit")(reaudit_command)
+    app.command("audit-worker")(audit_worker_command)
 
 
 _register_audit_commands()
+
+
+def _register_database_commands() -> None:
+    from service.migrations.cli import db_current, db_downgrade, db_upgrade
+    from service.store_cli import calls_interrupt
+
+    app.command("db-upgrade")(db_upgrade)
+    app.command("db-downgrade")(db_downgrade)
+    app.command("db-current")(db_current)
+    app.command("calls-interrupt")(calls_interrupt)
+
+
+_register_database_commands()
+
+
+def _register_keys_commands() -> None:
+    from service.access.cli import keys_app
+
+    app.add_typer(keys_app, name="keys")
+
+
+_register_keys_commands()
 
 if __name__ == "__main__":
     app()

@@ -2,26 +2,38 @@
 
 Every result is stored before it is sent, so what was heard survives a client that vanishes. Errors in a
 frame are reported and the call goes on; only a frame that cannot be read at all, or a call that must not
-exist (a duplicate id), closes the socket, with a documented close code.
+exist (a duplicate id), closes the socket, with a documented close code. A call this instance cannot take
+now (at its live-call limit, its recogniser queue too deep, shutting down) is refused with 4503 and a
+message saying why, so the phone system can place it on another instance; calls already in progress are
+not slowed down to make room.
+
+On shutdown every call in progress is ended properly (open utterances flushed to finals and stored, the
+call stored as `interrupted`, `ended` sent) and its socket closed with 1012, so the phone system can
+reconnect the rest of the call elsewhere.
 """
 
 from __future__ import annotations
 
-import hmac
+import asyncio
 import json
 import logging
+from collections import Counter, deque
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from pipelines.call_session import CallSession, FrameError
+from pipelines.call_session import CallObserver, CallSession, FrameError
+from service.access.guard import INGEST_ROLES, Refusal, authorize, bearer_key
 from service.agent_feed import CallInfo
+from service.log_format import bind_call_context
 from service.protocol import (
     CallEventMessage,
     CloseCode,
     EmotionResult,
+    EndedResult,
     ErrorResult,
     EventResult,
     FinalResult,
@@ -34,6 +46,9 @@ from service.runtime import Runtime
 log = logging.getLogger("callwatch.ingest")
 router = APIRouter()
 MAX_BAD_STARTS = 3
+# A client that sends thousands of bad frames must not flood the log: the first few of each kind per call
+# are logged, the rest only counted (callwatch_ingest_errors_total).
+LOGGED_ERRORS_PER_CODE = 5
 
 
 class _Close(Exception):
@@ -51,14 +66,101 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+@dataclass
+class PartialDropWatch:
+    """Says once when the shared recogniser is behind: within the last `window_s` seconds of this call's
+    clock it dropped at least `drops` partials (of any call), and at least `share` of the partials it was
+    given. A few drops are normal (a partial waiting behind a final is replaced by a newer one); most of
+    them dropped means partials have slowed down."""
+
+    drops: int
+    window_s: float
+    share: float
+    fired: bool = False
+    _samples: deque[tuple[float, int, int]] = field(default_factory=deque)
+
+    def behind(self, now: float, dropped_total: int, done_total: int) -> bool:
+        if self.fired or (self._samples and now - self._samples[-1][0] < 0.5):
+            return False
+        self._samples.append((now, dropped_total, done_total))
+        while now - self._samples[0][0] > self.window_s:
+            self._samples.popleft()
+        dropped = dropped_total - self._samples[0][1]
+        done = done_total - self._samples[0][2]
+        self.fired = dropped >= self.drops and dropped >= self.share * (dropped + done)
+        return self.fired
+
+
+class FinalReaction:
+    """Which final the call's observers are reacting to right now, so that a prompt sent meanwhile is known
+    to be that final's consequence. `opens` goes first in the call's observer list, `closes` last."""
+
+    def __init__(self) -> None:
+        self.final: FinalResult | None = None
+        self.opens = _FinalReactionEdge(self, opening=True)
+        self.closes = _FinalReactionEdge(self, opening=False)
+
+
+class _FinalReactionEdge(CallObserver):
+    def __init__(self, reaction: FinalReaction, opening: bool):
+        self.reaction, self.opening = reaction, opening
+
+    async def on_result(self, result: Any, call: CallSession) -> None:
+        if self.opening and isinstance(result, FinalResult):
+            self.reaction.final = result
+        elif not self.opening and result is self.reaction.final:
+            self.reaction.final = None  # observers also see the results they emit themselves: only its own end
+
+
+class LiveConnections:
+    """The ingest sockets open in one app, so that shutdown can end their calls before the server closes
+    the sockets under them."""
+
+    def __init__(self) -> None:
+        self._open: set[IngestConnection] = set()
+        self.draining = False
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def add(self, connection: IngestConnection) -> None:
+        self._open.add(connection)
+
+    def discard(self, connection: IngestConnection) -> None:
+        self._open.discard(connection)
+
+    async def drain(self, timeout_s: float) -> tuple[int, int]:
+        """Refuse new calls from now on and end every call in progress as `interrupted`; returns (sockets
+        ended in time, sockets still ending at the deadline). A call still flushing at the deadline is cut
+        off; its status is stored as `interrupted` all the same."""
+        self.draining = True
+        tasks = [asyncio.create_task(c.end_for_restart()) for c in list(self._open)]
+        if not tasks:
+            return 0, 0
+        done, pending = await asyncio.wait(tasks, timeout=timeout_s)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        return len(done), len(pending)
+
+
 class IngestConnection:
-    def __init__(self, websocket: WebSocket, runtime: Runtime):
+    def __init__(self, websocket: WebSocket, runtime: Runtime, connections: LiveConnections):
         self.ws = websocket
         self.runtime = runtime
+        self.connections = connections
         self.session: CallSession | None = None
         self.client_gone = False
         self.bad_starts = 0
         self.feed_call: CallInfo | None = None
+        # Set once the call is being ended for a shutdown: frames that still arrive are not taken.
+        self.ending = False
+        self._finish_lock = asyncio.Lock()
+        self._errors_seen: Counter[str] = Counter()
+        self._reaction = FinalReaction()
+        settings = runtime.settings
+        self._asr_watch = PartialDropWatch(settings.asr_behind_partials_dropped, settings.asr_behind_window_s,
+                                           settings.asr_behind_dropped_share)
 
     async def run(self) -> None:
         try:
@@ -66,7 +168,12 @@ class IngestConnection:
                 message = await self.ws.receive()
                 if message["type"] == "websocket.disconnect":
                     self.client_gone = True
+                    # 1012: the server is restarting and closed the socket itself (a server that did not
+                    # let this app end its calls first): the call was interrupted, not dropped by the client.
+                    self.ending = self.ending or message.get("code") == CloseCode.SERVICE_RESTART
                     break
+                if self.ending:
+                    continue
                 if message.get("bytes") is not None:
                     await self._on_audio(message["bytes"])
                 elif message.get("text") is not None:
@@ -80,9 +187,19 @@ class IngestConnection:
         except WebSocketDisconnect:
             self.client_gone = True
         if self.session is not None and not self.session.ended:
-            # Reaching here without a hangup means the phone system went away mid-call.
-            await self._finish("dropped")
+            # Reaching here without a hangup means the phone system went away mid-call (or, while shutting
+            # down, that the shutdown is already ending it: then this waits for that).
+            await self._finish("interrupted" if self.ending else "dropped")
         await self._close(CloseCode.NORMAL, "call ended")
+
+    async def end_for_restart(self) -> None:
+        """End the call in progress as `interrupted` (open utterances flushed, `ended` sent) and close the
+        socket with 1012 so the phone system reconnects elsewhere. Runs in the shutdown's own task."""
+        self.ending = True
+        if self.session is not None:
+            bind_call_context(call_id=self.session.call_id, agent_id=self.feed_call.agent_id if self.feed_call else None)
+            await self._finish("interrupted")
+        await self._close(CloseCode.SERVICE_RESTART, "service restart: reconnect to another instance")
 
     # ------------------------------------------------------------------ frames
 
@@ -113,12 +230,21 @@ class IngestConnection:
         return await self._on_event(parsed)
 
     async def _on_start(self, start: StartMessage) -> None:
-        runtime = self.runtime
+        runtime, settings = self.runtime, self.runtime.settings
         if self.session is not None:
             await self._error("already_started", f"call {self.session.call_id} is already started on this socket")
             return
-        if len(runtime.live_calls) >= runtime.settings.max_live_calls:
+        if self.connections.draining:
+            self._refused("shutting_down")
+            raise _Close(CloseCode.SERVER_FULL, "shutting_down: this instance is shutting down; retry elsewhere")
+        if len(runtime.live_calls) >= settings.max_live_calls:
+            self._refused("server_full")
             raise _Close(CloseCode.SERVER_FULL, "server_full: this instance is at its live-call limit; retry elsewhere")
+        waiting = runtime.scheduler.finals_waiting
+        if waiting > settings.max_asr_queue_depth:
+            self._refused("asr_queue_full")
+            raise _Close(CloseCode.SERVER_FULL, f"asr_queue_full: the recogniser is behind ({waiting} finals waiting, "
+                                                f"limit {settings.max_asr_queue_depth}); retry elsewhere")
         if start.call_id in runtime.live_calls or not await runtime.store_async(
             runtime.store.create_call,
             start.call_id,
@@ -127,17 +253,25 @@ class IngestConnection:
             start.caller_number,
             start.started_at.isoformat() if start.started_at else None,
             start.audio.model_dump(mode="json"),
+            getattr(self.ws.state, "tenant", None),
         ):
+            self._refused("duplicate_call")
             raise _Close(CloseCode.DUPLICATE_CALL, f"duplicate_call: call id {start.call_id!r} already exists")
+        bind_call_context(call_id=start.call_id, agent_id=start.agent_id)
         observers = runtime.observers_for(start.call_id, start.agent_id, start.direction, start.started_at,
                                           start.caller_number)
         self.feed_call = CallInfo(call_id=start.call_id, agent_id=start.agent_id, direction=start.direction,
                                   caller_number=start.caller_number,
                                   started_at=start.started_at.isoformat() if start.started_at else None)
+        observers = [self._reaction.opens, *observers, self._reaction.closes]
         self.session = runtime.new_call(start.call_id, start.audio, self._deliver, observers=observers)
         runtime.live_calls[start.call_id] = self.session
-        log.info("call started", extra={"call_id": start.call_id, "agent_id": start.agent_id})
+        runtime.metrics.calls_started.inc()
+        log.info("call started", extra={"direction": start.direction, "audio": start.audio.model_dump(mode="json")})
         await self.session.start()
+
+    def _refused(self, reason: str) -> None:
+        self.runtime.metrics.calls_refused.labels(reason).inc()
 
     async def _on_event(self, event: CallEventMessage) -> bool:
         if self.session is None:
@@ -157,12 +291,20 @@ class IngestConnection:
         if len(frame) > limit:
             await self._error("frame_too_large", f"binary frame of {len(frame)} bytes is over the {limit}-byte limit: dropped")
             return
+        heard = self.session.now
         try:
             await self.session.audio(frame)
         except FrameError as exc:
             await self._error("bad_audio_frame", str(exc))
+        finally:
+            self.runtime.metrics.audio_received_seconds.inc(max(0.0, self.session.now - heard))
+        stats = self.runtime.scheduler.stats
+        if self._asr_watch.behind(self.session.now, stats.partials_dropped, stats.partials_done):
+            self.runtime.metrics.asr_behind_notices.inc()
+            await self._error("asr_behind", "the recogniser on this instance is behind: partials come less often for "
+                                            "now; every final is still transcribed and stored")
         if self.session.now > self.runtime.settings.max_call_s:
-            raise _Close(CloseCode.CALL_TOO_LONG, f"call_too_long: over {self.runtime.settings.max_call_s:.0f} s")
+            raise _Close(CloseCode.CALL_TOO_LONG, f"call_too_long: over {self.runtime.settings.max_call_s:g} s")
 
     # ------------------------------------------------------------------ results
 
@@ -187,8 +329,33 @@ class IngestConnection:
             # The agent's screen gets every result of their call, as the phone system does.
             await runtime.feed_hub.publish(self.feed_call, payload)
         await self._send(payload)
+        self._measure(result)
+
+    def _measure(self, result: Any) -> None:
+        """Latencies on the call's clock: how much more audio had arrived when the message left than when
+        the speech it is about ended (for a call streamed in real time, seconds of wall time)."""
+        if self.session is None:
+            return
+        metrics, now = self.runtime.metrics, self.session.now
+        if isinstance(result, FinalResult):
+            metrics.final_latency.observe(max(0.0, now - result.end))
+        elif isinstance(result, PromptResult):
+            metrics.prompts_sent.labels(result.severity).inc()
+            # Only a prompt the rules raised on hearing a final is measured; one raised as time passed (dead
+            # air, a hold, a window for empathy that closed) or on a partial has no end of speech to start from.
+            trigger = self._reaction.final
+            if trigger is not None:
+                metrics.prompt_latency.observe(max(0.0, now - trigger.end))
+        elif isinstance(result, EndedResult):
+            metrics.calls_ended.labels(result.status).inc()
 
     async def _error(self, code: str, message: str, fatal: bool = False) -> None:
+        self.runtime.metrics.ingest_errors.labels(code).inc()
+        self._errors_seen[code] += 1
+        seen = self._errors_seen[code]
+        if fatal or seen <= LOGGED_ERRORS_PER_CODE:
+            more = " (further ones on this call are counted, not logged)" if seen == LOGGED_ERRORS_PER_CODE and not fatal else ""
+            log.warning("%s: %s%s", code, message, more, extra={"code": code, "fatal": fatal})
         if self.session is not None and not self.session.ended:
             await self.session.emit(ErrorResult(call_id="", event_id=0, code=code, message=message, fatal=fatal))
         else:
@@ -205,15 +372,19 @@ class IngestConnection:
             self.client_gone = True
 
     async def _finish(self, status: str) -> None:
-        session = self.session
-        if session is None or session.ended:
-            return
-        try:
-            await session.finish(status)
-        finally:
-            await self.runtime.store_async(self.runtime.store.end_call, session.call_id, status, session.now)
-            self.runtime.live_calls.pop(session.call_id, None)
-            log.info("call ended", extra={"call_id": session.call_id, "status": status})
+        # A hangup, a dead socket and a shutdown may all try to end the call; the first one does, the others
+        # wait for it, so that nothing is sent after `ended` or closed before it.
+        async with self._finish_lock:
+            session = self.session
+            if session is None or session.ended:
+                return
+            try:
+                await session.finish(status)
+            finally:
+                await self.runtime.store_async(self.runtime.store.end_call, session.call_id, status, session.now)
+                self.runtime.live_calls.pop(session.call_id, None)
+                log.info("call ended", extra={"status": status, "duration": round(session.now, 3),
+                                              "utterances": session.utterance_count})
 
     async def _close(self, code: int, reason: str) -> None:
         if self.client_gone or self.ws.application_state != WebSocketState.CONNECTED:
@@ -224,24 +395,24 @@ class IngestConnection:
             pass
 
 
-def integrator_for(websocket: WebSocket, keys: dict[str, str]) -> str | None:
-    """The integrator whose API key the handshake carries (`Authorization: Bearer KEY`), or None."""
-    scheme, _, presented = websocket.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not presented:
-        return None
-    for name, key in keys.items():
-        if hmac.compare_digest(presented.encode(), key.encode()):
-            return name
-    return None
-
-
 @router.websocket("/v1/ingest")
 async def ingest(websocket: WebSocket) -> None:
     runtime: Runtime = websocket.app.state.runtime
-    keys = runtime.settings.ingest_keys
-    if keys and integrator_for(websocket, keys) is None:
-        log.warning("ingest refused: missing or wrong API key from %s", websocket.client)
+    # An integrator's key (docs/security.md); refusals are logged by `authorize`, with who and why.
+    principal = authorize(websocket, INGEST_ROLES, bearer_key(websocket))
+    if isinstance(principal, Refusal):
+        runtime.metrics.calls_refused.labels("unauthorized").inc()
         await websocket.close(code=int(CloseCode.UNAUTHORIZED), reason="missing or wrong API key")
         return
+    websocket.state.tenant = principal.tenant  # the calls of this socket are its integrator's tenant's
+    integrator = None if principal.role == "local" else principal.name
+    # This task serves the one call of this socket: everything it (and what it starts) logs names the call.
+    bind_call_context(integrator=integrator)
     await websocket.accept()
-    await IngestConnection(websocket, runtime).run()
+    connections: LiveConnections = websocket.app.state.ingest_connections
+    connection = IngestConnection(websocket, runtime, connections)
+    connections.add(connection)
+    try:
+        await connection.run()
+    finally:
+        connections.discard(connection)

@@ -24,7 +24,8 @@ class CloseCode(IntEnum):
     NO_VALID_START = 4401  # the first message was not a valid start after several tries
     DUPLICATE_CALL = 4409  # a call with this id is live or already stored
     CALL_TOO_LONG = 4413  # the call passed the configured maximum length
-    SERVER_FULL = 4503  # the instance is at its live-call limit
+    SERVER_FULL = 4503  # the instance cannot take a new call now (live-call limit, recogniser queue, shutting down)
+    SERVICE_RESTART = 1012  # the instance is shutting down; the call was ended as `interrupted`, reconnect elsewhere
 
 
 class _Wire(BaseModel):
@@ -149,7 +150,7 @@ class ErrorResult(_Result):
 
 class EndedResult(_Result):
     type: Literal["ended"] = "ended"
-    status: Literal["completed", "dropped"]
+    status: Literal["completed", "dropped", "interrupted"]
     duration: float
     utterances: int
 

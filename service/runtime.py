@@ -25,7 +25,8 @@ from rules.config import load_rules_config
 from rules.engine import RuleBook
 from rules.findings import CallReport
 from pipelines.transcript_filter import TranscriptFilter
-from service.agent_feed import AgentFeedHub
+from service.agent_feed import AgentFeedHub, feed_hub_for
+from service.metrics import ServiceMetrics
 from service.protocol import AudioFormat
 from service.settings import Settings
 from service.store import CallStore
@@ -74,6 +75,8 @@ def streaming_options(settings: Settings, hotwords: tuple[str, ...] = ()) -> Str
             min_speech_ms=settings.min_speech_ms,
             pre_roll_ms=settings.pre_roll_ms,
             post_roll_ms=settings.post_roll_ms,
+            soft_max_utterance_s=settings.soft_max_utterance_s,
+            split_silence_ms=settings.split_silence_ms,
             max_utterance_s=settings.max_utterance_s,
         ),
         final_decode=DecodeOptions(beam_size=settings.final_beam_size),
@@ -96,31 +99,40 @@ class Runtime:
     sentiment: SentimentClassifier
     live_calls: dict[str, CallSession] = field(default_factory=dict)
     feed_hub: AgentFeedHub = field(default_factory=AgentFeedHub)
+    metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
 
     def __post_init__(self) -> None:
         self.feed_hub.on_dismiss = self._store_dismissal
+        self.metrics.watch(self)
 
     async def _store_dismissal(self, call_id: str, prompt_id: str, agent_id: str) -> None:
         await self.store_async(self.store.dismiss_prompt, call_id, prompt_id, agent_id)
 
     @classmethod
-    def load(cls, settings: Settings | None = None) -> "Runtime":
+    def load(cls, settings: Settings | None = None, *, serves_live_calls: bool = True) -> "Runtime":
+        """`serves_live_calls=False` for processes that share the database with a server but take no calls
+        (audit workers, the audit command): calls still 'live' there are the server's, not interrupted."""
         settings = settings or Settings()
         rule_book = RuleBook(load_rules_config(settings.rules_file))
-        store = CallStore(settings.resolved_database_url)
-        store.mark_live_calls_interrupted()
+        store = CallStore.from_settings(settings)
+        if serves_live_calls:
+            # This instance's calls only (CALLWATCH_INSTANCE_ID): others sharing the database may have theirs live.
+            store.mark_live_calls_interrupted()
         deployment = rule_book.config.deployment
         hotwords = tuple(dict.fromkeys([deployment.company_name, *deployment.company_aliases]))
+        backend = build_backend(settings)
         return cls(
             settings=settings,
-            backend=build_backend(settings),
+            backend=backend,
             vad=SileroVAD(),
-            scheduler=ASRScheduler(partial_max_age_s=settings.partial_max_age_s),
+            scheduler=ASRScheduler(backend, partial_max_age_s=settings.partial_max_age_s, max_batch=settings.asr_max_batch),
             store=store,
             transcript_filter=TranscriptFilter(tuple(settings.hallucination_phrases)),
             options=streaming_options(settings, hotwords),
             rule_book=rule_book,
             sentiment=SentimentClassifier.load(config=sentiment_config(settings)),
+            # Only a server has feed screens; an audit worker need not mirror every live call.
+            feed_hub=feed_hub_for(settings) if serves_live_calls else AgentFeedHub(),
         )
 
     def new_call(
@@ -140,7 +152,6 @@ class Runtime:
         return CallSession(
             call_id,
             audio_format,
-            backend=self.backend,
             scheduler=self.scheduler,
             vad=self.vad,
             transcript_filter=self.transcript_filter,
@@ -165,9 +176,16 @@ class Runtime:
     async def _store_report(self, call_id: str, report: CallReport) -> None:
         await self.store_async(self.store.save_report, call_id, report.score, report.model_dump(mode="json"))
 
+    def ping_store(self) -> None:
+        """Raise if the database cannot answer a trivial query (readiness)."""
+        with self.store.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
     def close(self) -> None:
+        self.metrics.close()
         self.scheduler.close()
         self.store.engine.dispose()
+        self.feed_hub.close()
 
     async def store_async(self, fn: Any, *args: Any) -> Any:
         """Run a store write off the event loop, so a slow disk never stalls audio of other calls."""

@@ -6,9 +6,12 @@ etiquette (company name, thresholds, phrase lists, prompts) lives in the rules f
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.embedded_whisper import EMBEDDED_MODEL_NAME
@@ -32,6 +35,8 @@ DEFAULT_HALLUCINATION_PHRASES = [
     "amara.org",
 ]
 
+DEFAULT_AUDIT_BROKER_URL = "redis://127.0.0.1:6379/0"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CALLWATCH_", env_file=".env", extra="ignore")
@@ -39,17 +44,19 @@ class Settings(BaseSettings):
     # Models
     asr_backend: str = "faster-whisper"
     asr_model: str = Field(EMBEDDED_MODEL_NAME, description="embedded:whisper-base, a local folder, or a size name")
-    asr_device: str = "cpu"
-    asr_compute_type: str = "int8"
+    device: str = Field("cpu", description="cpu, cuda or cuda:N: where the models run unless asr_device / emotion_device say otherwise")
+    asr_device: str = Field("", description="default: device")
+    asr_compute_type: str = Field("", description="CTranslate2 compute type; default int8 on cpu, float16 on cuda")
     asr_threads: int = Field(0, ge=0, description="CPU threads for the recogniser; 0 = all cores")
     asr_encoder_window: str = Field("fit", pattern="^(fit|full)$")
     asr_prompt: str = ""
     final_beam_size: int = Field(5, ge=1, le=10)
     partial_beam_size: int = Field(1, ge=1, le=10)
+    asr_max_batch: int = Field(4, ge=1, le=32, description="utterances waiting together are decoded in one batch, up to this many")
     emotion_model: str | None = Field(None, description="text sentiment model: None = the embedded e5-small + shipped head; or a folder / HF id")
     emotion_head: str | None = Field(None, description="linear head (safetensors) for an encoder model; None with emotion_model = a sequence classifier")
     emotion_label_map: dict[str, str] | None = Field(None, description="the model's labels → angry/upset/neutral/satisfied")
-    emotion_device: str = "cpu"
+    emotion_device: str = Field("", description="default: device")
     hallucination_phrases: list[str] = Field(default_factory=lambda: list(DEFAULT_HALLUCINATION_PHRASES))
 
     # Streaming policy
@@ -58,6 +65,8 @@ class Settings(BaseSettings):
     min_speech_ms: int = Field(200, ge=0)
     pre_roll_ms: int = Field(400, ge=0, le=2000)
     post_roll_ms: int = Field(300, ge=0, le=2000)
+    soft_max_utterance_s: float = Field(6.0, ge=1, le=30, description="a longer turn is closed at its next short pause")
+    split_silence_ms: int = Field(200, ge=50, le=5000, description="the short pause that closes a long turn")
     max_utterance_s: float = Field(20.0, ge=2, le=30)
     partial_interval_s: float = Field(0.6, ge=0.2)
     partial_max_age_s: float = Field(1.5, gt=0, description="a queued partial older than this is dropped")
@@ -65,8 +74,16 @@ class Settings(BaseSettings):
     # Paths and storage
     cache_dir: Path = Path.home() / ".cache" / "callwatch"
     data_dir: Path = Path("var")
-    database_url: str = ""
+    database_url: str = Field("", description="any SQLAlchemy URL, e.g. postgresql://user:pw@host/callwatch; default SQLite in data_dir")
+    database_retry_s: float = Field(
+        30.0, ge=0, description="how long a store operation keeps retrying while the database is unreachable (a restart)",
+    )
     rules_file: Path | None = None
+    instance_id: str = Field(
+        default_factory=socket.gethostname, min_length=1, max_length=128,
+        description="names this instance's calls in a shared database, so that at start it marks interrupted only "
+                    "the calls it left live; default the host name: set it when several instances run on one host",
+    )
 
     # Access. Tokens are compared in constant time; keep them in the environment or a secrets store, not in
     # the rules file. With none configured, the agent and supervisor pages refuse everyone.
@@ -76,17 +93,63 @@ class Settings(BaseSettings):
     )
     agent_tokens: dict[str, str] = Field(default_factory=dict, description='{"agent id": "token"}')
     supervisor_tokens: dict[str, str] = Field(default_factory=dict, description='{"supervisor name": "token"}')
+    keys_file: Path | None = Field(
+        None, description="principals and their hashed keys (YAML or JSON, docs/security.md); re-read when it changes"
+    )
+    mask_pii: bool = Field(False, description="mask phone, ID and bank card numbers in reports and exports")
 
     # QA audits of recordings
     audit_workers: int = Field(0, ge=0, description="recordings in flight at once; 0 = cores + 1")
     audit_beam_size: int | None = Field(None, ge=1, le=10, description="beam for audits; default: final_beam_size")
     audit_max_file_bytes: int = Field(512 * 1024 * 1024, ge=1024)
     audit_import_roots: list[Path] = Field(default_factory=list, description="folders a server-side batch may read; default DATA_DIR/import")
+    audit_engine: str = Field("local", pattern="^(local|celery)$", description="local: audits run in the submitting process; celery: on `callwatch audit-worker` processes, through the broker")
+    audit_broker_url: str = Field("", description="Redis for audit_engine=celery: the Celery broker, and the workers' claims on running jobs; default redis_url, else redis://127.0.0.1:6379/0")
+    audit_lease_s: float = Field(60.0, ge=2, le=3600, description="a worker renews its claim on a running job every third of this; a claim not renewed for this long (a dead worker's) is given to another worker")
+    audit_visibility_timeout_s: float = Field(6 * 3600, ge=5, description="the broker hands a task again if it is not acknowledged within this; longer than the longest audit")
 
     # Limits
     max_frame_bytes: int = Field(256 * 1024, ge=1024)
     max_call_s: float = Field(4 * 3600, gt=0)
     max_live_calls: int = Field(64, ge=1)
+    max_asr_queue_depth: int = Field(
+        16, ge=1, description="finals waiting for the recogniser beyond which new calls are refused (calls in progress go on)")
+    asr_behind_partials_dropped: int = Field(
+        4, ge=1, description="partials dropped within asr_behind_window_s (and asr_behind_dropped_share of those asked for) that make each live call be told asr_behind, once")
+    asr_behind_dropped_share: float = Field(0.5, gt=0, le=1, description="the share of partials dropped that counts as behind")
+    asr_behind_window_s: float = Field(10.0, gt=0, description="call-clock window over which partial drops are counted")
+
+    # Several instances behind a load balancer share the agent feed over Redis (docs/agent-feed.md).
+    redis_url: str | None = Field(
+        None, description="redis://HOST:6379/0: every instance's feed serves every call; unset: in-process, one instance"
+    )
+    redis_key_prefix: str = Field("callwatch:feed:", description="key prefix in Redis, so deployments can share one")
+
+    # Operations
+    log_format: Literal["text", "json"] = Field("text", description="json: one object per line with call_id, for a log collector")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    metrics_token: str = Field("", description="when set, GET /metrics needs Authorization: Bearer TOKEN")
+    shutdown_grace_s: float = Field(
+        30.0, gt=0, description="on SIGTERM, time given to the calls in progress to flush their last finals before they are cut")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_case_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _devices_follow_device(self) -> "Settings":
+        # One switch for a GPU host; each model can still be placed on its own.
+        if not self.asr_device:
+            self.asr_device = self.device
+        if not self.emotion_device:
+            self.emotion_device = self.device
+        if not self.asr_compute_type:
+            self.asr_compute_type = "int8" if self.asr_device == "cpu" else "float16"
+        # One Redis URL configures both the feed and the audit broker.
+        if not self.audit_broker_url:
+            self.audit_broker_url = self.redis_url or DEFAULT_AUDIT_BROKER_URL
+        return self
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,0 +1,168 @@
+"""Prometheus metrics, on a registry of the runtime's own (never the library's global one).
+
+Events are counted where they happen (ingest: audio in, calls started, refused and ended, errors sent,
+prompt and final latency). What already has a source of truth is read from it at scrape time instead of
+being mirrored: live calls from the runtime, the recogniser's queue and work from the ASR scheduler, audit
+jobs by state from the database. docs/operations.md lists every metric.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+if TYPE_CHECKING:
+    from service.runtime import Runtime
+
+log = logging.getLogger("callwatch.metrics")
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+AUDIT_JOB_STATES = ("queued", "running", "done", "skipped", "failed")
+# Seconds from the end of speech to the message leaving the server, on the call's clock. Finals of short
+# turns land around 1 s on a 2-core CPU; the tail buckets show a recogniser that has fallen behind.
+LATENCY_BUCKETS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0)
+
+
+class ServiceMetrics:
+    """Everything /metrics shows, for one runtime (one process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        self.audio_received_seconds = Counter(
+            "callwatch_audio_received_seconds", "Seconds of call audio received on ingest sockets (the calls' clocks)", registry=r)
+        self.calls_started = Counter("callwatch_calls_started", "Live calls accepted", registry=r)
+        self.calls_ended = Counter("callwatch_calls_ended", "Live calls ended, by status", ["status"], registry=r)
+        self.calls_refused = Counter(
+            "callwatch_calls_refused", "Calls or sockets refused, by reason", ["reason"], registry=r)
+        self.ingest_errors = Counter(
+            "callwatch_ingest_errors", "error messages sent to phone systems, by code", ["code"], registry=r)
+        self.log_errors = Counter(
+            "callwatch_log_errors", "ERROR log lines of the service, by logger (failures inside the service)",
+            ["logger"], registry=r)
+        self.prompts_sent = Counter("callwatch_prompts_sent", "Etiquette prompts sent, by severity", ["severity"], registry=r)
+        self.prompt_latency = Histogram(
+            "callwatch_prompt_latency_seconds",
+            "End of the final a prompt was raised on to the prompt being sent, on the call's clock",
+            buckets=LATENCY_BUCKETS, registry=r)
+        self.final_latency = Histogram(
+            "callwatch_final_latency_seconds", "End of an utterance to its final being sent, on the call's clock",
+            buckets=LATENCY_BUCKETS, registry=r)
+        self.asr_behind_notices = Counter(
+            "callwatch_asr_behind_notices", "Calls told that the recogniser is behind (asr_behind)", registry=r)
+        self.draining = Gauge("callwatch_draining", "1 while the process is ending its calls to shut down", registry=r)
+        self._error_log_counter: ErrorLogCounter | None = None
+
+    def watch(self, runtime: Runtime) -> None:
+        """Read the runtime's own state at every scrape, and count the service's ERROR log lines (once)."""
+        if self._error_log_counter is None:
+            self.registry.register(RuntimeCollector(runtime))
+            self._error_log_counter = ErrorLogCounter(self)
+            logging.getLogger("callwatch").addHandler(self._error_log_counter)
+
+    def close(self) -> None:
+        if self._error_log_counter is not None:
+            logging.getLogger("callwatch").removeHandler(self._error_log_counter)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition; blocking (one database query), so call it off the event loop."""
+        return generate_latest(self.registry)
+
+
+class RuntimeCollector(Collector):
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+
+    def describe(self) -> Iterable[Metric]:
+        # Without this the registry would collect (and query the database) just to learn the names.
+        return [
+            GaugeMetricFamily("callwatch_live_calls", ""),
+            GaugeMetricFamily("callwatch_live_calls_limit", ""),
+            GaugeMetricFamily("callwatch_asr_queue_depth", ""),
+            GaugeMetricFamily("callwatch_asr_finals_waiting", ""),
+            GaugeMetricFamily("callwatch_asr_queue_depth_limit", ""),
+            CounterMetricFamily("callwatch_asr_batches", ""),
+            CounterMetricFamily("callwatch_asr_audio_seconds", ""),
+            CounterMetricFamily("callwatch_asr_busy_seconds", ""),
+            GaugeMetricFamily("callwatch_asr_real_time_factor", ""),
+            CounterMetricFamily("callwatch_asr_jobs", "", labels=["kind"]),
+            CounterMetricFamily("callwatch_asr_partials_dropped", ""),
+            GaugeMetricFamily("callwatch_audit_jobs", "", labels=["state"]),
+            GaugeMetricFamily("callwatch_info", "", labels=["asr_model", "asr_device", "asr_compute_type"]),
+        ]
+
+    def collect(self) -> Iterable[Metric]:
+        rt, settings = self.runtime, self.runtime.settings
+        yield GaugeMetricFamily("callwatch_live_calls", "Live calls on this instance", value=len(rt.live_calls))
+        yield GaugeMetricFamily("callwatch_live_calls_limit", "CALLWATCH_MAX_LIVE_CALLS", value=settings.max_live_calls)
+        yield GaugeMetricFamily("callwatch_asr_queue_depth", "Recognitions waiting for the recogniser (finals, and at most one partial per speaking leg)",
+                                value=rt.scheduler.queue_depth)
+        yield GaugeMetricFamily("callwatch_asr_finals_waiting", "Finals waiting for the recogniser (never dropped)",
+                                value=rt.scheduler.finals_waiting)
+        yield GaugeMetricFamily("callwatch_asr_queue_depth_limit", "CALLWATCH_MAX_ASR_QUEUE_DEPTH: more finals waiting, and new calls are refused",
+                                value=settings.max_asr_queue_depth)
+        stats = rt.scheduler.stats
+        yield CounterMetricFamily("callwatch_asr_batches", "Recogniser runs (each decodes one or more utterances together)",
+                                  value=stats.batches)
+        yield CounterMetricFamily("callwatch_asr_audio_seconds", "Seconds of audio the recogniser has decoded (partial re-decodes included)",
+                                  value=stats.audio_seconds)
+        yield CounterMetricFamily("callwatch_asr_busy_seconds", "Seconds the recogniser has spent decoding", value=stats.busy_seconds)
+        yield GaugeMetricFamily("callwatch_asr_real_time_factor", "busy / audio seconds since start (rate() of the two counters gives it over a window)",
+                                value=stats.real_time_factor)
+        jobs = CounterMetricFamily("callwatch_asr_jobs", "Recognitions done, by kind", labels=["kind"])
+        jobs.add_metric(["final"], stats.finals_done)
+        jobs.add_metric(["partial"], stats.partials_done)
+        yield jobs
+        yield CounterMetricFamily("callwatch_asr_partials_dropped", "Partials dropped: superseded by a newer one, or too old when their turn came",
+                                  value=stats.partials_dropped)
+        audit = self._audit_jobs()
+        if audit is not None:
+            family = GaugeMetricFamily("callwatch_audit_jobs", "Audit jobs in the database, by state", labels=["state"])
+            for state in sorted(set(AUDIT_JOB_STATES) | set(audit)):
+                family.add_metric([state], audit.get(state, 0))
+            yield family
+        info = GaugeMetricFamily("callwatch_info", "The recogniser this instance runs", labels=["asr_model", "asr_device", "asr_compute_type"])
+        info.add_metric([settings.asr_model, settings.asr_device, settings.asr_compute_type], 1)
+        yield info
+
+    def _audit_jobs(self) -> dict[str, int] | None:
+        """Job counts by state; None when there is no audit table yet or the database cannot be read (the rest
+        of the scrape still comes back)."""
+        from service.audit.tables import audit_jobs
+
+        try:
+            with self.runtime.store.engine.connect() as conn:
+                rows = conn.execute(select(audit_jobs.c.state, func.count()).group_by(audit_jobs.c.state)).all()
+        except SQLAlchemyError as exc:
+            log.debug("audit jobs not counted: %s", exc)
+            return None
+        return {state: int(count) for state, count in rows}
+
+
+class ErrorLogCounter(logging.Handler):
+    """Counts ERROR lines of the `callwatch.*` loggers: the failures the service survives (an observer that
+    raised, an audit job that crashed) become visible as a rate, not only as log lines."""
+
+    def __init__(self, metrics: ServiceMetrics):
+        super().__init__(level=logging.ERROR)
+        self.metrics = metrics
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.metrics.log_errors.labels(record.name).inc()

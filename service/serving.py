@@ -1,0 +1,71 @@
+"""`callwatch serve`: uvicorn with the service's logging and a shutdown that ends calls properly.
+
+Left to itself, uvicorn answers SIGTERM by closing every websocket with 1012 at once and only then runs
+the application's shutdown: the calls in progress would lose their open utterance and never hear `ended`.
+Here the listening socket is closed first (no new connections), then every call is ended by the app
+(`service.app.end_calls_for_shutdown`), and only then does uvicorn's own shutdown close what is left (agent
+screens) and run the lifespan shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import uvicorn
+from fastapi import FastAPI
+
+from service.app import create_app, end_calls_for_shutdown
+from service.log_format import configure_logging
+from service.settings import Settings
+
+WS_MAX_SIZE = 16 * 1024 * 1024
+log = logging.getLogger("callwatch.serve")
+
+
+def device_problems(settings: Settings) -> list[str]:
+    """Why the configured devices cannot be used here (empty when they can): said in one line at start,
+    instead of a driver's traceback from the middle of loading a model."""
+    problems = []
+    if settings.asr_device.startswith("cuda"):
+        import ctranslate2
+
+        if ctranslate2.get_cuda_device_count() == 0:
+            problems.append(f"CALLWATCH_ASR_DEVICE={settings.asr_device}: CTranslate2 finds no CUDA device "
+                            "(no GPU, no driver, or the container was started without --gpus)")
+    if settings.emotion_device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            problems.append(f"CALLWATCH_EMOTION_DEVICE={settings.emotion_device}: PyTorch has no CUDA "
+                            f"(build {torch.__version__}; the CPU build cannot use a GPU)")
+    return problems
+
+
+class CallwatchServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, app: FastAPI):
+        super().__init__(config)
+        self.callwatch_app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        await end_calls_for_shutdown(self.callwatch_app)
+        await super().shutdown(sockets=sockets)
+
+
+def serve(host: str, port: int, settings: Settings | None = None) -> None:
+    settings = settings or Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    problems = device_problems(settings)
+    if problems:
+        for problem in problems:
+            log.error("cannot start: %s", problem)
+        raise SystemExit(2)
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, log_level=settings.log_level, ws_max_size=WS_MAX_SIZE,
+        # After the calls are ended, what is left (agent screens, page requests) gets a few seconds.
+        timeout_graceful_shutdown=5,
+    )
+    CallwatchServer(config, app).run()
