@@ -78,6 +78,20 @@ class CallStream:
         while (item := await self._results.get()) is not None:
             yield item
 
+    async def read_until(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 60.0) -> list[dict[str, Any]]:
+        """The results up to and including the first that `predicate` accepts (or to the close); raises
+        TimeoutError if none comes within `timeout` seconds."""
+        seen: list[dict[str, Any]] = []
+
+        async def read() -> None:
+            async for result in self.results():
+                seen.append(result)
+                if predicate(result):
+                    return
+
+        await asyncio.wait_for(read(), timeout)
+        return seen
+
 
 def _wire_frames(audio: np.ndarray, rate: int, encoding: str) -> tuple[list[bytes], int]:
     """Cut (frames, channels) audio into 20 ms wire frames; G.711 is sent at 8 kHz as on a trunk."""

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import threading
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 import pytest
+from live_server import LiveServer
 
 # The throwaway PostgreSQL (postgres_server, postgres_url, database_url, postgres_cluster).
 pytest_plugins = ["postgres_plugin"]
@@ -74,44 +72,12 @@ def runtime(settings):
     rt.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class LiveServer:
-    def __init__(self, app: Any, port: int):
-        import uvicorn
-
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.ingest_url = f"ws://127.0.0.1:{port}/v1/ingest"
-        self._server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws_max_size=16 * 1024 * 1024)
-        )
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-
-    def __enter__(self) -> "LiveServer":
-        self._thread.start()
-        deadline = time.monotonic() + 60
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=30)
-
-
 @pytest.fixture(scope="session")
 def live_server(runtime) -> Iterator[LiveServer]:
     """A real uvicorn server on loopback serving the real app around the shared runtime."""
     from service.app import create_app
 
-    with LiveServer(create_app(runtime=runtime), _free_port()) as server:
+    with LiveServer(create_app(runtime=runtime)) as server:
         yield server
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -22,15 +21,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from live_server import free_port
 
 PG_ROOTS = (Path("/usr/lib/postgresql"),)
 ADMIN_USER = "postgres"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def find_bin_dir() -> Path | None:
@@ -49,7 +45,7 @@ class PostgresCluster:
         self.bin_dir = bin_dir
         self.root = Path(tempfile.mkdtemp(prefix="callwatch-pg-"))
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         # PostgreSQL will not run as root: hand the folder to the postgres user and run the tools as it.
         self.run_as = ["runuser", "-u", ADMIN_USER, "--"] if os.geteuid() == 0 else []
         if self.run_as:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,15 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from live_server import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 180  # loading the models on a busy 2-core machine
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ServerProcess:

@@ -7,12 +7,12 @@ The server logs JSON lines (CALLWATCH_LOG_FORMAT=json) that name the call.
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import sqlite3
 
 import numpy as np
 import pytest
+from live_server import LiveServer
 from server_process import ServerProcess, pcm_frames
 
 from clients.ingest_client import CallStream
@@ -31,17 +31,6 @@ def server(tmp_path):
     process.stop(signal.SIGKILL)
 
 
-async def read_until(call: CallStream, predicate, timeout: float = 60.0) -> list[dict]:
-    seen: list[dict] = []
-
-    async def read() -> None:
-        async for result in call.results():
-            seen.append(result)
-            if predicate(result):
-                return
-
-    await asyncio.wait_for(read(), timeout)
-    return seen
 
 
 async def test_sigterm_mid_utterance_flushes_it_ends_the_call_interrupted_and_closes_1012(server, clip, manifest, tmp_path):
@@ -53,11 +42,11 @@ async def test_sigterm_mid_utterance_flushes_it_ends_the_call_interrupted_and_cl
         await call.start(call_id="sigterm-call", agent_id="a-7", audio=AUDIO)
         for frame in pcm_frames(first):
             await call.send_audio(frame, leg=CUSTOMER)
-        before = await read_until(call, lambda r: r["type"] == "final")
+        before = await call.read_until(lambda r: r["type"] == "final")
         for frame in pcm_frames(second_part):
             await call.send_audio(frame, leg=CUSTOMER)
         # A partial of the second sentence proves the server has heard it and the utterance is open.
-        before += await read_until(call, lambda r: r["type"] == "partial" and r["utterance_id"] == "customer-1")
+        before += await call.read_until(lambda r: r["type"] == "partial" and r["utterance_id"] == "customer-1")
         server.send_signal(signal.SIGTERM)
         after = [r async for r in call.results()]
 
@@ -98,16 +87,14 @@ async def test_sigterm_mid_utterance_flushes_it_ends_the_call_interrupted_and_cl
 async def test_under_plain_uvicorn_a_shutdown_still_stores_the_call_interrupted_with_its_open_utterance(runtime, clip):
     """Served by uvicorn without `callwatch serve`'s ordering, the sockets are closed (1012) before the app
     hears of the shutdown: the phone system gets no `ended`, but the call and its open utterance are stored."""
-    from conftest import LiveServer, _free_port
-
     from service.app import create_app
 
-    with LiveServer(create_app(runtime=runtime), _free_port()) as server:
+    with LiveServer(create_app(runtime=runtime)) as server:
         async with CallStream(server.ingest_url) as call:
             await call.start(call_id="plain-uvicorn-stop", agent_id="a-7", audio=AUDIO)
             for frame in pcm_frames(clip(SECOND)[: int(2.6 * 16000)]):
                 await call.send_audio(frame, leg=CUSTOMER)
-            await read_until(call, lambda r: r["type"] == "partial")
+            await call.read_until(lambda r: r["type"] == "partial")
             server._server.should_exit = True
             after = [r async for r in call.results()]
     runtime.metrics.draining.set(0)  # the shared runtime serves on

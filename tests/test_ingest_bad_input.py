@@ -28,17 +28,6 @@ def reference(manifest):
     return manifest[SENTENCE]["reference_transcript"]
 
 
-async def collect_until(call, predicate, timeout=30.0):
-    seen = []
-
-    async def read():
-        async for result in call.results():
-            seen.append(result)
-            if predicate(result):
-                return
-
-    await asyncio.wait_for(read(), timeout)
-    return seen
 
 
 def ended(results):
@@ -52,7 +41,7 @@ def is_final(result):
 async def say_sentence(call, frames, leg=0):
     for frame in frames:
         await call.send_audio(frame, leg=leg)
-    return await collect_until(call, is_final)
+    return await call.read_until(is_final)
 
 
 def assert_sentence_stored(runtime, call_id, reference, status):
@@ -90,7 +79,7 @@ async def test_unknown_message_type_is_reported_and_the_call_goes_on(live_server
         await call.start(call_id="unknown-type", agent_id="a1", audio=AUDIO)
         await say_sentence(call, sentence_frames)
         await call.send_json({"type": "dance", "style": "waltz"})
-        errors = await collect_until(call, lambda r: r["type"] == "error")
+        errors = await call.read_until(lambda r: r["type"] == "error")
         assert errors[-1]["code"] == "unknown_type" and "dance" in errors[-1]["message"]
         await call.event("hangup", by="customer")
         rest = [r async for r in call.results()]
@@ -102,7 +91,7 @@ async def test_unknown_message_type_is_reported_and_the_call_goes_on(live_server
 async def test_audio_before_start_is_refused_then_the_call_works(live_server, runtime, sentence_frames, reference):
     async with CallStream(live_server.ingest_url) as call:
         await call.send_audio(sentence_frames[0], leg=0)
-        first = await collect_until(call, lambda r: r["type"] == "error")
+        first = await call.read_until(lambda r: r["type"] == "error")
         assert first[-1]["code"] == "audio_before_start"
         await call.start(call_id="audio-first", agent_id="a1", audio=AUDIO)
         await say_sentence(call, sentence_frames)
@@ -114,14 +103,14 @@ async def test_audio_before_start_is_refused_then_the_call_works(live_server, ru
 async def test_a_wrong_sample_rate_is_named_and_earlier_audio_kept(live_server, runtime, sentence_frames, reference):
     async with CallStream(live_server.ingest_url) as call:
         await call.start(call_id="bad-rate", agent_id="a1", audio={**AUDIO, "sample_rate": 4000})
-        refused = await collect_until(call, lambda r: r["type"] == "error")
+        refused = await call.read_until(lambda r: r["type"] == "error")
         assert refused[-1]["code"] == "invalid_message"
         assert "audio.sample_rate" in refused[-1]["message"]
         await call.start(call_id="bad-rate", agent_id="a1", audio=AUDIO)
         await say_sentence(call, sentence_frames)
         # A phone system that tries to change the format mid-call is told so; the call keeps its format.
         await call.start(call_id="bad-rate", agent_id="a1", audio={**AUDIO, "sample_rate": 96000})
-        again = await collect_until(call, lambda r: r["type"] == "error")
+        again = await call.read_until(lambda r: r["type"] == "error")
         assert "sample_rate" in again[-1]["message"]
         await call.event("hangup", by="customer")
         [r async for r in call.results()]
@@ -147,7 +136,7 @@ async def test_a_frame_over_the_size_limit_is_dropped_with_an_error(live_server,
         await call.start(call_id="huge-frame", agent_id="a1", audio=AUDIO)
         await say_sentence(call, sentence_frames)
         await call.send_audio(b"\x00" * (limit + 2), leg=1)
-        errors = await collect_until(call, lambda r: r["type"] == "error")
+        errors = await call.read_until(lambda r: r["type"] == "error")
         assert errors[-1]["code"] == "frame_too_large"
         await call.event("hangup", by="customer")
         rest = [r async for r in call.results()]

@@ -34,17 +34,6 @@ def reference(manifest):
     return manifest[SENTENCE]["reference_transcript"]
 
 
-async def read_until(call: CallStream, predicate, timeout: float = 60.0) -> list[dict]:
-    seen: list[dict] = []
-
-    async def read() -> None:
-        async for result in call.results():
-            seen.append(result)
-            if predicate(result):
-                return
-
-    await asyncio.wait_for(read(), timeout)
-    return seen
 
 
 async def refused_start(url: str, call_id: str) -> tuple[CallStream, list[dict]]:
@@ -57,7 +46,7 @@ async def refused_start(url: str, call_id: str) -> tuple[CallStream, list[dict]]
 async def say_and_hang_up(call: CallStream, frames: list[bytes]) -> list[dict]:
     for frame in frames:
         await call.send_audio(frame, leg=1)
-    seen = await read_until(call, lambda r: r["type"] == "final")
+    seen = await call.read_until(lambda r: r["type"] == "final")
     await call.event("hangup", by="customer")
     return seen + [r async for r in call.results()]
 
@@ -81,7 +70,7 @@ async def test_over_the_live_call_limit_a_new_call_gets_4503_server_full_and_the
     refused_before = sample(runtime, "callwatch_calls_refused_total", reason="server_full")
     async with CallStream(live_server.ingest_url) as first:
         await first.start(call_id="limit-live-1", agent_id="a-1", audio=AUDIO)
-        await read_until(first, lambda r: r["type"] == "started")
+        await first.read_until(lambda r: r["type"] == "started")
         second, refused = await refused_start(live_server.ingest_url, "limit-live-2")
         assert second.close_code == 4503
         assert refused[-1]["code"] == "server_full" and refused[-1]["fatal"]
@@ -99,7 +88,7 @@ async def test_with_the_recogniser_queue_too_deep_a_new_call_gets_4503_asr_queue
     monkeypatch.setattr(runtime.settings, "max_asr_queue_depth", 1)
     async with CallStream(live_server.ingest_url) as first:
         await first.start(call_id="limit-queue-1", agent_id="a-1", audio=AUDIO)
-        await read_until(first, lambda r: r["type"] == "started")
+        await first.read_until(lambda r: r["type"] == "started")
         # Real recognitions, as a burst of finals from many calls would queue them: three batches' worth.
         backlog = [runtime.scheduler.final(DecodeRequest(sentence[: 2 * 16000], runtime.options.final_decode))
                    for _ in range(3 * runtime.scheduler.max_batch)]
@@ -148,7 +137,7 @@ async def test_a_recogniser_that_falls_behind_tells_the_call_once_and_still_deli
     notices_before = sample(runtime, "callwatch_asr_behind_notices_total")
     async with CallStream(live_server.ingest_url) as call:
         await call.start(call_id="asr-behind", agent_id="a-1", audio=AUDIO)
-        await read_until(call, lambda r: r["type"] == "started")
+        await call.read_until(lambda r: r["type"] == "started")
         # Finals go first: with a backlog of them the call's partials wait, are superseded and dropped.
         backlog = [runtime.scheduler.final(DecodeRequest(sentence[: 2 * 16000], runtime.options.final_decode))
                    for _ in range(2 * runtime.scheduler.max_batch)]

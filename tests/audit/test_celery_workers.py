@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,10 +21,16 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from live_server import free_port
 from sqlalchemy import func, insert, select
 
 from service.audit.claims import CLAIMED_SET, ClaimOutcome, JobClaims, lease_key
-from service.audit.tables import audit_batches, audit_calls, audit_jobs, create_audit_tables
+from service.audit.tables import (
+    audit_batches,
+    audit_calls,
+    audit_jobs,
+    create_audit_tables,
+)
 from service.store import CallStore, calls
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,10 +42,6 @@ LEASE_S = 2  # a dead worker's job is requeued by the other about 2-3 s after th
 VISIBILITY_S = 8  # ... well before the broker hands the dead worker's own task out again
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pytest.fail("redis-server is not installed (CI installs it: apt-get install redis-server)")
         pytest.skip("redis-server is not installed")
     folder = tmp_path_factory.mktemp("redis")
-    port = _free_port()
+    port = free_port()
     with (folder / "redis.log").open("wb") as log:
         proc = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                  "--appendonly", "no", "--dir", str(folder)], stdout=log, stderr=subprocess.STDOUT)
@@ -188,7 +189,6 @@ def test_audit_writes_and_claims_ride_out_a_database_restart(postgres_cluster, r
     """A real PostgreSQL stopped for two seconds under an audit's result write, a re-audit and a worker's
     claim, progress and finish: each waits for the database and gets through, nothing is marked failed."""
     import redis
-
     from postgres_plugin import PostgresServer
 
     from service.audit.persist import is_done, store_audit
