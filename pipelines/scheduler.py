@@ -1,7 +1,6 @@
 """One recogniser queue for every leg of every call in the process.
 
-The recogniser is the scarce resource (two cores decode about one utterance at a time), so all requests
-meet here. Finals are what gets stored and judged: they are never dropped and always go first, in arrival
+The recogniser is the scarce resource, so all requests meet here. Finals are what gets stored and judged: they are never dropped and always go first, in arrival
 order. Partials only make the screen feel alive: each leg has at most one waiting (a newer one replaces it),
 and one that waited too long is dropped. When the machine falls behind, partials slow down and finals
 stay whole.
@@ -48,10 +47,12 @@ class SchedulerStats:
 
 
 class ASRScheduler:
-    """Runs recognition requests on one worker thread, several at a time: the finals waiting when the worker
-    comes free go together in one batch (up to `max_batch`), and so do the partials when no final waits."""
+    """Runs recognition requests on `workers` threads (the backend decodes that many at once), several
+    requests at a time: the finals waiting when a worker comes free go together in one batch (up to
+    `max_batch`), and so do the partials when no final waits. With more than one worker, partials never
+    take the last free one, so a final that comes in starts at once."""
 
-    def __init__(self, backend: ASRBackend, partial_max_age_s: float = 1.5, max_batch: int = 4):
+    def __init__(self, backend: ASRBackend, partial_max_age_s: float = 1.5, max_batch: int = 4, workers: int = 1):
         self.backend = backend
         self.partial_max_age_s = partial_max_age_s
         self.max_batch = max_batch
@@ -60,8 +61,11 @@ class ASRScheduler:
         self._partials: OrderedDict[Hashable, _Job] = OrderedDict()
         self._wake = threading.Condition()
         self._stopping = False
-        self._thread = threading.Thread(target=self._work, name="asr-scheduler", daemon=True)
-        self._thread.start()
+        self._partial_lanes = max(1, workers - 1)
+        self._decoding_partials = 0
+        self._threads = [threading.Thread(target=self._work, name=f"asr-worker-{i}", daemon=True) for i in range(workers)]
+        for thread in self._threads:
+            thread.start()
 
     @property
     def queue_depth(self) -> int:
@@ -87,17 +91,19 @@ class ASRScheduler:
         with self._wake:
             stale = self._partials.pop(key, None)
             self._partials[key] = job
+            if stale is not None:
+                self.stats.partials_dropped += 1
             self._wake.notify()
         if stale is not None:
             self._resolve(stale, None)
-            self.stats.partials_dropped += 1
         return job.future
 
     def close(self) -> None:
         with self._wake:
             self._stopping = True
             self._wake.notify_all()
-        self._thread.join(timeout=30)
+        for thread in self._threads:
+            thread.join(timeout=30)
 
     @staticmethod
     def _job(request: DecodeRequest) -> _Job:
@@ -149,7 +155,8 @@ class ASRScheduler:
             while True:
                 if self._finals:
                     return self._take_finals(), True
-                if partials := self._take_partials():
+                if self._decoding_partials < self._partial_lanes and (partials := self._take_partials()):
+                    self._decoding_partials += 1
                     return partials, False
                 if self._stopping:
                     return None
@@ -169,15 +176,20 @@ class ASRScheduler:
             jobs, is_final = picked
             started = time.monotonic()
             outcomes = self._run(jobs)
-            self.stats.busy_seconds += time.monotonic() - started
-            self.stats.batches += 1
+            with self._wake:
+                if not is_final:
+                    self._decoding_partials -= 1
+                    self._wake.notify()
+                self.stats.busy_seconds += time.monotonic() - started
+                self.stats.batches += 1
             for job, outcome in zip(jobs, outcomes):
                 if isinstance(outcome, BaseException):
                     self._resolve(job, None, outcome)
                     continue
-                self.stats.audio_seconds += job.audio_seconds
-                if is_final:
-                    self.stats.finals_done += 1
-                else:
-                    self.stats.partials_done += 1
+                with self._wake:
+                    self.stats.audio_seconds += job.audio_seconds
+                    if is_final:
+                        self.stats.finals_done += 1
+                    else:
+                        self.stats.partials_done += 1
                 self._resolve(job, outcome)

@@ -25,9 +25,9 @@ class SegmenterOptions:
     # Utterances with less speech than this are clicks, coughs or line noise.
     min_speech_ms: int = 200
     # A long turn is closed at the first short pause once it is this long, so its final comes while the
-    # speaker goes on (a 15 s monologue decoded at once keeps the screen waiting 3 s past its end) and the
-    # open audio that partials re-decode stays short.
-    soft_max_utterance_s: float = 6.0
+    # speaker goes on and the open audio that partials re-decode stays bounded. Not shorter: cutting turns
+    # at 6 s measured 1.5 points worse CER over μ-law on the shared clips than leaving them whole.
+    soft_max_utterance_s: float = 12.0
     split_silence_ms: int = 200
     # Whisper decodes at most 30 s at once; a turn with no pause at all is cut here.
     max_utterance_s: float = 20.0

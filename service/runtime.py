@@ -7,7 +7,6 @@ state. The web app, the command line and the tests all build their pipelines fro
 from __future__ import annotations
 
 import asyncio
-import os
 from datetime import datetime
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -61,7 +60,8 @@ def build_backend(settings: Settings) -> ASRBackend:
         model_path=resolve_whisper_model(settings.asr_model, settings.cache_dir),
         device=settings.asr_device,
         compute_type=settings.asr_compute_type,
-        cpu_threads=settings.asr_threads or (os.cpu_count() or 1),
+        cpu_threads=settings.asr_threads,
+        num_workers=settings.resolved_asr_workers,
         encoder_window=settings.asr_encoder_window,
         prompt=settings.asr_prompt,
     )
@@ -125,7 +125,8 @@ class Runtime:
             settings=settings,
             backend=backend,
             vad=SileroVAD(),
-            scheduler=ASRScheduler(backend, partial_max_age_s=settings.partial_max_age_s, max_batch=settings.asr_max_batch),
+            scheduler=ASRScheduler(backend, partial_max_age_s=settings.partial_max_age_s, max_batch=settings.asr_max_batch,
+                                   workers=settings.resolved_asr_workers),
             store=store,
             transcript_filter=TranscriptFilter(tuple(settings.hallucination_phrases)),
             options=streaming_options(settings, hotwords),

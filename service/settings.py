@@ -7,6 +7,7 @@ etiquette (company name, thresholds, phrase lists, prompts) lives in the rules f
 from __future__ import annotations
 
 import socket
+import os
 from pathlib import Path
 
 from typing import Literal
@@ -47,12 +48,13 @@ class Settings(BaseSettings):
     device: str = Field("cpu", description="cpu, cuda or cuda:N: where the models run unless asr_device / emotion_device say otherwise")
     asr_device: str = Field("", description="default: device")
     asr_compute_type: str = Field("", description="CTranslate2 compute type; default int8 on cpu, float16 on cuda")
-    asr_threads: int = Field(0, ge=0, description="CPU threads for the recogniser; 0 = all cores")
+    asr_threads: int = Field(1, ge=1, description="CPU threads per recogniser worker")
+    asr_workers: int = Field(0, ge=0, description="utterances decoded at once; 0 = one per core on CPU, one on a GPU")
     asr_encoder_window: str = Field("fit", pattern="^(fit|full)$")
     asr_prompt: str = ""
     final_beam_size: int = Field(5, ge=1, le=10)
     partial_beam_size: int = Field(1, ge=1, le=10)
-    asr_max_batch: int = Field(4, ge=1, le=32, description="utterances waiting together are decoded in one batch, up to this many")
+    asr_max_batch: int = Field(2, ge=1, le=32, description="utterances waiting together are decoded in one batch, up to this many")
     emotion_model: str | None = Field(None, description="text sentiment model: None = the embedded e5-small + shipped head; or a folder / HF id")
     emotion_head: str | None = Field(None, description="linear head (safetensors) for an encoder model; None with emotion_model = a sequence classifier")
     emotion_label_map: dict[str, str] | None = Field(None, description="the model's labels → angry/upset/neutral/satisfied")
@@ -65,7 +67,7 @@ class Settings(BaseSettings):
     min_speech_ms: int = Field(200, ge=0)
     pre_roll_ms: int = Field(400, ge=0, le=2000)
     post_roll_ms: int = Field(300, ge=0, le=2000)
-    soft_max_utterance_s: float = Field(6.0, ge=1, le=30, description="a longer turn is closed at its next short pause")
+    soft_max_utterance_s: float = Field(12.0, ge=1, le=30, description="a longer turn is closed at its next short pause")
     split_silence_ms: int = Field(200, ge=50, le=5000, description="the short pause that closes a long turn")
     max_utterance_s: float = Field(20.0, ge=2, le=30)
     partial_interval_s: float = Field(0.6, ge=0.2)
@@ -150,6 +152,12 @@ class Settings(BaseSettings):
         if not self.audit_broker_url:
             self.audit_broker_url = self.redis_url or DEFAULT_AUDIT_BROKER_URL
         return self
+
+    @property
+    def resolved_asr_workers(self) -> int:
+        if self.asr_workers:
+            return self.asr_workers
+        return 1 if self.asr_device != "cpu" else os.cpu_count() or 1
 
     @property
     def resolved_database_url(self) -> str:

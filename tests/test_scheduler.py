@@ -24,11 +24,13 @@ class GatedRecogniser:
 
     def __init__(self):
         self.batches: list[list[str]] = []
+        self.started: list[list[str]] = []
         self.release = threading.Event()
 
     def transcribe_batch(self, requests):
-        self.release.wait(5)
         names = [r.hotwords[0] for r in requests]
+        self.started.append(names)
+        self.release.wait(5)
         if "broken" in names:
             raise RuntimeError("decoder exploded")
         self.batches.append(names)
@@ -111,3 +113,23 @@ async def test_a_failing_utterance_fails_alone_and_the_worker_goes_on():
     assert isinstance(results[1], RuntimeError)
     assert results[2].text == "still here"
     assert later.text == "later"
+
+
+async def test_with_two_workers_partials_leave_one_free_so_a_final_starts_at_once():
+    backend = GatedRecogniser()
+    scheduler = ASRScheduler(backend, partial_max_age_s=10, max_batch=1, workers=2)
+    try:
+        p_a = scheduler.partial("leg-a", request("p-a", GREEDY))
+        await asyncio.sleep(0.05)
+        p_b = scheduler.partial("leg-b", request("p-b", GREEDY))
+        await asyncio.sleep(0.05)
+        assert backend.started == [["p-a"]]  # p-b waits: the other worker is kept for finals
+        final = scheduler.final(request("f"))
+        await asyncio.sleep(0.05)
+        assert backend.started == [["p-a"], ["f"]]  # the final did not wait behind p-a
+        backend.release.set()
+        results = await asyncio.gather(p_a, p_b, final)
+    finally:
+        scheduler.close()
+    assert [r.text for r in results] == ["p-a", "p-b", "f"]
+    assert scheduler.stats.finals_done == 1 and scheduler.stats.partials_done == 2

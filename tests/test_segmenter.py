@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from models.vad import SileroVAD
+from models.vad import CHUNK, SileroVAD
 from pipelines.segmenter import SegmenterOptions, UtteranceSegmenter
 
 RATE = 16000
@@ -49,3 +49,35 @@ def test_a_monologue_is_cut_at_the_maximum_length(vad, clip):
     closed = feed_in_frames(UtteranceSegmenter(vad.stream(), SegmenterOptions(max_utterance_s=8)), speech)
     assert len(closed) >= 4
     assert all(c.end - c.start <= 8.05 for c in closed)
+
+
+
+class ScriptedVAD:
+    """Says "speech" wherever the audio is non-zero: the split policy on its own, without Silero's judgement
+    (the tests above run the real VAD)."""
+
+    def __init__(self):
+        self._pending = np.zeros(0, np.float32)
+
+    def feed(self, audio):
+        buffered = np.concatenate([self._pending, audio])
+        n = len(buffered) // CHUNK
+        self._pending = buffered[n * CHUNK :]
+        return [float(np.abs(buffered[i * CHUNK : (i + 1) * CHUNK]).max() > 0) for i in range(n)]
+
+
+def test_a_long_turn_closes_at_a_short_pause_once_past_the_soft_maximum():
+    speech = lambda s: np.full(int(s * RATE), 0.1, np.float32)  # noqa: E731
+    silence = lambda s: np.zeros(int(s * RATE), np.float32)  # noqa: E731
+    # 8 s, a 300 ms breath (too short to end an utterance), 3 s, then quiet.
+    audio = np.concatenate([speech(8), silence(0.3), speech(3), silence(1)])
+    whole = feed_in_frames(UtteranceSegmenter(ScriptedVAD()), audio)
+    assert len(whole) == 1
+    split = feed_in_frames(UtteranceSegmenter(ScriptedVAD(), SegmenterOptions(soft_max_utterance_s=6)), audio)
+    assert len(split) == 2
+    assert abs(split[0].end - 8.0) < 0.05 and abs(split[1].end - 11.3) < 0.05
+    # The second piece's pre-roll reaches back no further than 150 ms after the first piece's speech.
+    assert split[1].start >= split[0].end + 0.15 - 0.01
+    # Below the soft maximum nothing is cut at a breath: 5 s, the breath, 3 s is one utterance.
+    short = np.concatenate([speech(5), silence(0.3), speech(3), silence(1)])
+    assert len(feed_in_frames(UtteranceSegmenter(ScriptedVAD(), SegmenterOptions(soft_max_utterance_s=6)), short)) == 1
