@@ -150,7 +150,7 @@ def write(results: dict[str, Any]) -> None:
     if results.get("throughput"):
         lines += ["Batch throughput, stereo 8 kHz calls, real models, JSON reports written (`python benchmarks/audit.py`).",
                   "Target: ≥ 15× real time.", "",
-                  "| configuration | files | audio s | wall s | × real time | recogniser busy | peak RSS MB |", "|---|---|---|---|---|---|---|"]
+                  "| configuration | files | audio s | wall s | × real time | recogniser busy (100% = one worker) | peak RSS MB |", "|---|---|---|---|---|---|---|"]
         for r in results["throughput"]:
             lines.append(f"| {r['label']} | {r['files']} | {r['audio_s']} | {r['wall_s']} | **{r['x_realtime']}** | "
                          f"{r['recogniser_busy']:.0%} | {r['peak_rss_mb']} |")
