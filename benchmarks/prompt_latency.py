@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests" / "web")]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "tests" / "web")]
 
 from call_audio import DATA, load_timeline  # noqa: E402
 from feedkit import CHROMIUM, CHROMIUM_ARGS, Server  # noqa: E402
