@@ -17,6 +17,7 @@ resuming, watching and dismissing then work the same whichever instance holds th
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import logging
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Literal, Union
 
+import jinja2
 from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -721,8 +723,13 @@ _PAGE_HEADERS = {
 }
 
 
+@functools.cache
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(WEB_DIR / "templates"), autoescape=True)
+
+
 def _page(name: str) -> HTMLResponse:
-    return HTMLResponse((WEB_DIR / "templates" / name).read_text(encoding="utf-8"), headers=_PAGE_HEADERS)
+    return HTMLResponse(_templates().get_template(name).render(), headers=_PAGE_HEADERS)
 
 
 @pages_router.get("/agent", response_class=HTMLResponse, include_in_schema=False)
