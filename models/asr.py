@@ -8,13 +8,15 @@ service) is one class with `transcribe()` plus an entry in `BACKENDS`.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
 from models.embedded_whisper import EMBEDDED_MODEL_NAME, ensure_embedded_whisper
+from models.homophones import HomophoneLexicon, Proposal, apply_proposals
+from models.text import to_simplified
 
 SAMPLE_RATE = 16_000
 
@@ -36,6 +38,9 @@ class DecodeOptions:
     # short to loop; sampling at higher temperatures only costs time there (about 1 s for a "喂").
     min_sampling_audio_s: float = 2.0
     max_new_tokens: int = 200
+    # Check homophone repairs (models/homophones.py) against the audio. Worth it for finals; a partial is
+    # replaced within a second anyway.
+    repair_homophones: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,12 @@ class FasterWhisperBackend:
     # Text put before every utterance, as if said earlier. Empty by default: a generic sentence here gets
     # echoed back on silence, and measured no better on the shared clips.
     prompt: str = ""
+    # Proposes homophone repairs for requests that ask for them; None turns repair off.
+    homophones: HomophoneLexicon | None = None
+    # A proposed repair is taken when Whisper, reading the same audio, finds the repaired sentence at most
+    # this much less likely (natural log) than its own. Whisper's own choice won the beam search, so the
+    # repair is always somewhat less likely; a context-free word list is what it needs checking against.
+    homophone_max_loss: float = 3.0
     name: str = "faster-whisper"
     _model: object = field(init=False, repr=False)
 
@@ -157,6 +168,8 @@ class FasterWhisperBackend:
                                   max(job.max_tokens for job in jobs))
             for (i, job), first in zip(members, firsts):
                 results[i] = self._settle(job, first)
+                if options.repair_homophones and self.homophones is not None and not results[i].is_empty:
+                    results[i] = self._repair(job, results[i])
         return results
 
     def _prepare(self, request: DecodeRequest) -> _Prepared | None:
@@ -197,6 +210,36 @@ class FasterWhisperBackend:
         if best.avg_logprob < options.garbage_log_prob:
             return Transcript("", best.avg_logprob, best.no_speech_prob, best.compression_ratio)
         return best
+
+    def _repair(self, job: _Prepared, transcript: Transcript) -> Transcript:
+        """Apply the homophone repairs that Whisper, forced to read each one, finds nearly as likely as its
+        own words."""
+        assert self.homophones is not None
+        text = to_simplified(transcript.text)
+        proposals = self.homophones.proposals(text)
+        if not proposals:
+            return transcript
+        losses = self._repair_losses(job, text, proposals)
+        accepted = [p for p, loss in zip(proposals, losses) if loss <= self.homophone_max_loss]
+        return replace(transcript, text=apply_proposals(text, accepted)) if accepted else transcript
+
+    def _repair_losses(self, job: _Prepared, text: str, proposals: list[Proposal]) -> list[float]:
+        """For each proposal, how much less likely Whisper finds the repaired sentence than `text`, both
+        scored token by token against the audio (teacher forcing, through CTranslate2's aligner)."""
+        tok = self._tokenizer
+        sentences = [tok.encode(text)] + [tok.encode(p.apply(text)) for p in proposals]
+        frames = job.attempts[0][0]
+        if self.device == "cpu":
+            import ctranslate2
+
+            # One encoder pass, copied per sentence (a GPU's encoder output cannot be copied as an array).
+            one = np.asarray(self._encode([job.audio], frames))
+            encoded = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.repeat(one, len(sentences), axis=0)))
+        else:
+            encoded = self._encode([job.audio] * len(sentences), frames)
+        aligned = self._model.model.align(encoded, job.prompt, sentences, min(frames, job.audio.size // self._features.hop_length))
+        log_probs = [float(np.sum(np.log(np.maximum(r.text_token_probs, 1e-12)))) for r in aligned]
+        return [log_probs[0] - lp for lp in log_probs[1:]]
 
     def _encoder_frames(self, n_frames: int) -> int:
         if self.encoder_window == "full":

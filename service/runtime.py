@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from models.asr import BACKENDS, ASRBackend, DecodeOptions, resolve_whisper_model
+from models.homophones import HomophoneLexicon
 from models.vad import SileroVAD
 from pipelines.call_session import CallObserver, CallSession, ResultSink, StreamingOptions
 from pipelines.scheduler import ASRScheduler
@@ -52,7 +53,7 @@ def sentiment_config(settings: Settings) -> SentimentConfig:
     )
 
 
-def build_backend(settings: Settings) -> ASRBackend:
+def build_backend(settings: Settings, hotwords: tuple[str, ...] = ()) -> ASRBackend:
     factory = BACKENDS.get(settings.asr_backend)
     if factory is None:
         raise ValueError(f"CALLWATCH_ASR_BACKEND={settings.asr_backend!r} is not one of {sorted(BACKENDS)}")
@@ -64,6 +65,8 @@ def build_backend(settings: Settings) -> ASRBackend:
         num_workers=settings.resolved_asr_workers,
         encoder_window=settings.asr_encoder_window,
         prompt=settings.asr_prompt,
+        homophones=HomophoneLexicon.load(extra_words=hotwords) if settings.asr_homophone_repair else None,
+        homophone_max_loss=settings.asr_homophone_max_loss,
     )
 
 
@@ -79,7 +82,7 @@ def streaming_options(settings: Settings, hotwords: tuple[str, ...] = ()) -> Str
             split_silence_ms=settings.split_silence_ms,
             max_utterance_s=settings.max_utterance_s,
         ),
-        final_decode=DecodeOptions(beam_size=settings.final_beam_size),
+        final_decode=DecodeOptions(beam_size=settings.final_beam_size, repair_homophones=settings.asr_homophone_repair),
         partial_decode=DecodeOptions(beam_size=settings.partial_beam_size, temperatures=(0.0,)),
         partial_interval_s=settings.partial_interval_s,
         hotwords=hotwords,
@@ -120,7 +123,7 @@ class Runtime:
             store.mark_live_calls_interrupted()
         deployment = rule_book.config.deployment
         hotwords = tuple(dict.fromkeys([deployment.company_name, *deployment.company_aliases]))
-        backend = build_backend(settings)
+        backend = build_backend(settings, hotwords)
         return cls(
             settings=settings,
             backend=backend,
