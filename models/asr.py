@@ -166,10 +166,10 @@ class FasterWhisperBackend:
             encoded = self._encode([job.audio for job in jobs], frames)
             firsts = self._decode(encoded, [list(prompt)] * len(jobs), options, options.temperatures[0],
                                   max(job.max_tokens for job in jobs))
-            for (i, job), first in zip(members, firsts):
+            for k, ((i, job), first) in enumerate(zip(members, firsts)):
                 results[i] = self._settle(job, first)
                 if options.repair_homophones and self.homophones is not None and not results[i].is_empty:
-                    results[i] = self._repair(job, results[i])
+                    results[i] = self._repair(job, results[i], encoded, k)
         return results
 
     def _prepare(self, request: DecodeRequest) -> _Prepared | None:
@@ -211,19 +211,20 @@ class FasterWhisperBackend:
             return Transcript("", best.avg_logprob, best.no_speech_prob, best.compression_ratio)
         return best
 
-    def _repair(self, job: _Prepared, transcript: Transcript) -> Transcript:
+    def _repair(self, job: _Prepared, transcript: Transcript, encoded: object, row: int) -> Transcript:
         """Apply the homophone repairs that Whisper, forced to read each one, finds nearly as likely as its
-        own words."""
+        own words. `encoded[row]` is this utterance's first-pass encoder output, at `job`'s first window."""
         assert self.homophones is not None
         text = to_simplified(transcript.text)
         proposals = self.homophones.proposals(text)
         if not proposals:
             return transcript
-        losses = self._repair_losses(job, text, proposals)
+        losses = self._repair_losses(job, text, proposals, encoded, row)
         accepted = [p for p, loss in zip(proposals, losses) if loss <= self.homophone_max_loss]
         return replace(transcript, text=apply_proposals(text, accepted)) if accepted else transcript
 
-    def _repair_losses(self, job: _Prepared, text: str, proposals: list[Proposal]) -> list[float]:
+    def _repair_losses(self, job: _Prepared, text: str, proposals: list[Proposal], encoded: object,
+                       row: int) -> list[float]:
         """For each proposal, how much less likely Whisper finds the repaired sentence than `text`, both
         scored token by token against the audio (teacher forcing, through CTranslate2's aligner)."""
         tok = self._tokenizer
@@ -232,12 +233,13 @@ class FasterWhisperBackend:
         if self.device == "cpu":
             import ctranslate2
 
-            # One encoder pass, copied per sentence (a GPU's encoder output cannot be copied as an array).
-            one = np.asarray(self._encode([job.audio], frames))
-            encoded = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.repeat(one, len(sentences), axis=0)))
+            # The first pass's encoder output, copied per sentence: no second encoder pass on the hot path.
+            one = np.asarray(encoded)[row : row + 1]
+            batch = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.repeat(one, len(sentences), axis=0)))
         else:
-            encoded = self._encode([job.audio] * len(sentences), frames)
-        aligned = self._model.model.align(encoded, job.prompt, sentences, min(frames, job.audio.size // self._features.hop_length))
+            # A GPU's encoder output cannot be read back as an array; encoding again is cheap there.
+            batch = self._encode([job.audio] * len(sentences), frames)
+        aligned = self._model.model.align(batch, job.prompt, sentences, min(frames, job.audio.size // self._features.hop_length))
         log_probs = [float(np.sum(np.log(np.maximum(r.text_token_probs, 1e-12)))) for r in aligned]
         return [log_probs[0] - lp for lp in log_probs[1:]]
 

@@ -30,7 +30,9 @@ def test_a_repair_the_audio_contradicts_is_refused(runtime, clip, monkeypatch):
     right = Proposal(text.index("停制"), text.index("停制") + 2, "停滞", 10.0)
     monkeypatch.setattr(backend.homophones, "proposals", lambda _: [wrong, right])
     job = backend._prepare(DecodeRequest(clip("aishell1_S0764_W0121.wav"), DecodeOptions()))
-    losses = backend._repair_losses(job, text, [wrong, right])
+    encoded = backend._encode([job.audio], job.attempts[0][0])
+    losses = backend._repair_losses(job, text, [wrong, right], encoded, 0)
     assert losses[0] > backend.homophone_max_loss >= losses[1]
-    repaired = backend._repair(job, replace(backend.transcribe(clip("aishell1_S0764_W0121.wav"), DecodeOptions()), text=text))
+    heard = backend.transcribe(clip("aishell1_S0764_W0121.wav"), DecodeOptions())
+    repaired = backend._repair(job, replace(heard, text=text), encoded, 0)
     assert repaired.text == "甚至出现交易几乎停滞的情况。"
