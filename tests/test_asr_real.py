@@ -6,27 +6,40 @@ import pytest
 from models.asr import DecodeOptions, DecodeRequest
 from models.text import character_error_rate, to_simplified
 
-# Clips of clear read or conversational speech that Whisper base hears well. Each bound is the measured
-# error count plus one character of slack, so a regression of two characters fails. Clips the model
-# mishears (podcast slang, the 1 s fragments, FLEURS with English names) are measured by
-# benchmarks/asr.py, not asserted here.
+# Clips of clear read or conversational speech that Whisper base hears well, with the errors measured on
+# the Intel machine the suite was written on. Clips the model mishears (podcast slang, the 1 s fragments,
+# FLEURS with English names) are measured by benchmarks/asr.py, not asserted here.
 CLEAR_CLIPS = {
-    "aishell1_S0764_W0121.wav": 2,  # measured 1 (停滞 → 停制)
-    "aishell1_S0764_W0122.wav": 1,  # measured 0
-    "paddlespeech_zh.wav": 1,  # measured 0
-    "wenetspeech_TEST_NET_Y0000000000_S00000.wav": 1,  # measured 0
-    "wenetspeech_nst_ID002.wav": 1,  # measured 0
+    "aishell1_S0764_W0121.wav": 1,  # 停滞 → 停制
+    "aishell1_S0764_W0122.wav": 0,
+    "paddlespeech_zh.wav": 0,
+    "wenetspeech_TEST_NET_Y0000000000_S00000.wav": 0,
+    "wenetspeech_nst_ID002.wav": 0,
 }
+# int8 CTranslate2 decodes differ by CPU (AMD and Intel, AVX2 and AVX-512 take other code paths), so the
+# bounds leave room for a character or two of that, and still fail a real regression: a clip may have two
+# more errors than measured, and all five together at most 6 % of their characters (measured 1 in 75).
+SLACK_PER_CLIP = 2
+MAX_POOLED_CER = 0.06
 
 
-@pytest.mark.parametrize("name,max_errors", sorted(CLEAR_CLIPS.items()))
-def test_clear_speech_is_transcribed_in_simplified_chinese(runtime, clip, manifest, name, max_errors):
+@pytest.mark.parametrize("name,measured", sorted(CLEAR_CLIPS.items()))
+def test_clear_speech_is_transcribed_in_simplified_chinese(runtime, clip, manifest, name, measured):
     transcript = runtime.backend.transcribe(clip(name), DecodeOptions())
     text = runtime.transcript_filter.clean(transcript.text, final=True)
     errors, length = character_error_rate(manifest[name]["reference_transcript"], text)
-    assert errors <= max_errors, f"{name}: {text!r} has {errors}/{length} errors"
+    assert errors <= measured + SLACK_PER_CLIP, f"{name}: {text!r} has {errors}/{length} errors"
     assert text == to_simplified(text)
     assert text[-1] in "。？！"
+
+
+def test_clear_speech_pooled_stays_within_its_bound(runtime, clip, manifest):
+    errors = chars = 0
+    for name in CLEAR_CLIPS:
+        text = runtime.transcript_filter.clean(runtime.backend.transcribe(clip(name), DecodeOptions()).text, final=True)
+        e, n = character_error_rate(manifest[name]["reference_transcript"], text)
+        errors, chars = errors + e, chars + n
+    assert errors / chars <= MAX_POOLED_CER, f"{errors} errors in {chars} characters"
 
 
 def test_a_batch_is_heard_as_well_as_each_utterance_alone(runtime, clip, manifest):
@@ -44,7 +57,7 @@ def test_a_batch_is_heard_as_well_as_each_utterance_alone(runtime, clip, manifes
     for name, transcript in zip(names, transcripts):
         text = runtime.transcript_filter.clean(transcript.text, final=True)
         errors, length = character_error_rate(manifest[name]["reference_transcript"], text)
-        assert errors <= CLEAR_CLIPS[name], f"{name} in a batch: {text!r} has {errors}/{length} errors"
+        assert errors <= CLEAR_CLIPS[name] + SLACK_PER_CLIP, f"{name} in a batch: {text!r} has {errors}/{length} errors"
 
 
 def _hold_music(seconds: float) -> np.ndarray:
