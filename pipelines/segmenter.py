@@ -102,8 +102,23 @@ class UtteranceSegmenter:
         return closed
 
     def flush(self) -> list[ClosedUtterance]:
-        """Close whatever is open: the call ended or the client vanished mid-utterance."""
-        return self._close() if self._open is not None else []
+        """Close whatever is open: the call ended or the client vanished mid-utterance.
+
+        The last part-chunk the VAD never judged is kept, and counts as the speech it follows: a leg that
+        ends right after speech loses no syllable (Whisper, given a word cut off, can drop the whole
+        clause before it)."""
+        tail, self._unchunked = self._unchunked, np.zeros(0, dtype=np.float32)
+        if self._open is None:
+            self._samples_seen += len(tail)
+            return []
+        self._open.append(tail)
+        self._samples_seen += len(tail)
+        if self._silence_samples == 0:
+            self._speech_samples += len(tail)
+            self._last_speech_end = self._samples_seen
+        else:
+            self._silence_samples += len(tail)
+        return self._close()
 
     def _step(self, chunk: np.ndarray, speech: bool) -> list[ClosedUtterance]:
         opts = self.options

@@ -81,3 +81,17 @@ def test_a_long_turn_closes_at_a_short_pause_once_past_the_soft_maximum():
     # Below the soft maximum nothing is cut at a breath: 5 s, the breath, 3 s is one utterance.
     short = np.concatenate([speech(5), silence(0.3), speech(3), silence(1)])
     assert len(feed_in_frames(UtteranceSegmenter(ScriptedVAD(), SegmenterOptions(soft_max_utterance_s=6)), short)) == 1
+
+
+def test_a_leg_that_ends_in_speech_keeps_its_last_part_chunk():
+    # 1.5 s of speech that stops mid-chunk: the 100 samples after the last whole VAD chunk are the end of
+    # the last syllable and must reach the recogniser.
+    audio = np.full(3 * CHUNK * 15 + 100, 0.1, np.float32)
+    audio[-100:] = 0.3
+    segmenter = UtteranceSegmenter(ScriptedVAD())
+    closed = feed_in_frames(segmenter, audio)
+    assert len(closed) == 1
+    assert abs(closed[0].end - len(audio) / RATE) < 1e-6
+    assert len(closed[0].audio) == len(audio)
+    assert np.array_equal(closed[0].audio[-100:], audio[-100:])
+    assert segmenter.now == len(audio) / RATE
