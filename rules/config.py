@@ -197,6 +197,18 @@ def load_rules_config_text(override_text: str | None, override_name: str = "<ove
         raise RulesConfigError(_format_errors(err, sources)) from None
 
 
+def recogniser_hotwords(config: RulesConfig) -> tuple[str, ...]:
+    """The names the recogniser should favour: the deployment's hotwords, with the company name and its
+    aliases unless the company name is still the shipped placeholder (measured on unseen clips, the
+    placeholder as a prompt cost 7 of 418 characters)."""
+    deployment = config.deployment
+    shipped = load_rules_config_text(None).deployment.company_name
+    names = [*deployment.hotwords]
+    if deployment.company_name != shipped:
+        names += [deployment.company_name, *deployment.company_aliases]
+    return tuple(dict.fromkeys(names))
+
+
 def load_rules_config(path: Path | None = None) -> RulesConfig:
     """The shipped defaults, with the deployment's file at ``path`` merged over them."""
     if path is None:

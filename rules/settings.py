@@ -83,6 +83,8 @@ class BusinessHours(Strict):
 class Deployment(Strict):
     company_name: Annotated[str, Field(min_length=1)]
     company_aliases: PhraseList
+    # Names the recogniser should favour besides the company's (products, brands, place names).
+    hotwords: PhraseList
     department: str | None
     staff_number_pattern: str
     ring_cadence_s: PositiveSeconds

@@ -21,7 +21,7 @@ from models.emotion.config import DEFAULT_HEAD_PATH
 from pipelines.emotion_follower import EmotionFollower
 from pipelines.rules_follower import RulesFollower, call_header
 from pipelines.segmenter import SegmenterOptions
-from rules.config import load_rules_config
+from rules.config import load_rules_config, recogniser_hotwords
 from rules.engine import RuleBook
 from rules.findings import CallReport
 from pipelines.transcript_filter import TranscriptFilter
@@ -121,8 +121,7 @@ class Runtime:
         if serves_live_calls:
             # This instance's calls only (CALLWATCH_INSTANCE_ID): others sharing the database may have theirs live.
             store.mark_live_calls_interrupted()
-        deployment = rule_book.config.deployment
-        hotwords = tuple(dict.fromkeys([deployment.company_name, *deployment.company_aliases]))
+        hotwords = recogniser_hotwords(rule_book.config)
         backend = build_backend(settings, hotwords)
         return cls(
             settings=settings,

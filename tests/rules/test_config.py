@@ -89,3 +89,13 @@ def test_missing_file() -> None:
 def test_deployment_files_in_the_labelled_set_validate() -> None:
     for path in sorted((Path(__file__).parent.parent / "data" / "timelines" / "deployments").glob("*.yaml")):
         load_rules_config(path)
+
+
+def test_the_placeholder_company_is_not_a_hotword_and_a_real_one_is():
+    from rules.config import recogniser_hotwords
+
+    assert recogniser_hotwords(load_rules_config_text(None)) == ()
+    own = load_rules_config_text("deployment:\n  company_name: 顺丰速运\n  company_aliases: [顺丰]\n  hotwords: [丰巢]\n")
+    assert recogniser_hotwords(own) == ("丰巢", "顺丰速运", "顺丰")
+    # Products named while the company is still the placeholder are hotwords on their own.
+    assert recogniser_hotwords(load_rules_config_text("deployment:\n  hotwords: [宽带套餐]\n")) == ("宽带套餐",)
