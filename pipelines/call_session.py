@@ -3,7 +3,8 @@
 This is the streaming policy. It owns per-leg state (decoder, resampler, segmenter) and decides when to ask
 for a partial and when for a final; the shared `ASRScheduler` decides when they run, and the `ASRBackend`
 how. Results leave through one `ResultSink` with a per-call event id that only ever increases, so a
-client can resume and a store can order them.
+client can resume and a store can order them. One leg's finals leave in the order they were spoken, even
+when the recogniser finishes a short one before a long one before it.
 """
 
 from __future__ import annotations
@@ -87,6 +88,9 @@ class _Leg:
     resampler: ChannelResampler
     last_partial_at: float = -1.0
     closed_through: int = -1  # highest utterance index closed: partials for it are stale
+    # The delivery of this leg's latest final: the next one waits for it, so that a short utterance decoded
+    # beside a long one does not overtake it.
+    last_final: asyncio.Future[None] | None = None
 
 
 class CallSession:
@@ -231,9 +235,12 @@ class CallSession:
     def _submit_final(self, leg: _Leg, closed: ClosedUtterance) -> None:
         leg.closed_through = max(leg.closed_through, closed.index)
         future = self._scheduler.final(DecodeRequest(closed.audio, self._options.final_decode, self._options.hotwords))
+        previous = leg.last_final
 
         async def deliver() -> None:
             transcript = await future
+            if previous is not None:
+                await asyncio.wait([previous])  # its outcome is its own; only its turn matters here
             text = self._filter.clean(transcript.text, final=True) if transcript else ""
             if not text:
                 return
@@ -256,13 +263,14 @@ class CallSession:
                 )
             )
 
-        self._track(self._finals, deliver())
+        leg.last_final = self._track(self._finals, deliver())
 
     @staticmethod
-    def _track(tasks: set[asyncio.Task[None]], coro: Awaitable[None]) -> None:
+    def _track(tasks: set[asyncio.Task[None]], coro: Awaitable[None]) -> asyncio.Future[None]:
         task = asyncio.ensure_future(coro)
         tasks.add(task)
         task.add_done_callback(tasks.discard)
+        return task
 
     async def event(self, message: CallEventMessage) -> None:
         t = message.t if message.t is not None else self.now

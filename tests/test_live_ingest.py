@@ -100,3 +100,21 @@ async def test_partials_arrive_before_the_final_when_streamed_in_real_time(live_
     assert len(partial_before_final) >= 3
     # A partial never follows the final of its utterance.
     assert all(r["event_id"] < first_final.get(r["utterance_id"], 10**9) for r in results if r["type"] == "partial")
+
+
+async def test_a_short_final_decoded_beside_a_long_one_waits_for_it(live_server, clip, tmp_path):
+    # A long turn, a pause, then a short one, sent as fast as the socket takes them: both reach the
+    # recogniser together, and the short one is decoded first. It must still arrive second.
+    import numpy as np
+    import soundfile as sf
+
+    pause = np.zeros(16000, np.float32)
+    long_turn = clip("mossttsd_pod_f.wav")[: 16000 * 11]
+    short_turn = clip("aishell2_IT0011_W0001.wav")
+    path = tmp_path / "long_then_short.wav"
+    sf.write(path, np.concatenate([long_turn, pause, short_turn, pause]), 16000)
+    results: list[dict] = []
+    await stream_file(path, url=live_server.ingest_url, call_id="live-order", on_result=results.append)
+    starts = [r["start"] for r in results if r["type"] == "final"]
+    assert len(starts) >= 2 and starts[-1] > 11.5, starts
+    assert starts == sorted(starts)
