@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
 import resource
 import shutil
@@ -174,7 +173,9 @@ def main() -> None:
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-query", action="store_true")
     args = parser.parse_args()
-    results: dict[str, Any] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}"}
+    from benchmarks.hardware import describe
+
+    results: dict[str, Any] = {"machine": describe()}
     previous = RESULTS / "audit.json"
     if previous.is_file():
         results.update({k: v for k, v in json.loads(previous.read_text()).items() if k in ("throughput", "call_list")})

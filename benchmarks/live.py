@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -179,9 +178,11 @@ def main() -> None:
         server.wait(timeout=30)
         log.close()
 
-    hardware = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}"
+    from benchmarks.hardware import describe
+
+    hardware = describe()
     held = [r["calls"] for r in rows if r["holds"]]
-    lines = [f"Live latency, calls streamed in real time, {hardware}, embedded Whisper base int8", "",
+    lines = ["Live latency, calls streamed in real time, embedded Whisper base int8", "", hardware, "",
              "| calls | finals | final latency p50 s | p95 s | max s | finals ≤ 6 s: n | p50 s | p95 s | partial gap p50 s | p95 s "
              "| last partial → final p95 s | prompts | prompt latency p95 s | server CPU % | server RSS MB | holds |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
