@@ -38,6 +38,10 @@ class DecodeOptions:
     # short to loop; sampling at higher temperatures only costs time there (about 1 s for a "喂").
     min_sampling_audio_s: float = 2.0
     max_new_tokens: int = 200
+    # When the fitted window's result looks wrong, try Whisper's full 30 s window before sampling. Not for
+    # partials: a short partial without a prompt often reads as unlikely, and a 30 s encoder pass then
+    # made it late enough that the partials after it aged out of the queue.
+    window_fallback: bool = True
     # Check homophone repairs (models/homophones.py) against the audio. Worth it for finals; a partial is
     # replaced within a second anyway.
     repair_homophones: bool = False
@@ -55,17 +59,26 @@ class Transcript:
         return not self.text.strip()
 
 
+@dataclass(frozen=True)
+class TimedText:
+    """A word (or, failing word times, a segment) of a decoded window, in seconds from the window's start."""
+
+    start: float
+    end: float
+    text: str
+
+
 @dataclass(frozen=True, eq=False)
 class DecodeRequest:
     """One utterance to recognise: 16 kHz mono float32 audio; `hotwords` are names the recogniser should
-    favour (company, products).
-
-    There is no "text said before" here on purpose: measured on the shared clips it changed nothing, and
-    it would make an utterance's transcript depend on which others happened to share its batch."""
+    favour (company, products); `context` is what the same speaker said just before, given to Whisper as
+    the text preceding the audio. Only requests with the same prompt share a batch, so neither makes an
+    utterance's transcript depend on its neighbours."""
 
     audio: np.ndarray
     options: DecodeOptions = field(default_factory=DecodeOptions)
     hotwords: tuple[str, ...] = ()
+    context: str = ""
 
 
 class ASRBackend(Protocol):
@@ -77,6 +90,14 @@ class ASRBackend(Protocol):
         """Recognise several utterances, one Transcript each, in order. A backend that cannot batch decodes
         them in turn; one that can (Whisper on CTranslate2) gets more done per second of CPU."""
         ...
+
+    def transcribe_window(self, audio: np.ndarray, options: DecodeOptions, previous_text: str = "",
+                          hotwords: Sequence[str] = (), full_window: bool = True) -> list[TimedText]:
+        """Up to 30 s of one speaker's speech with the text before it as context; timed words (the second
+        pass, pipelines/second_pass.py). `full_window`: Whisper's 30 s encoder window, else one fitted to
+        the audio as for live finals."""
+        ...
+
 
 
 def compression_ratio(text: str) -> float:
@@ -129,6 +150,9 @@ class FasterWhisperBackend:
     # this much less likely (natural log) than its own. Whisper's own choice won the beam search, so the
     # repair is always somewhat less likely; a context-free word list is what it needs checking against.
     homophone_max_loss: float = 3.0
+    # How much of the text before a second-pass window goes with it as context (characters); Whisper
+    # itself conditions on up to 223 tokens, and a long prompt eats into the window's token budget.
+    context_chars: int = 100
     name: str = "faster-whisper"
     _model: object = field(init=False, repr=False)
 
@@ -147,6 +171,30 @@ class FasterWhisperBackend:
     def transcribe(self, audio: np.ndarray, options: DecodeOptions, hotwords: Sequence[str] = ()) -> Transcript:
         """One utterance (see `transcribe_batch`)."""
         return self.transcribe_batch([DecodeRequest(audio, options, tuple(hotwords))])[0]
+
+    def transcribe_window(self, audio: np.ndarray, options: DecodeOptions, previous_text: str = "",
+                          hotwords: Sequence[str] = (), full_window: bool = True) -> list[TimedText]:
+        """Up to 30 s of one speaker's speech (the second pass): decoded as one utterance is, but in Whisper's
+        full 30 s window (`full_window`) and with the text said before it as context, then aligned word by
+        word to the audio (Whisper's cross-attention, as faster-whisper times words), so the text can be
+        handed back to the utterances it came from."""
+        job = self._prepare(DecodeRequest(audio, options, tuple(hotwords), previous_text[-self.context_chars :]),
+                            full_window=full_window)
+        if job is None:
+            return []
+        frames = job.attempts[0][0]
+        encoded = self._encode([job.audio], frames)
+        heard = self._settle(job, self._decode(encoded, [job.prompt], options, options.temperatures[0], job.max_tokens)[0])
+        if heard.is_empty:
+            return []
+        if options.repair_homophones and self.homophones is not None:
+            heard = self._repair(job, heard, encoded, 0)
+        tokens = self._tokenizer.encode(heard.text)
+        [words] = self._model.find_alignment(self._tokenizer, [tokens], encoded,
+                                             min(frames, job.audio.size // self._features.hop_length))
+        if not words:
+            return [TimedText(0.0, job.audio.size / SAMPLE_RATE, heard.text)]
+        return [TimedText(float(w["start"]), float(w["end"]), w["word"]) for w in words]
 
     def transcribe_batch(self, requests: Sequence[DecodeRequest]) -> list[Transcript]:
         """Decode all requests in one pass at the fitted window, then settle each on its own: an utterance
@@ -172,7 +220,7 @@ class FasterWhisperBackend:
                     results[i] = self._repair(job, results[i], encoded, k)
         return results
 
-    def _prepare(self, request: DecodeRequest) -> _Prepared | None:
+    def _prepare(self, request: DecodeRequest, full_window: bool = False) -> _Prepared | None:
         if request.audio.size < SAMPLE_RATE // 10:
             return None
         audio = np.ascontiguousarray(request.audio, dtype=np.float32)
@@ -180,13 +228,13 @@ class FasterWhisperBackend:
         # Mandarin runs at about 4-6 characters a second; a decode far longer than the audio allows is a
         # loop, so the token budget follows the audio.
         max_tokens = min(options.max_new_tokens, 16 + int(12 * audio.size / SAMPLE_RATE))
-        windows = [self._encoder_frames(audio.size // self._features.hop_length)]
-        if windows[0] != self._frames_per_window:
+        windows = [self._frames_per_window if full_window else self._encoder_frames(audio.size // self._features.hop_length)]
+        if windows[0] != self._frames_per_window and options.window_fallback:
             windows.append(self._frames_per_window)
         attempts = [(w, options.temperatures[0]) for w in windows]
         if audio.size >= options.min_sampling_audio_s * SAMPLE_RATE:
             attempts += [(windows[-1], t) for t in options.temperatures[1:]]
-        return _Prepared(request, audio, self._prompt(request.hotwords), max_tokens, attempts)
+        return _Prepared(request, audio, self._prompt(request.hotwords, request.context), max_tokens, attempts)
 
     def _settle(self, job: _Prepared, first: Transcript) -> Transcript:
         options = job.request.options
@@ -251,9 +299,9 @@ class FasterWhisperBackend:
         fitted = max(int(self.min_window_s * 100), (n_frames // 100 + 2) * 100)
         return min(self._frames_per_window, fitted)
 
-    def _prompt(self, hotwords: Sequence[str]) -> list[int]:
+    def _prompt(self, hotwords: Sequence[str], context: str = "") -> list[int]:
         tok = self._tokenizer
-        previous = " ".join(p for p in (self.prompt, "、".join(hotwords)) if p)
+        previous = " ".join(p for p in (self.prompt, "、".join(hotwords), context) if p)
         tokens = [tok.sot_prev] + tok.encode(" " + previous)[-200:] if previous else []
         return tokens + list(tok.sot_sequence) + [tok.no_timestamps]
 

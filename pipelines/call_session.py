@@ -21,6 +21,7 @@ from models.asr import DecodeOptions, DecodeRequest
 from models.vad import SileroVAD
 from pipelines.audio import AudioFrameError, ChannelResampler, decode_frame, speech_level_db
 from pipelines.scheduler import ASRScheduler
+from pipelines.second_pass import SecondPass, SpokenPiece
 from pipelines.segmenter import ClosedUtterance, SegmenterOptions, UtteranceSegmenter
 from pipelines.transcript_filter import TranscriptFilter
 from service.protocol import (
@@ -41,7 +42,8 @@ log = logging.getLogger("callwatch.call")
 class StreamingOptions:
     segmenter: SegmenterOptions = field(default_factory=SegmenterOptions)
     final_decode: DecodeOptions = field(default_factory=DecodeOptions)
-    partial_decode: DecodeOptions = field(default_factory=lambda: DecodeOptions(beam_size=1, temperatures=(0.0,)))
+    partial_decode: DecodeOptions = field(
+        default_factory=lambda: DecodeOptions(beam_size=1, temperatures=(0.0,), window_fallback=False))
     partial_interval_s: float = 0.6
     # A partial of less than this says nothing useful yet.
     min_partial_audio_s: float = 0.5
@@ -49,6 +51,11 @@ class StreamingOptions:
     hotwords: tuple[str, ...] = ()
     # Audits of recordings want finals only; partials are for people watching a live call.
     partials: bool = True
+    # Live finals are for a call someone is on. An audited recording is heard once, by the second pass
+    # over each whole leg, when all of it is in (pipelines/second_pass.py).
+    live_finals: bool = True
+    # Keep each leg's speech for the second pass after the call.
+    keep_speech: bool = True
     # How often time-based rules (dead air, long holds) are looked at, in audio seconds.
     tick_interval_s: float = 0.5
 
@@ -91,6 +98,7 @@ class _Leg:
     # The delivery of this leg's latest final: the next one waits for it, so that a short utterance decoded
     # beside a long one does not overtake it.
     last_final: asyncio.Future[None] | None = None
+    speech: list[SpokenPiece] = field(default_factory=list)
 
 
 class CallSession:
@@ -105,7 +113,10 @@ class CallSession:
         options: StreamingOptions,
         sink: ResultSink,
         observers: list[CallObserver] | None = None,
+        second_pass: SecondPass | None = None,
     ):
+        if not options.live_finals and (second_pass is None or not options.keep_speech):
+            raise ValueError("a call without live finals is heard by the second pass: it needs one, and its speech")
         self.call_id = call_id
         self.audio_format = audio_format
         self._scheduler = scheduler
@@ -113,6 +124,7 @@ class CallSession:
         self._options = options
         self._sink = sink
         self._observers = observers or []
+        self._second_pass = second_pass
         self._event_id = 0
         self._last_tick = 0.0
         # The audio of recent finals, for observers that listen to the voice (arousal); bounded.
@@ -191,7 +203,7 @@ class CallSession:
         seg = leg.segmenter
         was_open, open_index = seg.is_open, seg.open_index
         for closed in seg.feed(audio16k):
-            self._submit_final(leg, closed)
+            self._closed(leg, closed)
             await self._notify("on_speech", leg.speaker, closed.start, closed.end, self)
         if seg.is_open and (not was_open or seg.open_index != open_index):
             await self._notify("on_speech", leg.speaker, seg.open_start, None, self)
@@ -232,8 +244,19 @@ class CallSession:
 
         self._track(self._partials, deliver())
 
-    def _submit_final(self, leg: _Leg, closed: ClosedUtterance) -> None:
+    def speech(self) -> list[list[SpokenPiece]]:
+        """Each leg's utterances with their audio, for the second pass (empty unless `keep_speech`)."""
+        return [list(leg.speech) for leg in self.legs]
+
+    def _closed(self, leg: _Leg, closed: ClosedUtterance) -> None:
         leg.closed_through = max(leg.closed_through, closed.index)
+        if self._options.keep_speech:
+            leg.speech.append(SpokenPiece.of(f"{leg.speaker}-{closed.index}", leg.speaker, closed.start, closed.end,
+                                             closed.audio))
+        if self._options.live_finals:
+            self._submit_final(leg, closed)
+
+    def _submit_final(self, leg: _Leg, closed: ClosedUtterance) -> None:
         future = self._scheduler.final(DecodeRequest(closed.audio, self._options.final_decode, self._options.hotwords))
         previous = leg.last_final
 
@@ -242,28 +265,31 @@ class CallSession:
             if previous is not None:
                 await asyncio.wait([previous])  # its outcome is its own; only its turn matters here
             text = self._filter.clean(transcript.text, final=True) if transcript else ""
-            if not text:
-                return
-            self.utterance_count += 1
-            utterance_id = f"{leg.speaker}-{closed.index}"
-            self._recent_audio[utterance_id] = closed.audio
-            while len(self._recent_audio) > 8:
-                self._recent_audio.popitem(last=False)
-            await self.emit(
-                FinalResult(
-                    call_id=self.call_id,
-                    event_id=0,
-                    utterance_id=utterance_id,
-                    speaker=leg.speaker,  # type: ignore[arg-type]
-                    start=round(closed.start, 3),
-                    end=round(closed.end, 3),
-                    text=text,
-                    speaker_uncertain=leg.speaker == "unknown",
-                    level_db=speech_level_db(closed.audio),
-                )
-            )
+            if text:
+                await self._emit_final(f"{leg.speaker}-{closed.index}", leg.speaker, closed.start, closed.end,
+                                       closed.audio, text)
 
         leg.last_final = self._track(self._finals, deliver())
+
+    async def _emit_final(self, utterance_id: str, speaker: str, start: float, end: float, audio: np.ndarray,
+                          text: str) -> None:
+        self.utterance_count += 1
+        self._recent_audio[utterance_id] = audio
+        while len(self._recent_audio) > 8:
+            self._recent_audio.popitem(last=False)
+        await self.emit(
+            FinalResult(
+                call_id=self.call_id,
+                event_id=0,
+                utterance_id=utterance_id,
+                speaker=speaker,  # type: ignore[arg-type]
+                start=round(start, 3),
+                end=round(end, 3),
+                text=text,
+                speaker_uncertain=speaker == "unknown",
+                level_db=speech_level_db(audio),
+            )
+        )
 
     @staticmethod
     def _track(tasks: set[asyncio.Task[None]], coro: Awaitable[None]) -> asyncio.Future[None]:
@@ -284,13 +310,20 @@ class CallSession:
         for leg in self.legs:
             tail = leg.resampler(np.zeros(0, dtype=np.float32), last=True)
             for closed in leg.segmenter.feed(tail) + leg.segmenter.flush():
-                self._submit_final(leg, closed)
+                self._closed(leg, closed)
                 await self._notify("on_speech", leg.speaker, closed.start, closed.end, self)
         self.ended = True
         for task in list(self._partials):
             task.cancel()
         if self._finals:
             await asyncio.gather(*self._finals, return_exceptions=True)
+        if not self._options.live_finals:
+            assert self._second_pass is not None
+            for heard in await self._second_pass.call(self.speech()):
+                piece = heard.piece
+                if heard.text:
+                    await self._emit_final(piece.utterance_id, piece.speaker, piece.start, piece.end, piece.audio,
+                                           heard.text)
         ended = await self.emit(
             EndedResult(
                 call_id=self.call_id, event_id=0, status=status,  # type: ignore[arg-type]

@@ -1,8 +1,9 @@
 """A recorded call through the live pipeline, as fast as the recogniser allows.
 
-QA audits use exactly what a live call uses (segmenter, recogniser, filter, observers for emotion and
-rules), fed from a file instead of a socket: a finding in an audit is the finding the agent would have
-been prompted with. Call events from metadata are replayed at their times on the audio clock.
+QA audits use what a live call uses (segmenter, recogniser, filter, observers for emotion and rules), fed
+from a file instead of a socket. The one difference: nobody waits for a recording's finals, so it is heard
+once, by the second pass over each whole leg (pipelines/second_pass.py), the pass a live call's stored
+transcript also comes from. Call events from metadata are replayed at their times on the audio clock.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ async def run_recording(
         outcome.results.append(result)
 
     session: CallSession = runtime.new_call(call_id, fmt, collect, observers=observers, partials=False,
-                                            final_beam_size=final_beam_size)
+                                            final_beam_size=final_beam_size, live_finals=False)
     await session.start()
     pending = sorted(events or [], key=lambda e: e.t if e.t is not None else 0.0)
     step = int(FEED_SECONDS * rate)

@@ -3,7 +3,8 @@
 The recogniser is the scarce resource, so all requests meet here. Finals are what gets stored and judged: they are never dropped and always go first, in arrival
 order. Partials only make the screen feel alive: each leg has at most one waiting (a newer one replaces it),
 and one that waited too long is dropped. When the machine falls behind, partials slow down and finals
-stay whole.
+stay whole. Background work (the second pass over ended calls and audited recordings) comes last, one
+window at a time, so a final that arrives waits at most for the window in hand.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Hashable
+from typing import Any, Callable, Hashable
 
 from models.asr import ASRBackend, DecodeRequest, Transcript
 
@@ -33,10 +34,19 @@ class _Job:
 
 
 @dataclass
+class _Background:
+    work: Callable[[], Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+    audio_seconds: float
+
+
+@dataclass
 class SchedulerStats:
     finals_done: int = 0
     partials_done: int = 0
     partials_dropped: int = 0
+    background_done: int = 0
     batches: int = 0
     audio_seconds: float = 0.0
     busy_seconds: float = 0.0
@@ -50,19 +60,27 @@ class ASRScheduler:
     """Runs recognition requests on `workers` threads (the backend decodes that many at once), several
     requests at a time: the finals waiting when a worker comes free go together in one batch (up to
     `max_batch`), and so do the partials when no final waits. With more than one worker, partials never
-    take the last free one, so a final that comes in starts at once."""
+    take the last free one, so a final that comes in starts at once. Background work is held to the same
+    lanes while live finals keep coming (within `live_quiet_s`), and takes every worker once they stop: a
+    machine that only audits uses all of it."""
 
-    def __init__(self, backend: ASRBackend, partial_max_age_s: float = 1.5, max_batch: int = 4, workers: int = 1):
+    def __init__(self, backend: ASRBackend, partial_max_age_s: float = 1.5, max_batch: int = 4, workers: int = 1,
+                 live_quiet_s: float = 5.0):
         self.backend = backend
         self.partial_max_age_s = partial_max_age_s
         self.max_batch = max_batch
         self.stats = SchedulerStats()
         self._finals: deque[_Job] = deque()
         self._partials: OrderedDict[Hashable, _Job] = OrderedDict()
+        self._background: deque[_Background] = deque()
         self._wake = threading.Condition()
         self._stopping = False
+        self._workers = workers
         self._partial_lanes = max(1, workers - 1)
         self._decoding_partials = 0
+        self._decoding_background = 0
+        self.live_quiet_s = live_quiet_s
+        self._last_final_at = float("-inf")
         self._threads = [threading.Thread(target=self._work, name=f"asr-worker-{i}", daemon=True) for i in range(workers)]
         for thread in self._threads:
             thread.start()
@@ -81,6 +99,18 @@ class ASRScheduler:
         job = self._job(request)
         with self._wake:
             self._finals.append(job)
+            self._last_final_at = time.monotonic()
+            self._wake.notify()
+        return job.future
+
+    def background(self, work: Callable[[], Any], audio_seconds: float = 0.0) -> asyncio.Future[Any]:
+        """Run `work` (one window of a second pass: about a second of CPU) on a worker once no final or
+        partial waits; its result or exception settles the returned future. `audio_seconds`, what it
+        decodes, counts in the real-time factor."""
+        loop = asyncio.get_running_loop()
+        job = _Background(work, loop.create_future(), loop, audio_seconds)
+        with self._wake:
+            self._background.append(job)
             self._wake.notify()
         return job.future
 
@@ -111,7 +141,7 @@ class ASRScheduler:
         return _Job(request, loop.create_future(), loop)
 
     @staticmethod
-    def _resolve(job: _Job, result: Transcript | None, error: BaseException | None = None) -> None:
+    def _resolve(job: _Job | _Background, result: Any, error: BaseException | None = None) -> None:
         def settle() -> None:
             if job.future.done():
                 return
@@ -150,7 +180,11 @@ class ASRScheduler:
                 batch.append(job)
         return batch
 
-    def _next(self) -> tuple[list[_Job], bool] | None:
+    def _background_lanes(self) -> int:
+        live = time.monotonic() - self._last_final_at < self.live_quiet_s
+        return self._partial_lanes - self._decoding_partials if live else self._workers
+
+    def _next(self) -> tuple[list[_Job], bool] | _Background | None:
         with self._wake:
             while True:
                 if self._finals:
@@ -158,9 +192,13 @@ class ASRScheduler:
                 if self._decoding_partials < self._partial_lanes and (partials := self._take_partials()):
                     self._decoding_partials += 1
                     return partials, False
+                if self._background and self._decoding_background < self._background_lanes():
+                    self._decoding_background += 1
+                    return self._background.popleft()
                 if self._stopping:
                     return None
-                self._wake.wait()
+                # Background lanes open up when live finals stop: look again then.
+                self._wake.wait(timeout=self.live_quiet_s if self._background else None)
 
     def _run(self, jobs: list[_Job]) -> list[Transcript | BaseException]:
         try:
@@ -171,8 +209,25 @@ class ASRScheduler:
         # One utterance must not cost the others theirs: decode them one by one to find it.
         return [outcome for job in jobs for outcome in self._run([job])]
 
+    def _run_background(self, job: _Background) -> None:
+        started = time.monotonic()
+        try:
+            outcome, error = job.work(), None
+        except BaseException as exc:  # the caller's to handle; the worker must keep serving
+            outcome, error = None, exc
+        with self._wake:
+            self._decoding_background -= 1
+            self.stats.background_done += 1
+            self.stats.busy_seconds += time.monotonic() - started
+            self.stats.audio_seconds += job.audio_seconds
+            self._wake.notify()
+        self._resolve(job, outcome, error)
+
     def _work(self) -> None:
         while (picked := self._next()) is not None:
+            if isinstance(picked, _Background):
+                self._run_background(picked)
+                continue
             jobs, is_final = picked
             started = time.monotonic()
             outcomes = self._run(jobs)

@@ -94,6 +94,9 @@ class CallFigures(_Wire):
 
 class CallReport(_Wire):
     call_id: str
+    # The transcript the findings were judged on: the live finals (what the agent saw, and the report sent
+    # when the call ends) or the second pass over the whole call (the stored report, and audits).
+    transcript: Literal["live", "second_pass"] = "live"
     score: float
     deductions: list[Deduction]
     findings: list[Finding]

@@ -385,6 +385,8 @@ class IngestConnection:
                 self.runtime.live_calls.pop(session.call_id, None)
                 log.info("call ended", extra={"status": status, "duration": round(session.now, 3),
                                               "utterances": session.utterance_count})
+            if status != "interrupted":  # a stopping process cannot finish it; the live transcript stays
+                self.runtime.hear_again_later(session)
 
     async def _close(self, code: int, reason: str) -> None:
         if self.client_gone or self.ws.application_state != WebSocketState.CONNECTED:

@@ -199,6 +199,9 @@ class ReportResult(_Result):
     """The post-call judgement: score and findings, sent after `ended`."""
 
     type: Literal["report"] = "report"
+    # Which text the findings used: "live" here, the finals as sent. The stored report is judged again
+    # on the second pass's text once it has run, and then says "second_pass".
+    transcript: Literal["live", "second_pass"] = "live"
     score: float
     findings: list[FindingOut]
 

@@ -7,6 +7,7 @@ state. The web app, the command line and the tests all build their pipelines fro
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -16,6 +17,7 @@ from models.homophones import HomophoneLexicon
 from models.vad import SileroVAD
 from pipelines.call_session import CallObserver, CallSession, ResultSink, StreamingOptions
 from pipelines.scheduler import ASRScheduler
+from pipelines.second_pass import SecondPass, SecondPassOptions
 from models.emotion import EmotionConfig, SentimentClassifier, SentimentConfig, ensure_e5_model
 from models.emotion.config import DEFAULT_HEAD_PATH
 from pipelines.emotion_follower import EmotionFollower
@@ -30,6 +32,8 @@ from service.metrics import ServiceMetrics
 from service.protocol import AudioFormat
 from service.settings import Settings
 from service.store import CallStore
+
+log = logging.getLogger("callwatch.runtime")
 
 
 def prepare_models(settings: Settings) -> list[str]:
@@ -83,10 +87,16 @@ def streaming_options(settings: Settings, hotwords: tuple[str, ...] = ()) -> Str
             max_utterance_s=settings.max_utterance_s,
         ),
         final_decode=DecodeOptions(beam_size=settings.final_beam_size, repair_homophones=settings.asr_homophone_repair),
-        partial_decode=DecodeOptions(beam_size=settings.partial_beam_size, temperatures=(0.0,)),
+        partial_decode=DecodeOptions(beam_size=settings.partial_beam_size, temperatures=(0.0,), window_fallback=False),
         partial_interval_s=settings.partial_interval_s,
         hotwords=hotwords,
     )
+
+
+def second_pass_decode(final: DecodeOptions) -> DecodeOptions:
+    """A second-pass window is decoded as a final is, but holds up to 30 s of speech: its text must not be
+    cut off by a final's token budget (measured: a 28 s monologue lost its last 20 characters)."""
+    return replace(final, max_new_tokens=448)
 
 
 @dataclass
@@ -100,7 +110,10 @@ class Runtime:
     options: StreamingOptions
     rule_book: RuleBook
     sentiment: SentimentClassifier
+    second_pass: SecondPass
     live_calls: dict[str, CallSession] = field(default_factory=dict)
+    # Second passes over ended calls still running (service/post_call.py).
+    post_call: set["asyncio.Task[Any]"] = field(default_factory=set)
     feed_hub: AgentFeedHub = field(default_factory=AgentFeedHub)
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
 
@@ -123,15 +136,21 @@ class Runtime:
             store.mark_live_calls_interrupted()
         hotwords = recogniser_hotwords(rule_book.config)
         backend = build_backend(settings, hotwords)
+        scheduler = ASRScheduler(backend, partial_max_age_s=settings.partial_max_age_s, max_batch=settings.asr_max_batch,
+                                 workers=settings.resolved_asr_workers)
+        transcript_filter = TranscriptFilter(tuple(settings.hallucination_phrases))
+        options = streaming_options(settings, hotwords)
         return cls(
             settings=settings,
             backend=backend,
             vad=SileroVAD(),
-            scheduler=ASRScheduler(backend, partial_max_age_s=settings.partial_max_age_s, max_batch=settings.asr_max_batch,
-                                   workers=settings.resolved_asr_workers),
+            scheduler=scheduler,
             store=store,
-            transcript_filter=TranscriptFilter(tuple(settings.hallucination_phrases)),
-            options=streaming_options(settings, hotwords),
+            transcript_filter=transcript_filter,
+            options=options,
+            second_pass=SecondPass(scheduler, backend, transcript_filter,
+                                   SecondPassOptions(decode=second_pass_decode(options.final_decode),
+                                                     full_window=settings.second_pass_full_window), hotwords),
             rule_book=rule_book,
             sentiment=SentimentClassifier.load(config=sentiment_config(settings)),
             # Only a server has feed screens; an audit worker need not mirror every live call.
@@ -146,12 +165,18 @@ class Runtime:
         observers: list[Any] | None = None,
         partials: bool = True,
         final_beam_size: int | None = None,
+        live_finals: bool = True,
     ) -> CallSession:
-        """A new call on the shared models. Audits switch partials off and may trade accuracy for
-        throughput with a smaller beam."""
-        options = replace(self.options, partials=partials)
+        """A new call on the shared models. Audits switch live finals off (their recordings are heard by the
+        second pass alone) and may trade accuracy for throughput with a smaller beam."""
+        options = replace(self.options, partials=partials and live_finals, live_finals=live_finals,
+                          keep_speech=self.settings.second_pass or not live_finals)
+        second_pass = self.second_pass
         if final_beam_size is not None:
             options = replace(options, final_decode=replace(options.final_decode, beam_size=final_beam_size))
+            second_pass = SecondPass(self.scheduler, self.backend, self.transcript_filter,
+                                     replace(second_pass.options, decode=second_pass_decode(options.final_decode)),
+                                     second_pass.hotwords)
         return CallSession(
             call_id,
             audio_format,
@@ -161,6 +186,7 @@ class Runtime:
             options=options,
             sink=sink,
             observers=observers,
+            second_pass=second_pass,
         )
 
     def observers_for(
@@ -175,6 +201,22 @@ class Runtime:
         emotion = EmotionConfig.from_dict(book.config.emotion)
         emotion.sentiment = self.sentiment.config
         return [EmotionFollower(self.sentiment, emotion), RulesFollower(book, header, on_report=self._store_report if store_report else None)]
+
+    def hear_again_later(self, session: CallSession) -> None:
+        """Start the second pass over an ended live call in the background (when enabled)."""
+        if not self.settings.second_pass:
+            return
+        from service.post_call import hear_call_again
+
+        async def run() -> None:
+            try:
+                await hear_call_again(self, session)
+            except Exception:
+                log.exception("second pass failed; the call keeps its live transcript", extra={"call_id": session.call_id})
+
+        task = asyncio.get_running_loop().create_task(run())
+        self.post_call.add(task)
+        task.add_done_callback(self.post_call.discard)
 
     async def _store_report(self, call_id: str, report: CallReport) -> None:
         await self.store_async(self.store.save_report, call_id, report.score, report.model_dump(mode="json"))

@@ -97,9 +97,11 @@ utterances = Table(
     Column("speaker", String(16), nullable=False),
     Column("start", Float, nullable=False),
     Column("end", Float, nullable=False),
-    Column("text", Text, nullable=False),
+    Column("text", Text, nullable=False, doc="the transcript reports and search read: the second pass's once it ran"),
     Column("level_db", Float, doc="speech level, dBFS (the speech.volume rule compares the agent's)"),
     Column("emotion", Text, doc="emotion result JSON for customer utterances"),
+    Column("live_text", Text, doc="what the agent's screen showed, once the second pass replaced `text` (null: nothing)"),
+    Column("text_pass", String(16), doc="live | second: the pass `text` is from (null: stored before there were two)"),
     UniqueConstraint("call_id", "utterance_id"),
 )
 
@@ -311,13 +313,40 @@ class CallStore:
                     conn.execute(
                         insert(utterances).values(
                             call_id=call_id, utterance_id=utterance_id, speaker=speaker, start=start, end=end, text=text,
-                            level_db=level_db,
+                            level_db=level_db, text_pass="live",
                         )
                     )
             except IntegrityError as err:
                 # (call_id, utterance_id) is unique: a retry that collides found its own earlier commit.
                 if attempt == 0 or not _is_duplicate(err):
                     raise
+
+        self._retrying(write)
+
+    def apply_second_pass(self, call_id: str, heard: list[dict[str, Any]]) -> None:
+        """The second pass's text for a call's utterances (utterance_id, speaker, start, end, text, level_db),
+        in one transaction. A live utterance keeps what the agent saw in `live_text`; one the live pass heard
+        nothing in is added (its `live_text` null); where the second pass heard nothing, the live text stays."""
+
+        def write(_attempt: int) -> None:  # it only overwrites with the same values: safe to repeat
+            with self.engine.begin() as conn:
+                live = {r.utterance_id: r for r in conn.execute(
+                    select(utterances.c.utterance_id, utterances.c.text, utterances.c.live_text)
+                    .where(utterances.c.call_id == call_id))}
+                for h in heard:
+                    row = live.get(h["utterance_id"])
+                    if row is None:
+                        if h["text"]:
+                            conn.execute(insert(utterances).values(call_id=call_id, text_pass="second", **h))
+                        continue
+                    if not h["text"]:
+                        continue
+                    conn.execute(
+                        update(utterances)
+                        .where(utterances.c.call_id == call_id, utterances.c.utterance_id == h["utterance_id"])
+                        .values(text=h["text"], text_pass="second",
+                                live_text=row.live_text if row.live_text is not None else row.text)
+                    )
 
         self._retrying(write)
 
@@ -435,6 +464,8 @@ class CallStore:
                         "text": r["text"],
                         "level_db": r["level_db"],
                         "emotion": json.loads(r["emotion"]) if r["emotion"] else None,
+                        "live_text": r["live_text"],
+                        "text_pass": r["text_pass"] or "live",
                     }
                     for r in rows
                 ]

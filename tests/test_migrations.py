@@ -56,14 +56,14 @@ def test_an_empty_database_is_built_to_head_and_matches_the_code(database_url):
         conn.execute(text(f"SELECT count(*) FROM {FTS_TABLE}")).scalar()
 
 
-def test_the_baseline_is_the_previous_release_and_later_revisions_add_tenants_and_instances(database_url):
+def test_the_baseline_is_the_previous_release_and_later_revisions_add_tenants_instances_and_second_pass_text(database_url):
     engine = make_engine(database_url)
     upgrade(engine, BASELINE)
     diffs = _schema_differences(engine)
     added = sorted((d[0], d[3].name if d[0] == "add_column" else d[1].name) for d in diffs)
-    assert added == [("add_column", "instance"), ("add_column", "tenant"), ("add_column", "tenant"),
-                     ("add_index", "ix_audit_calls_tenant"), ("add_index", "ix_calls_instance"),
-                     ("add_index", "ix_calls_tenant")], diffs
+    assert added == [("add_column", "instance"), ("add_column", "live_text"), ("add_column", "tenant"),
+                     ("add_column", "tenant"), ("add_column", "text_pass"), ("add_index", "ix_audit_calls_tenant"),
+                     ("add_index", "ix_calls_instance"), ("add_index", "ix_calls_tenant")], diffs
 
 
 def test_live_calls_from_before_instances_are_marked_by_the_first_instance_to_start(database_url):
@@ -212,3 +212,17 @@ def test_the_commands_move_the_schema_by_hand(database_url):
     assert run.invoke(app, ["db-upgrade", "--url", database_url]).output.strip().endswith(f"0002 -> {head_revision()}")
     back = run.invoke(app, ["db-downgrade", "--url", database_url, "--to", BASELINE])
     assert back.exit_code == 0 and back.output.strip().endswith(f"{head_revision()} -> {BASELINE}"), back.output
+
+
+def test_utterances_stored_before_the_second_pass_read_as_live(database_url):
+    engine = make_engine(database_url)
+    upgrade(engine, "0004")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO calls (call_id, agent_id, direction, received_at, status, audio_format) "
+                          "VALUES ('old', 'A1', 'inbound', '2026-05-01 01:00:00', 'completed', '{}')"))
+        conn.execute(text("INSERT INTO utterances (call_id, utterance_id, speaker, start, \"end\", text) "
+                          "VALUES ('old', 'agent-0', 'agent', 0.5, 2.0, '您好')"))
+    engine.dispose()
+    store = CallStore(database_url)  # upgrades to head
+    [row] = store.list_utterances("old")
+    assert (row["text"], row["text_pass"], row["live_text"]) == ("您好", "live", None)

@@ -133,3 +133,65 @@ async def test_with_two_workers_partials_leave_one_free_so_a_final_starts_at_onc
         scheduler.close()
     assert [r.text for r in results] == ["p-a", "p-b", "f"]
     assert scheduler.stats.finals_done == 1 and scheduler.stats.partials_done == 2
+
+
+async def test_background_work_waits_for_finals_and_partials():
+    backend = GatedRecogniser()
+    scheduler = ASRScheduler(backend, partial_max_age_s=10, max_batch=1)
+    order: list[str] = []
+    try:
+        blocker = await started(scheduler, "f0")
+        background = scheduler.background(lambda: order.append("background") or "done")
+        partial = scheduler.partial("leg-a", request("p", GREEDY))
+        final = scheduler.final(request("f1"))
+        backend.release.set()
+        assert await background == "done"
+        await asyncio.gather(blocker, partial, final)
+    finally:
+        scheduler.close()
+    assert backend.batches == [["f0"], ["f1"], ["p"]]
+    assert order == ["background"]
+
+
+async def test_background_keeps_a_worker_free_while_live_finals_come_and_takes_all_once_they_stop():
+    backend = GatedRecogniser()
+    scheduler = ASRScheduler(backend, workers=2, live_quiet_s=0.3)
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def window():
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        threading.Event().wait(0.1)
+        with lock:
+            running -= 1
+
+    try:
+        backend.release.set()
+        await scheduler.final(request("live"))
+        await asyncio.gather(*(scheduler.background(window) for _ in range(4)))
+        assert most == 1  # a live final came within live_quiet_s: one worker stays free for the next
+        await asyncio.sleep(0.4)
+        most = 0
+        await asyncio.gather(*(scheduler.background(window) for _ in range(4)))
+        assert most == 2
+    finally:
+        scheduler.close()
+
+
+async def test_a_failing_background_job_fails_its_future_and_the_worker_goes_on():
+    backend = GatedRecogniser()
+    backend.release.set()
+    scheduler = ASRScheduler(backend)
+    try:
+        failing = scheduler.background(lambda: 1 / 0)
+        try:
+            await failing
+            raise AssertionError("the job's error should reach its future")
+        except ZeroDivisionError:
+            pass
+        assert await scheduler.final(request("after")) == Transcript("after")
+    finally:
+        scheduler.close()

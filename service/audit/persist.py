@@ -87,7 +87,8 @@ def store_audit(
                 conn.execute(insert(utterances), [
                     {"call_id": call_id, "utterance_id": u["utterance_id"], "speaker": u["speaker"],
                      "start": u["start"], "end": u["end"], "text": u["text"], "level_db": u.get("level_db"),
-                     "emotion": json.dumps(u["emotion"], ensure_ascii=False) if u.get("emotion") else None}
+                     "emotion": json.dumps(u["emotion"], ensure_ascii=False) if u.get("emotion") else None,
+                     "text_pass": "second"}
                     for u in utts
                 ])
             if prompts:

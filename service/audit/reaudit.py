@@ -45,6 +45,7 @@ def reaudit_calls(store: CallStore, rules_text: str, rules_name: str, *, call_id
         old = json.loads(old_json) if old_json else None
         timeline, _ = timeline_from_store(store, call_id)
         new = audit_timeline(timeline, book).model_dump(mode="json")
+        new["transcript"] = (old or {}).get("transcript", "live")  # the stored text did not change
         before, after = _rules_hit(old), _rules_hit(new)
         old_score = old.get("score") if old else None
         rows.append(ReauditRow(

@@ -66,6 +66,7 @@ def call_report(store: CallStore, call_id: str) -> dict[str, Any]:
         "utterances": utterances,
         "emotion_curve": curve,
         "worst_mood": {"valence": valence, "label": label},
+        "transcript": judged.get("transcript", "live"),
         "score": judged.get("score"),
         "deductions": judged.get("deductions", []),
         "findings": judged.get("findings", []),

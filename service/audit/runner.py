@@ -184,5 +184,6 @@ def _judge(outcome: Any, call_id: str, meta: RecordingMeta, direction: str, star
     prompts = [p for p in prompts if not (p["prompt_id"] in seen or seen.add(p["prompt_id"]))]  # type: ignore[func-returns-value]
     timeline, mono = build_timeline(call_id=call_id, direction=direction, started_at=started, agent_id=meta.agent_id,
                                     caller_number=meta.caller_number, events=events, utterances=utts)
-    report = audit_timeline(timeline, book).model_dump(mode="json")
+    # A recording is heard by the second pass alone (pipelines/recording_run.py).
+    report = audit_timeline(timeline, book).model_copy(update={"transcript": "second_pass"}).model_dump(mode="json")
     return report, {"mono": mono, "rows": {"events": events, "utts": utts, "prompts": prompts}}

@@ -160,3 +160,21 @@ def test_too_long_and_too_large_fail_alone(runtime, shared_audio, tmp_path):
     large = asyncio.run(audit_recording(runtime, path, meta=RecordingMeta(), book=book,
                                         options=AuditOptions(max_bytes=100_000), force=True))
     assert large.state == "failed" and large.error_code == "too_large" and "MB" in large.error
+
+
+def test_a_recording_is_heard_by_the_second_pass_and_the_same_each_time(runtime, audited, shared_audio, tmp_path):
+    from service.audit.cli import run_batch
+
+    first = _report(audited, "call_01_read_vs_spontaneous")
+    assert first["transcript"] == "second_pass"
+    assert {u["text_pass"] for u in first["utterances"]} == {"second"}
+    assert all(u["live_text"] is None for u in first["utterances"])  # nobody was shown a live pass
+    # The same audio under another name is another call, audited from scratch: the same transcript.
+    again = tmp_path / "in" / "call_01_again.wav"
+    again.parent.mkdir()
+    again.write_bytes((shared_audio / "calls" / f"{CALLS[0]}.wav").read_bytes())
+    asyncio.run(run_batch(runtime, [again], out_dir=tmp_path / "out", formats=["json"], show_progress=False))
+    second = json.loads((tmp_path / "out" / "call_01_again.json").read_text(encoding="utf-8"))
+    assert second["call_id"] != first["call_id"]
+    assert [(u["speaker"], u["start"], u["text"]) for u in second["utterances"]] == [
+        (u["speaker"], u["start"], u["text"]) for u in first["utterances"]]

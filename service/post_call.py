@@ -1,0 +1,65 @@
+"""After a live call ends: the second pass over its legs, then its stored report judged again on that text.
+
+The agent's screen got the live pass; what is stored for the report, search and QA is the second pass's
+text (pipelines/second_pass.py), with the live text kept beside it where they differ. The prompts the agent
+was shown stay as they were raised. The pass runs as the recogniser's background work, after every live
+final, so it never slows a call in progress; a call whose pass did not run (the process stopped first)
+keeps its live transcript and report, which say so (`transcript: "live"`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from pipelines.audio import speech_level_db
+from pipelines.call_session import CallSession
+from rules.engine import RuleBook, audit_timeline
+from service.audit.index import index_call
+from service.audit.tables import audit_calls, create_audit_tables
+from service.audit.timeline import timeline_from_store
+from service.store import CallStore, calls
+
+log = logging.getLogger("callwatch.post_call")
+
+
+async def hear_call_again(runtime: Any, session: CallSession) -> dict[str, Any] | None:
+    """Run the second pass over `session` (ended), store its text and the report judged on it; returns the
+    report (None when the call had no speech to hear)."""
+    speech = session.speech()
+    if not any(speech):
+        return None
+    heard = await runtime.second_pass.call(speech)
+    rows = [{"utterance_id": h.piece.utterance_id, "speaker": h.piece.speaker, "start": round(h.piece.start, 3),
+             "end": round(h.piece.end, 3), "text": h.text, "level_db": speech_level_db(h.piece.audio)} for h in heard]
+    store: CallStore = runtime.store
+    await runtime.store_async(store.apply_second_pass, session.call_id, rows)
+    return await asyncio.to_thread(rejudge, store, session.call_id, runtime.rule_book)
+
+
+def rejudge(store: CallStore, call_id: str, book: RuleBook) -> dict[str, Any]:
+    """The call's stored timeline judged again; the report and, if the call list has it, its row updated."""
+    timeline, _ = timeline_from_store(store, call_id)
+    report = audit_timeline(timeline, book).model_copy(update={"transcript": "second_pass"}).model_dump(mode="json")
+    store.with_retry(create_audit_tables, store.engine)
+    store.with_retry(_write, store.engine, call_id, report, store.list_utterances(call_id))
+    return report
+
+
+def _write(engine: Engine, call_id: str, report: dict[str, Any], utts: list[dict[str, Any]]) -> None:
+    with engine.begin() as conn:
+        conn.execute(calls.update().where(calls.c.call_id == call_id)
+                     .values(score=report["score"], report=json.dumps(report, ensure_ascii=False)))
+        idx = conn.execute(select(audit_calls).where(audit_calls.c.call_id == call_id)).mappings().first()
+        if idx is None:
+            return  # the call list indexes live calls when it is next read, from what is stored now
+        row = conn.execute(select(calls).where(calls.c.call_id == call_id)).mappings().one()
+        index_call(conn, call_id=call_id, agent_id=row["agent_id"], direction=row["direction"],
+                   started_at=idx["started_at"], duration=row["duration"], report=report, utts=utts,
+                   speaker_attribution=idx["speaker_attribution"], audit=json.loads(idx["audit"] or "{}"),
+                   tenant=idx["tenant"])
