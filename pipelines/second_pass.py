@@ -18,7 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
-from models.asr import ASRBackend, DecodeOptions, TimedText
+from models.asr import ASRBackend, DecodeOptions, DecodeRequest, TimedText
+from models.text import strip_for_scoring
 from pipelines.scheduler import ASRScheduler
 from pipelines.transcript_filter import TranscriptFilter
 
@@ -38,6 +39,8 @@ class SecondPassOptions:
     # the decoding time; on a long call most windows are full anyway. Off by default for audit throughput.
     full_window: bool = False
     decode: DecodeOptions = field(default_factory=DecodeOptions)
+    # For a piece heard alone (see SecondPass._hear): as a live final.
+    piece_decode: DecodeOptions = field(default_factory=DecodeOptions)
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,16 @@ class SecondPass:
         return out
 
     def _hear(self, window: Sequence[SpokenPiece], previous: str) -> list[str]:
-        """One window, on a recogniser worker: its words handed to the pieces they were heard in."""
+        """One window, on a recogniser worker: its words handed to the pieces they were heard in. A piece
+        the window's decode left without a word is heard alone, as a live final is: a window of repeated
+        sentences can read as a loop to Whisper, and one utterance must not be lost for its neighbours."""
         audio, spans = lay_out(window, self.options)
-        return assign(self._backend.transcribe_window(audio, self.options.decode, previous, self.hotwords,
-                                                      self.options.full_window), spans)
+        texts = assign(self._backend.transcribe_window(audio, self.options.decode, previous, self.hotwords,
+                                                       self.options.full_window), spans)
+        missing = [k for k, text in enumerate(texts) if not strip_for_scoring(text)]
+        if missing:
+            alone = self._backend.transcribe_batch(
+                [DecodeRequest(window[k].audio, self.options.piece_decode, self.hotwords) for k in missing])
+            for k, heard in zip(missing, alone):
+                texts[k] = heard.text
+        return texts

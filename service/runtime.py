@@ -93,10 +93,13 @@ def streaming_options(settings: Settings, hotwords: tuple[str, ...] = ()) -> Str
     )
 
 
-def second_pass_decode(final: DecodeOptions) -> DecodeOptions:
+def second_pass_options(final: DecodeOptions, full_window: bool) -> SecondPassOptions:
     """A second-pass window is decoded as a final is, but holds up to 30 s of speech: its text must not be
-    cut off by a final's token budget (measured: a 28 s monologue lost its last 20 characters)."""
-    return replace(final, max_new_tokens=448)
+    cut off by a final's token budget (measured: a 28 s monologue lost its last 20 characters), and the
+    sentences a speaker repeats across utterances must not read as a loop (faster-whisper's own 2.4 for
+    long text, not the 2.0 that suits one short utterance)."""
+    window = replace(final, max_new_tokens=448, compression_ratio_threshold=2.4)
+    return SecondPassOptions(decode=window, piece_decode=final, full_window=full_window)
 
 
 @dataclass
@@ -149,8 +152,8 @@ class Runtime:
             transcript_filter=transcript_filter,
             options=options,
             second_pass=SecondPass(scheduler, backend, transcript_filter,
-                                   SecondPassOptions(decode=second_pass_decode(options.final_decode),
-                                                     full_window=settings.second_pass_full_window), hotwords),
+                                   second_pass_options(options.final_decode, settings.second_pass_full_window),
+                                   hotwords),
             rule_book=rule_book,
             sentiment=SentimentClassifier.load(config=sentiment_config(settings)),
             # Only a server has feed screens; an audit worker need not mirror every live call.
@@ -175,7 +178,7 @@ class Runtime:
         if final_beam_size is not None:
             options = replace(options, final_decode=replace(options.final_decode, beam_size=final_beam_size))
             second_pass = SecondPass(self.scheduler, self.backend, self.transcript_filter,
-                                     replace(second_pass.options, decode=second_pass_decode(options.final_decode)),
+                                     second_pass_options(options.final_decode, second_pass.options.full_window),
                                      second_pass.hotwords)
         return CallSession(
             call_id,

@@ -4,7 +4,7 @@ second pass is tested through calls and audits (test_second_pass_real.py)."""
 
 import numpy as np
 
-from models.asr import TimedText
+from models.asr import TimedText, Transcript
 from pipelines.scheduler import ASRScheduler
 from pipelines.second_pass import SecondPass, SecondPassOptions, SpokenPiece, assign, lay_out, windows
 from pipelines.transcript_filter import TranscriptFilter
@@ -52,7 +52,8 @@ class ScriptedWindows:
         return [TimedText(s + 0.2, s + 0.8, f"第{n}窗{s}秒") for s in range(int(len(audio) / RATE))]
 
     def transcribe_batch(self, requests):
-        raise AssertionError("the second pass decodes windows, not utterances")
+        self.alone = getattr(self, "alone", 0) + len(requests)
+        return [Transcript("单独听到") for _ in requests]
 
 
 async def test_a_leg_is_heard_window_by_window_each_with_the_text_before_it():
@@ -70,3 +71,22 @@ async def test_a_leg_is_heard_window_by_window_each_with_the_text_before_it():
     # The second window is decoded with what the first heard as its context.
     assert backend.contexts[0] == "" and backend.contexts[1].startswith("第1窗0秒")
 
+
+
+class SilentAfterTheFirstWord(ScriptedWindows):
+    """A window decode that, like Whisper on repeated sentences, writes only the first of them."""
+
+    def transcribe_window(self, audio, options, previous_text="", hotwords=(), full_window=True):
+        return [TimedText(0.2, 0.8, "您好")]
+
+
+async def test_an_utterance_the_window_left_empty_is_heard_alone():
+    backend = SilentAfterTheFirstWord()
+    scheduler = ASRScheduler(backend)
+    try:
+        heard = await SecondPass(scheduler, backend, TranscriptFilter(()), SecondPassOptions()).call(
+            [[piece("agent-0", 0, 2), piece("agent-1", 3, 2)]])
+    finally:
+        scheduler.close()
+    assert heard[0].text.startswith("您好") and heard[1].text.startswith("单独听到")
+    assert backend.alone == 1
