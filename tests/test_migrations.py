@@ -43,6 +43,13 @@ def _schema_differences(engine) -> list:
         return [d for d in compare_metadata(context, target) if not (d[0] == "remove_table" and d[1].name == "alembic_version")]
 
 
+def _insert_old_call(conn, call_id: str, status: str) -> None:
+    """A call row as an older revision wrote it (only the columns every revision has)."""
+    conn.execute(text("INSERT INTO calls (call_id, agent_id, direction, received_at, status, audio_format) "
+                      "VALUES (:call_id, 'A1', 'inbound', '2026-05-01 01:00:00', :status, '{}')"),
+                 {"call_id": call_id, "status": status})
+
+
 def _tables(engine) -> set[str]:
     return set(inspect(engine).get_table_names())
 
@@ -70,10 +77,9 @@ def test_live_calls_from_before_instances_are_marked_by_the_first_instance_to_st
     engine = make_engine(database_url)
     upgrade(engine, "0003")
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO calls (call_id, agent_id, direction, received_at, status, audio_format) "
-                          "VALUES ('was-live', 'A1', 'inbound', '2026-05-01 01:00:00', 'live', '{}')"))
+        _insert_old_call(conn, "was-live", "live")
     engine.dispose()
-    store = CallStore(database_url, instance="web-1")  # upgrades to 0004: the row has no instance
+    store = CallStore(database_url, instance="web-1")  # upgrades past 0004: the row has no instance
     assert store.get_call("was-live").instance is None
     store.create_call("now-live", "A2", "inbound", None, None, {})
     assert CallStore(database_url, instance="web-2").mark_live_calls_interrupted() == 1
@@ -218,8 +224,7 @@ def test_utterances_stored_before_the_second_pass_read_as_live(database_url):
     engine = make_engine(database_url)
     upgrade(engine, "0004")
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO calls (call_id, agent_id, direction, received_at, status, audio_format) "
-                          "VALUES ('old', 'A1', 'inbound', '2026-05-01 01:00:00', 'completed', '{}')"))
+        _insert_old_call(conn, "old", "completed")
         conn.execute(text("INSERT INTO utterances (call_id, utterance_id, speaker, start, \"end\", text) "
                           "VALUES ('old', 'agent-0', 'agent', 0.5, 2.0, '您好')"))
     engine.dispose()
