@@ -92,10 +92,10 @@ class ASRBackend(Protocol):
         ...
 
     def transcribe_window(self, audio: np.ndarray, options: DecodeOptions, previous_text: str = "",
-                          hotwords: Sequence[str] = (), full_window: bool = True) -> list[TimedText]:
+                          hotwords: Sequence[str] = (), full_window: bool = True, timed: bool = True) -> list[TimedText]:
         """Up to 30 s of one speaker's speech with the text before it as context; timed words (the second
         pass, pipelines/second_pass.py). `full_window`: Whisper's 30 s encoder window, else one fitted to
-        the audio as for live finals."""
+        the audio as for live finals. `timed=False`: the whole text as one span, untimed within."""
         ...
 
 
@@ -173,11 +173,12 @@ class FasterWhisperBackend:
         return self.transcribe_batch([DecodeRequest(audio, options, tuple(hotwords))])[0]
 
     def transcribe_window(self, audio: np.ndarray, options: DecodeOptions, previous_text: str = "",
-                          hotwords: Sequence[str] = (), full_window: bool = True) -> list[TimedText]:
+                          hotwords: Sequence[str] = (), full_window: bool = True, timed: bool = True) -> list[TimedText]:
         """Up to 30 s of one speaker's speech (the second pass): decoded as one utterance is, but in Whisper's
         full 30 s window (`full_window`) and with the text said before it as context, then aligned word by
         word to the audio (Whisper's cross-attention, as faster-whisper times words), so the text can be
-        handed back to the utterances it came from."""
+        handed back to the utterances it came from. `timed=False` skips the alignment (about an eighth of
+        the time) for a window of one utterance: its text is one span."""
         job = self._prepare(DecodeRequest(audio, options, tuple(hotwords), previous_text[-self.context_chars :]),
                             full_window=full_window)
         if job is None:
@@ -189,6 +190,8 @@ class FasterWhisperBackend:
             return []
         if options.repair_homophones and self.homophones is not None:
             heard = self._repair(job, heard, encoded, 0)
+        if not timed:
+            return [TimedText(0.0, job.audio.size / SAMPLE_RATE, heard.text)]
         tokens = self._tokenizer.encode(heard.text)
         [words] = self._model.find_alignment(self._tokenizer, [tokens], encoded,
                                              min(frames, job.audio.size // self._features.hop_length))

@@ -145,8 +145,9 @@ class SecondPass:
         the window's decode left without a word is heard alone, as a live final is: a window of repeated
         sentences can read as a loop to Whisper, and one utterance must not be lost for its neighbours."""
         audio, spans = lay_out(window, self.options)
-        texts = assign(self._backend.transcribe_window(audio, self.options.decode, previous, self.hotwords,
-                                                       self.options.full_window), spans)
+        words = self._backend.transcribe_window(audio, self.options.decode, previous, self.hotwords,
+                                                self.options.full_window, timed=len(window) > 1)
+        texts = assign(words, spans)
         missing = [k for k, text in enumerate(texts) if not strip_for_scoring(text)]
         if missing:
             alone = self._backend.transcribe_batch(

@@ -45,9 +45,11 @@ class ScriptedWindows:
 
     def __init__(self):
         self.contexts: list[str] = []
+        self.timed: list[bool] = []
 
-    def transcribe_window(self, audio, options, previous_text="", hotwords=(), full_window=True):
+    def transcribe_window(self, audio, options, previous_text="", hotwords=(), full_window=True, timed=True):
         self.contexts.append(previous_text)
+        self.timed.append(timed)
         n = len(self.contexts)
         return [TimedText(s + 0.2, s + 0.8, f"第{n}窗{s}秒") for s in range(int(len(audio) / RATE))]
 
@@ -70,13 +72,15 @@ async def test_a_leg_is_heard_window_by_window_each_with_the_text_before_it():
     assert heard[2].text.startswith("第2窗0秒")
     # The second window is decoded with what the first heard as its context.
     assert backend.contexts[0] == "" and backend.contexts[1].startswith("第1窗0秒")
+    # Words are timed only where a window holds more than one utterance to hand them to.
+    assert backend.timed == [True, False]
 
 
 
 class SilentAfterTheFirstWord(ScriptedWindows):
     """A window decode that, like Whisper on repeated sentences, writes only the first of them."""
 
-    def transcribe_window(self, audio, options, previous_text="", hotwords=(), full_window=True):
+    def transcribe_window(self, audio, options, previous_text="", hotwords=(), full_window=True, timed=True):
         return [TimedText(0.2, 0.8, "您好")]
 
 
