@@ -99,7 +99,6 @@ class ASRBackend(Protocol):
         ...
 
 
-
 def compression_ratio(text: str) -> float:
     raw = text.encode("utf-8")
     return len(raw) / max(1, len(zlib.compress(raw)))
@@ -190,14 +189,13 @@ class FasterWhisperBackend:
             return []
         if options.repair_homophones and self.homophones is not None:
             heard = self._repair(job, heard, encoded, 0)
+        whole = [TimedText(0.0, job.audio.size / SAMPLE_RATE, heard.text)]
         if not timed:
-            return [TimedText(0.0, job.audio.size / SAMPLE_RATE, heard.text)]
+            return whole
         tokens = self._tokenizer.encode(heard.text)
         [words] = self._model.find_alignment(self._tokenizer, [tokens], encoded,
                                              min(frames, job.audio.size // self._features.hop_length))
-        if not words:
-            return [TimedText(0.0, job.audio.size / SAMPLE_RATE, heard.text)]
-        return [TimedText(float(w["start"]), float(w["end"]), w["word"]) for w in words]
+        return [TimedText(float(w["start"]), float(w["end"]), w["word"]) for w in words] or whole
 
     def transcribe_batch(self, requests: Sequence[DecodeRequest]) -> list[Transcript]:
         """Decode all requests in one pass at the fitted window, then settle each on its own: an utterance

@@ -72,13 +72,18 @@ class HeardAgain:
     text: str  # cleaned, simplified; empty when the second pass heard nothing there
 
 
+def _gap(before: SpokenPiece, after: SpokenPiece, options: SecondPassOptions) -> float:
+    """The silence laid between two consecutive pieces in a window."""
+    return min(options.max_gap_s, max(0.0, after.start - before.end))
+
+
 def windows(pieces: Sequence[SpokenPiece], options: SecondPassOptions) -> list[list[SpokenPiece]]:
     """Consecutive pieces grouped so that each group's audio, with the gaps between, fits one window."""
     groups: list[list[SpokenPiece]] = []
     length = 0.0
     for piece in pieces:
         if groups:
-            gap = min(options.max_gap_s, max(0.0, piece.start - groups[-1][-1].end))
+            gap = _gap(groups[-1][-1], piece, options)
             if length + gap + piece.seconds <= options.window_s:
                 groups[-1].append(piece)
                 length += gap + piece.seconds
@@ -95,7 +100,7 @@ def lay_out(window: Sequence[SpokenPiece], options: SecondPassOptions) -> tuple[
     at = 0.0
     for k, piece in enumerate(window):
         if k:
-            gap = min(options.max_gap_s, max(0.0, piece.start - window[k - 1].end))
+            gap = _gap(window[k - 1], piece, options)
             parts.append(np.zeros(int(gap * RATE), np.float32))
             at += int(gap * RATE) / RATE
         parts.append(piece.audio)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from typing import Any
 
 from sqlalchemy import select
@@ -24,9 +23,6 @@ from service.audit.index import index_call
 from service.audit.tables import audit_calls, create_audit_tables
 from service.audit.timeline import timeline_from_store
 from service.store import CallStore, calls
-
-log = logging.getLogger("callwatch.post_call")
-
 
 async def hear_call_again(runtime: Any, session: CallSession) -> dict[str, Any] | None:
     """Run the second pass over `session` (ended), store its text and the report judged on it; returns the
