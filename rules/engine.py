@@ -10,14 +10,16 @@ Live use (the pipeline owns the loop)::
     report = engine.finish()                           # after the hangup
 
 Post-call use: ``audit_timeline(timeline, config)`` replays the timeline through the
-same engine, with clock ticks, and returns the report.
+same engine, with clock ticks, and returns the report. A replay's work is bounded by the
+timeline's length (every time is at most `MAX_CALL_TIME_S`); a caller that cannot wait that
+long passes `stop`, asked between steps, and gets `ReplayStopped`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable, Union
+from typing import Callable, Iterable, Union
 
 from rules.base import Detection, Rule, RuleContext
 from rules.catalog import RULE_CLASSES
@@ -28,7 +30,17 @@ from rules.findings import CallReport, Finding, Prompt, RecoveryHint
 from rules.negative import NegativeTurnDetector
 from rules.score import score_findings
 from rules.state import CallState, NegativeOnset, RecoveryTracker, UtteranceRecord
-from rules.timeline import CallEvent, CallHeader, CallTimeline, EmotionSample, RelatedCall, Utterance, VoiceSegment
+from rules.timeline import (
+    MAX_CALL_TIME_S,
+    CallEvent,
+    CallHeader,
+    CallTimeline,
+    EmotionSample,
+    RelatedCall,
+    TimelineError,
+    Utterance,
+    VoiceSegment,
+)
 
 TimelineItem = Union[CallEvent, Utterance, EmotionSample, VoiceSegment]
 
@@ -359,20 +371,47 @@ def replay_items(timeline: CallTimeline) -> list[tuple[float, int, int, Timeline
     return items
 
 
-def audit_timeline(timeline: CallTimeline, rules: RulesConfig | RuleBook) -> CallReport:
-    """Post-call audit: replay a finished timeline through a fresh engine and report."""
+class ReplayStopped(RuntimeError):
+    """A replay was stopped before it finished: past its time budget, or nobody waits for it any more."""
+
+
+# How many ticks or items a replay runs between two looks at `stop`: often enough to stop within a few
+# milliseconds, seldom enough to cost nothing.
+_STOP_EVERY = 256
+
+
+def audit_timeline(timeline: CallTimeline, rules: RulesConfig | RuleBook,
+                   stop: Callable[[], bool] | None = None) -> CallReport:
+    """Post-call audit: replay a finished timeline through a fresh engine and report. `stop`, when given, is
+    asked every few steps; once it says True the replay raises ReplayStopped."""
     engine = RulesEngine(rules, timeline.header(), related_calls=timeline.related_calls)
     tick = engine.book.config.engine.replay_tick_s
+    items = replay_items(timeline)
+    end = max([0.0] + [t for t, _, _, _ in items] + [e.t for e in timeline.events])
+    if not math.isfinite(end) or end > MAX_CALL_TIME_S:
+        # The models refuse such times; a timeline built around them (model_construct) must not spin forever.
+        raise TimelineError(f"{timeline.call_id}: a time of {end:g} s is past the {MAX_CALL_TIME_S:g} s a call may last")
+    steps = 0
+
+    def step() -> None:
+        nonlocal steps
+        steps += 1
+        if stop is not None and steps % _STOP_EVERY == 0 and stop():
+            raise ReplayStopped(f"{timeline.call_id}: replay stopped at {engine.state.now:.1f} s of {end:.1f} s")
+
     next_tick = tick
-    for t, _, _, item in replay_items(timeline):
+    for t, _, _, item in items:
         while next_tick <= t:
             engine.advance(next_tick)
             next_tick += tick
+            step()
         engine.feed(item)
-    end = max([engine.state.now] + [e.t for e in timeline.events])
+        step()
+    end = max(end, engine.state.now)
     while next_tick <= end:
         engine.advance(next_tick)
         next_tick += tick
+        step()
     if not math.isclose(engine.state.now, end):
         engine.advance(end)
     return engine.finish()

@@ -18,7 +18,10 @@ EventType = Literal["ringing", "answered", "hold", "resume", "transfer", "hangup
 HangupBy = Literal["agent", "customer", "system"]
 EmotionLabel = Literal["angry", "upset", "neutral", "satisfied"]
 
-Seconds = Annotated[float, Field(ge=0.0)]
+# No call lasts a day. Every time is bounded so that replaying a timeline (the engine ticks through the
+# whole call) always ends: one `1e308` once pinned a core for good.
+MAX_CALL_TIME_S = 86_400.0
+Seconds = Annotated[float, Field(ge=0.0, le=MAX_CALL_TIME_S, allow_inf_nan=False)]
 
 # Keys a labelled timeline file may carry for people and benchmarks; the engine ignores them.
 ANNOTATION_KEYS = frozenset({"expected", "rules_file", "notes", "title"})
@@ -53,7 +56,7 @@ class Utterance(_Strict):
     text: str
     partial: bool = False
     # Agent RMS level in dBFS when the pipeline measured it; speech.volume needs it.
-    level_db: float | None = None
+    level_db: Annotated[float, Field(ge=-200.0, le=20.0, allow_inf_nan=False)] | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> "Utterance":

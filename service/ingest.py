@@ -277,10 +277,25 @@ class IngestConnection:
         if self.session is None:
             await self._error("not_started", "send a start message before call events")
             return False
+        if event.t is not None and not await self._event_time_plausible(event.t):
+            return False
         await self.session.event(event)
         if event.event == "hangup":
             await self._finish("completed")
             return True
+        return False
+
+    async def _event_time_plausible(self, t: float) -> bool:
+        """An event's time is on the audio's clock: within the call-length limit, and not far ahead of what was
+        heard (a platform's clock runs a little ahead of the audio it has sent, never minutes)."""
+        assert self.session is not None
+        settings = self.runtime.settings
+        limit = min(settings.max_call_s, self.session.now + settings.event_lead_s)
+        if t <= limit:
+            return True
+        await self._error("invalid_message", f"event: t={t:g} s is more than {settings.event_lead_s:g} s ahead of the "
+                                             f"audio heard ({self.session.now:.1f} s), or past the call-length limit "
+                                             f"({settings.max_call_s:g} s)")
         return False
 
     async def _on_audio(self, frame: bytes) -> None:

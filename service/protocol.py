@@ -11,6 +11,8 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
+from rules.timeline import MAX_CALL_TIME_S
+
 PROTOCOL_VERSION = 1
 Speaker = Literal["agent", "customer", "unknown"]
 
@@ -83,7 +85,8 @@ class StartMessage(_Wire):
 class CallEventMessage(_Wire):
     type: Literal["event"]
     event: Literal["ringing", "answered", "hold", "resume", "transfer", "hangup"]
-    t: float | None = Field(None, ge=0, description="seconds since the start of the call's audio; default now")
+    t: float | None = Field(None, ge=0, le=MAX_CALL_TIME_S, allow_inf_nan=False,
+                            description="seconds since the start of the call's audio; default now")
     by: Literal["agent", "customer", "system"] | None = None
     target: str | None = Field(None, max_length=128, description="transfer target")
 

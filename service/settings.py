@@ -116,7 +116,11 @@ class Settings(BaseSettings):
 
     # Limits
     max_frame_bytes: int = Field(256 * 1024, ge=1024)
-    max_call_s: float = Field(4 * 3600, gt=0)
+    max_call_s: float = Field(4 * 3600, gt=0, le=86_400)
+    judge_budget_s: float = Field(
+        30.0, gt=0, le=3600, description="wall time the rules may take to judge one call (an audit, a posted timeline); past it the work is stopped")
+    event_lead_s: float = Field(
+        10.0, ge=0, le=600, description="how far ahead of the audio heard a live call event's `t` may be; a later time is refused as invalid")
     max_live_calls: int = Field(64, ge=1)
     max_asr_queue_depth: int = Field(
         16, ge=1, description="finals waiting for the recogniser beyond which new calls are refused (calls in progress go on)")

@@ -7,9 +7,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from rules.timeline import MAX_CALL_TIME_S
+
 JobState = Literal["queued", "running", "done", "skipped", "failed"]
 ErrorCode = Literal["empty", "too_large", "unsupported", "corrupt", "no_audio", "too_long", "channels",
-                    "not_found", "internal"]
+                    "not_found", "bad_metadata", "judging_over_budget", "internal"]
 
 
 class _Wire(BaseModel):
@@ -21,6 +23,8 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+
 UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
 """A moment the service recorded (a batch made, a job started): always sent with its zone, UTC."""
 
@@ -29,7 +33,7 @@ class MetaEvent(_Wire):
     """A call event on the recording's clock (seconds from its first sample)."""
 
     event: Literal["ringing", "answered", "hold", "resume", "transfer", "hangup"]
-    t: float = Field(ge=0)
+    t: float = Field(ge=0, le=MAX_CALL_TIME_S, allow_inf_nan=False)
     by: Literal["agent", "customer", "system"] | None = None
     target: str | None = None
 
@@ -128,13 +132,13 @@ class CallQuery(_Wire):
     agent_id: str | None = None
     date_from: str | None = Field(None, description="ISO date or date-time, inclusive")
     date_to: str | None = Field(None, description="ISO date or date-time; a bare date includes that whole day")
-    score_min: float | None = None
-    score_max: float | None = None
+    score_min: Finite | None = None
+    score_max: Finite | None = None
     rule: str | None = Field(None, description="only calls that breached this rule id")
     mood: Literal["angry", "upset", "neutral", "satisfied"] | None = Field(None, description="worst customer mood")
     valence_max: float | None = Field(None, ge=-1, le=1, description="worst smoothed valence at most this")
-    duration_min: float | None = None
-    duration_max: float | None = None
+    duration_min: Finite | None = None
+    duration_max: Finite | None = None
     sort: SortKey = "started_at"
     order: Literal["asc", "desc"] = "desc"
     offset: int = Field(0, ge=0)

@@ -25,12 +25,14 @@ from sqlalchemy.engine import Engine
 
 from pipelines.call_session import CallObserver, CallSession
 from pipelines.recording_run import run_recording
-from rules.engine import RuleBook, audit_timeline
+from rules.engine import RuleBook
+from rules.timeline import CallTimeline
 from service.audit.ids import file_sha256, recording_call_id
 from service.audit.models import AuditOptions, RecordingMeta
 from service.audit.persist import is_done, purge_call, store_audit
 from service.audit.probe import AuditFileError, Probe, probe_recording
 from service.audit.tables import audit_calls
+from service.judging import JudgingOverBudget, judge_off_loop
 from service.audit.timeline import build_timeline
 from service.protocol import CallEventMessage
 
@@ -125,6 +127,7 @@ async def audit_recording(
                                    wall_seconds=time.perf_counter() - begun)
             return AuditResult(name, "skipped", call_id=call_id, wall_seconds=time.perf_counter() - begun)
         probe: Probe = await asyncio.to_thread(probe_recording, path, options)
+        _check_event_times(meta, probe.duration, name)
         await asyncio.to_thread(purge_call, runtime.store, call_id)
         direction = meta.direction or "inbound"
         started = meta.started_at or _file_time(path)
@@ -133,7 +136,13 @@ async def audit_recording(
         outcome = await run_recording(runtime, path, call_id, events=_events(meta), agent_channel=options.agent_channel,
                                       observers=observers, max_seconds=options.max_seconds,
                                       final_beam_size=options.beam_size)
-        report, stored = _judge(outcome, call_id, meta, direction, started, book)
+        timeline, stored = _timeline(outcome, call_id, meta, direction, started)
+        # A recording is heard by the second pass alone (pipelines/recording_run.py).
+        try:
+            judged = await judge_off_loop(timeline, book, runtime.settings.judge_budget_s)
+        except JudgingOverBudget as err:
+            raise AuditFileError("judging_over_budget", f"{name}: {err}") from None
+        report = judged.model_copy(update={"transcript": "second_pass"}).model_dump(mode="json")
         audit_info = {
             "file_name": name, "sha256": sha, "size_bytes": path.stat().st_size, "codec": probe.codec,
             "container": probe.container, "channels": probe.channels, "sample_rate": probe.sample_rate,
@@ -164,9 +173,21 @@ async def audit_recording(
                            wall_seconds=time.perf_counter() - begun)
 
 
-def _judge(outcome: Any, call_id: str, meta: RecordingMeta, direction: str, started: datetime,
-           book: RuleBook) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Rows to store and the report, from everything the pipeline said."""
+# Metadata times a few seconds past the audio are rounding (a platform's hangup time against the last
+# frame written); beyond that they describe another call.
+EVENT_TIME_SLACK_S = 5.0
+
+
+def _check_event_times(meta: RecordingMeta, duration: float, name: str) -> None:
+    for event in meta.events or []:
+        if event.t > duration + EVENT_TIME_SLACK_S:
+            raise AuditFileError("bad_metadata", f"{name}: {event.event} at {event.t:g} s is past the end of the "
+                                                 f"recording ({duration:.1f} s)")
+
+
+def _timeline(outcome: Any, call_id: str, meta: RecordingMeta, direction: str,
+              started: datetime) -> tuple[CallTimeline, dict[str, Any]]:
+    """The timeline to judge and the rows to store, from everything the pipeline said."""
     emotion = {r.utterance_id: r.model_dump(mode="json", exclude={"type", "call_id", "event_id", "utterance_id"})
                for r in outcome.results if r.type == "emotion"}
     utts = [
@@ -184,6 +205,4 @@ def _judge(outcome: Any, call_id: str, meta: RecordingMeta, direction: str, star
     prompts = [p for p in prompts if not (p["prompt_id"] in seen or seen.add(p["prompt_id"]))]  # type: ignore[func-returns-value]
     timeline, mono = build_timeline(call_id=call_id, direction=direction, started_at=started, agent_id=meta.agent_id,
                                     caller_number=meta.caller_number, events=events, utterances=utts)
-    # A recording is heard by the second pass alone (pipelines/recording_run.py).
-    report = audit_timeline(timeline, book).model_copy(update={"transcript": "second_pass"}).model_dump(mode="json")
-    return report, {"mono": mono, "rows": {"events": events, "utts": utts, "prompts": prompts}}
+    return timeline, {"mono": mono, "rows": {"events": events, "utts": utts, "prompts": prompts}}
