@@ -257,7 +257,8 @@ class CallSession:
             self._submit_final(leg, closed)
 
     def _submit_final(self, leg: _Leg, closed: ClosedUtterance) -> None:
-        future = self._scheduler.final(DecodeRequest(closed.audio, self._options.final_decode, self._options.hotwords))
+        future = self._scheduler.final(DecodeRequest(closed.audio, self._options.final_decode, self._options.hotwords),
+                                        owner=self.call_id)
         previous = leg.last_final
 
         async def deliver() -> None:

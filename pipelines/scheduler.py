@@ -1,7 +1,11 @@
 """One recogniser queue for every leg of every call in the process.
 
-The recogniser is the scarce resource, so all requests meet here. Finals are what gets stored and judged: they are never dropped and always go first, in arrival
-order. Partials only make the screen feel alive: each leg has at most one waiting (a newer one replaces it),
+The recogniser is the scarce resource, so all requests meet here. Finals are what gets stored and judged: they
+are never dropped and always go first, in arrival order within a call, and fairly across calls: each call
+names itself as the final's `owner`, a worker coming free serves the calls in turn (round robin) among those
+with nothing decoding, and a call gets a second worker only while no other call waits (then one
+final at a time, so whoever comes next waits little). A call that sends audio faster than real time so waits
+for its own backlog, not everyone else. Partials only make the screen feel alive: each leg has at most one waiting (a newer one replaces it),
 and one that waited too long is dropped. When the machine falls behind, partials slow down and finals
 stay whole. Background work (the second pass over ended calls and audited recordings) comes last, one
 window at a time, so a final that arrives waits at most for the window in hand.
@@ -12,13 +16,16 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable
 
 from models.asr import ASRBackend, DecodeRequest, Transcript
 
 SAMPLE_RATE = 16_000
+# A call's own backlog counts this many finals toward "the recogniser is behind": more waiting in one call
+# means that call sent faster than real time, and it waits for itself.
+BACKLOG_COUNTED_PER_CALL = 2
 
 
 @dataclass
@@ -26,6 +33,7 @@ class _Job:
     request: DecodeRequest
     future: asyncio.Future[Transcript | None]
     loop: asyncio.AbstractEventLoop
+    owner: Hashable = None
     queued_at: float = field(default_factory=time.monotonic)
 
     @property
@@ -70,7 +78,10 @@ class ASRScheduler:
         self.partial_max_age_s = partial_max_age_s
         self.max_batch = max_batch
         self.stats = SchedulerStats()
-        self._finals: deque[_Job] = deque()
+        self._finals: dict[Hashable, deque[_Job]] = {}  # by owner
+        self._decoding_finals: Counter[Hashable] = Counter()  # finals in flight, by owner
+        self._last_served: dict[Hashable, int] = {}  # the turn an owner was last served, while it has finals
+        self._turns = 0
         self._partials: OrderedDict[Hashable, _Job] = OrderedDict()
         self._background: deque[_Background] = deque()
         self._wake = threading.Condition()
@@ -88,17 +99,25 @@ class ASRScheduler:
     @property
     def queue_depth(self) -> int:
         with self._wake:
-            return len(self._finals) + len(self._partials)
+            return sum(map(len, self._finals.values())) + len(self._partials)
 
     @property
     def finals_waiting(self) -> int:
         with self._wake:
-            return len(self._finals)
+            return sum(map(len, self._finals.values()))
 
-    def final(self, request: DecodeRequest) -> asyncio.Future[Transcript | None]:
-        job = self._job(request)
+    @property
+    def finals_behind(self) -> int:
+        """Finals waiting, each call's counted up to BACKLOG_COUNTED_PER_CALL: how far behind the recogniser is
+        for a call that streams in real time."""
         with self._wake:
-            self._finals.append(job)
+            return sum(min(len(q), BACKLOG_COUNTED_PER_CALL) for q in self._finals.values())
+
+    def final(self, request: DecodeRequest, owner: Hashable = None) -> asyncio.Future[Transcript | None]:
+        """Queue a final of `owner` (a call); finals of one owner are decoded in the order they came."""
+        job = self._job(request, owner)
+        with self._wake:
+            self._finals.setdefault(owner, deque()).append(job)
             self._last_final_at = time.monotonic()
             self._wake.notify()
         return job.future
@@ -136,9 +155,9 @@ class ASRScheduler:
             thread.join(timeout=30)
 
     @staticmethod
-    def _job(request: DecodeRequest) -> _Job:
+    def _job(request: DecodeRequest, owner: Hashable = None) -> _Job:
         loop = asyncio.get_running_loop()
-        return _Job(request, loop.create_future(), loop)
+        return _Job(request, loop.create_future(), loop, owner)
 
     @staticmethod
     def _resolve(job: _Job | _Background, result: Any, error: BaseException | None = None) -> None:
@@ -154,17 +173,35 @@ class ASRScheduler:
             job.loop.call_soon_threadsafe(settle)
 
     def _take_finals(self) -> list[_Job]:
-        """The oldest final and the waiting finals decoded the same way, oldest first."""
-        first = self._finals.popleft()
-        batch, rest = [first], deque()
-        while self._finals:
-            job = self._finals.popleft()
-            if len(batch) < self.max_batch and job.request.options == first.request.options:
-                batch.append(job)
-            else:
-                rest.append(job)
-        self._finals = rest
+        """The next batch of finals, fairly across owners (see the module's docstring)."""
+        waiting = sorted(self._finals, key=lambda owner: self._last_served.get(owner, -1))  # in turn
+        idle = [owner for owner in waiting if not self._decoding_finals[owner]]
+        if not idle:  # every waiting call is being served already: a second worker, one final
+            batch = [self._finals[waiting[0]].popleft()]
+        elif len(idle) == 1:  # one call waits: its finals together
+            queue, options = self._finals[idle[0]], self._finals[idle[0]][0].request.options
+            batch = []
+            while queue and len(batch) < self.max_batch and queue[0].request.options == options:
+                batch.append(queue.popleft())
+        else:  # several calls wait: the oldest final of each, in turn
+            options = self._finals[idle[0]][0].request.options
+            heads = [owner for owner in idle if self._finals[owner][0].request.options == options][: self.max_batch]
+            batch = [self._finals[owner].popleft() for owner in heads]
+        self._turns += 1
+        for job in batch:
+            self._decoding_finals[job.owner] += 1
+            self._last_served[job.owner] = self._turns
+            if not self._finals.get(job.owner, True):
+                del self._finals[job.owner]
         return batch
+
+    def _finished_finals(self, jobs: list[_Job]) -> None:
+        for job in jobs:
+            self._decoding_finals[job.owner] -= 1
+            if not self._decoding_finals[job.owner]:
+                del self._decoding_finals[job.owner]
+                if job.owner not in self._finals:
+                    self._last_served.pop(job.owner, None)
 
     def _take_partials(self) -> list[_Job]:
         now = time.monotonic()
@@ -232,9 +269,11 @@ class ASRScheduler:
             started = time.monotonic()
             outcomes = self._run(jobs)
             with self._wake:
-                if not is_final:
+                if is_final:
+                    self._finished_finals(jobs)
+                else:
                     self._decoding_partials -= 1
-                    self._wake.notify()
+                self._wake.notify()
                 self.stats.busy_seconds += time.monotonic() - started
                 self.stats.batches += 1
             for job, outcome in zip(jobs, outcomes):

@@ -195,3 +195,41 @@ async def test_a_failing_background_job_fails_its_future_and_the_worker_goes_on(
         assert await scheduler.final(request("after")) == Transcript("after")
     finally:
         scheduler.close()
+
+
+async def test_a_call_with_a_backlog_does_not_make_another_call_wait_behind_it():
+    """One call sent a minute of speech at once; another streams in real time. The second call's final is
+    decoded as soon as a worker comes free, not after the first call's backlog."""
+    backend = GatedRecogniser()
+    scheduler = ASRScheduler(backend, partial_max_age_s=10, max_batch=4, workers=2)
+    try:
+        with scheduler._wake:  # the six arrive at once: no worker picks any before the last is queued
+            flood = [scheduler.final(request(f"f{i}"), owner="flood") for i in range(1, 7)]
+        await asyncio.sleep(0.05)
+        assert backend.started == [["f1", "f2", "f3", "f4"], ["f5"]]  # alone, it may use both workers
+        assert (scheduler.finals_waiting, scheduler.finals_behind) == (1, 1)
+        steady = scheduler.final(request("r1"), owner="steady")
+        assert (scheduler.finals_waiting, scheduler.finals_behind) == (2, 2)
+        backend.release.set()
+        results = await asyncio.gather(*flood, steady)
+    finally:
+        scheduler.close()
+    assert [r.text for r in results] == ["f1", "f2", "f3", "f4", "f5", "f6", "r1"]
+    # Both workers come free together: the steady call goes first, in its own batch or at the head of one.
+    assert [name for batch in backend.started[2:] for name in batch] == ["r1", "f6"]
+
+
+async def test_a_backlog_counts_two_finals_toward_the_recogniser_being_behind():
+    backend = GatedRecogniser()
+    scheduler = ASRScheduler(backend, partial_max_age_s=10, max_batch=1, workers=1)
+    try:
+        blocker = await started(scheduler, "f0")
+        queued = [scheduler.final(request(f"b{i}"), owner="burst") for i in range(5)]
+        queued.append(scheduler.final(request("s"), owner="steady"))
+        assert (scheduler.finals_waiting, scheduler.finals_behind) == (6, 3)
+        backend.release.set()
+        await asyncio.gather(blocker, *queued)
+    finally:
+        scheduler.close()
+    # One worker, batches of one: the steady call's final comes second, not after the burst.
+    assert backend.batches[:3] == [["f0"], ["b0"], ["s"]]
