@@ -209,6 +209,10 @@ class IngestConnection:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise _Close(CloseCode.UNREADABLE_FRAME, f"malformed_json: frame is not JSON ({exc.msg} at {exc.pos})")
+        except RecursionError:
+            # Arrays or objects nested thousands deep exhaust the parser's stack; no message of the protocol
+            # nests more than three.
+            raise _Close(CloseCode.UNREADABLE_FRAME, "malformed_json: frame nests arrays or objects too deeply to read")
         if not isinstance(data, dict):
             raise _Close(CloseCode.UNREADABLE_FRAME, "malformed_json: a frame must be a JSON object")
         kind = data.get("type")
