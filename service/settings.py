@@ -131,6 +131,8 @@ class Settings(BaseSettings):
         60.0, gt=0, description="a call whose client sends nothing at all (no audio, no event) this long is ended as dropped (4408); phone systems stream audio, silence included, all through a call")
     max_ingest_sockets_per_integrator: int = Field(
         0, ge=0, description="ingest sockets one integrator key may hold open on this instance; more are closed with 4503 too_many_sockets; 0 = twice max_live_calls")
+    request_head_timeout_s: float = Field(
+        10.0, gt=0, description="an HTTP connection that has not sent a whole request line and headers this long after connecting (or after its last response) is closed")
 
     # Several instances behind a load balancer share the agent feed over Redis (docs/agent-feed.md).
     redis_url: str | None = Field(

@@ -1,12 +1,15 @@
-"""Ingest sockets that hold a place without using it are closed, on a real uvicorn server with a real keys
-file (two integrators) and the real models: a socket with no valid `start` in time (4401), a call whose
-client goes quiet (4408, `dropped`, what was heard kept), an integrator's sockets past its limit (4503
-`too_many_sockets`). A call that streams goes on untouched. docs/security.md#connection-limits."""
+"""Connections that hold a place without using it are closed, on a real uvicorn server configured as
+`callwatch serve` runs it, with a real keys file (two integrators) and the real models: an ingest socket
+with no valid `start` in time (4401), a call whose client goes quiet (4408, `dropped`, what was heard kept),
+an integrator's sockets past its limit (4503 `too_many_sockets`), and TCP connections that never finish
+their HTTP request head (closed by the server). A call that streams, and a websocket open longer than those
+timeouts, go on untouched. docs/security.md#connection-limits."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+import socket
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -28,6 +31,7 @@ from service.app import create_app
 SENTENCE = "aishell1_S0764_W0122.wav"  # 一二线城市虽然也处于调整中: measured 0 errors on the live path
 AUDIO = {"encoding": "pcm_s16le", "sample_rate": 16000, "layout": "two_legs"}
 SILENCE = bytes(640)  # 20 ms of 16 kHz pcm_s16le
+HEAD_TIMEOUT_S = 1.0
 MARGIN_S = 3.0  # a busy 2-core machine: a timer may fire late, never early
 
 
@@ -53,10 +57,10 @@ def guarded(runtime: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     spec = KeysFile(principals=[PrincipalSpec(role="integrator", name=name, keys=[KeySpec(sha256=digest_of(key))])
                                 for name, key in keys.items()])
     save_keys_file(tmp / "keys.yaml", spec)
-    rt = private_runtime(runtime, tmp, tmp / "keys.yaml")
+    rt = private_runtime(runtime, tmp, tmp / "keys.yaml", request_head_timeout_s=HEAD_TIMEOUT_S)
     app = create_app(runtime=rt)
     try:
-        with Served(app) as served:
+        with Served(app, settings=rt.settings) as served:
             yield Guarded(served, rt, app, keys)
     finally:
         close_private(rt)
@@ -185,3 +189,62 @@ async def test_past_its_socket_limit_an_integrators_next_socket_is_closed_with_4
             assert next(r for r in await stream_silence_and_hang_up(again, 0.2) if r["type"] == "ended")["status"] == "completed"
         for call in held[1:]:
             assert call.close_code is None, "a socket within the limit was closed"
+
+
+def read_response(sock: socket.socket) -> bytes:
+    """One whole HTTP response with a Content-Length body."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(4096)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        body += sock.recv(4096)
+    return head
+
+
+def closed_by_server(sock: socket.socket, deadline: float) -> float | None:
+    """When the server closed `sock` (monotonic), or None if it was still open at `deadline`."""
+    try:
+        while True:
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            if not sock.recv(4096):
+                return time.monotonic()
+    except (ConnectionResetError, BrokenPipeError):
+        return time.monotonic()
+    except (TimeoutError, socket.timeout):
+        return None
+
+
+async def test_tcp_connections_that_never_finish_their_request_head_are_closed_at_the_head_timeout(
+    guarded: Guarded,
+) -> None:
+    address = ("127.0.0.1", guarded.served.port)
+    async with guarded.call("pbx-acme") as websocket:  # open past the head timeout, and still served
+        opened = time.monotonic()
+        quiet = [socket.create_connection(address) for _ in range(20)]
+        half_line = socket.create_connection(address)
+        half_line.sendall(b"GET /heal")
+        half_head = socket.create_connection(address)
+        half_head.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        # A kept-alive connection: the first request is answered, the second never finishes its head.
+        kept = socket.create_connection(address)
+        kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert read_response(kept).startswith(b"HTTP/1.1 200")
+        kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: 1")
+        answered = time.monotonic()
+        deadline = time.monotonic() + HEAD_TIMEOUT_S + MARGIN_S
+        closes = {f"quiet-{i}": closed_by_server(s, deadline) for i, s in enumerate(quiet)}
+        closes |= {"half request line": closed_by_server(half_line, deadline),
+                   "half head": closed_by_server(half_head, deadline),
+                   "kept alive, half a second head": closed_by_server(kept, deadline)}
+        for sock in [*quiet, half_line, half_head, kept]:
+            sock.close()
+        still_open = [name for name, at in closes.items() if at is None]
+        assert not still_open, f"open {HEAD_TIMEOUT_S + MARGIN_S:g} s after connecting: {still_open}"
+        first_close = min(at for name, at in closes.items() if name != "kept alive, half a second head")
+        assert first_close - opened >= HEAD_TIMEOUT_S * 0.9
+        assert closes["kept alive, half a second head"] - answered >= HEAD_TIMEOUT_S * 0.5
+        await websocket.start(call_id="limits-websocket-past-head-timeout", agent_id="a1", audio=AUDIO)
+        streamed = await stream_silence_and_hang_up(websocket, 0.2)
+    assert next(r for r in streamed if r["type"] == "ended")["status"] == "completed"
