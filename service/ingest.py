@@ -213,7 +213,8 @@ class IngestConnection:
             started = self.session is not None
             wait = settings.ingest_idle_timeout_s if started else start_by - loop.time()
             try:
-                return await asyncio.wait_for(self.ws.receive(), max(0.0, wait))
+                async with asyncio.timeout(max(0.0, wait)):
+                    return await self.ws.receive()
             except TimeoutError:
                 if self.ending:
                     continue
@@ -459,8 +460,9 @@ async def ingest(websocket: WebSocket) -> None:
     if not connections.add(connection, principal.name, limit):
         runtime.metrics.calls_refused.labels("too_many_sockets").inc()
         await websocket.accept()
-        await connection.close_with(_Close(CloseCode.SERVER_FULL, f"too_many_sockets: {limit} ingest sockets of this "
-                                                                  "key are open on this instance; close idle ones or retry elsewhere"))
+        reason = (f"too_many_sockets: {limit} ingest sockets of this integrator are open on this instance; "
+                  "close idle ones or retry elsewhere")
+        await connection.close_with(_Close(CloseCode.SERVER_FULL, reason))
         return
     try:
         await websocket.accept()
