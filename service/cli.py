@@ -106,13 +106,15 @@ def demo(
 
     from clients.ingest_client import TranscriptPrinter, stream_file
     from service.app import create_app
+    from service.serving import request_head_deadline
     from service.settings import Settings
 
     settings = Settings()
     if "agent-demo" not in settings.agent_tokens:
         # A token for this run only, so the agent screen can be tried without configuring one.
         settings.agent_tokens = {**settings.agent_tokens, "agent-demo": secrets.token_urlsafe(8)}
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning",
+                                           http=request_head_deadline(settings.request_head_timeout_s)))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     typer.echo(f"loading models and starting callwatch on http://{host}:{port} …")

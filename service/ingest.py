@@ -113,21 +113,30 @@ class _FinalReactionEdge(CallObserver):
 
 
 class LiveConnections:
-    """The ingest sockets open in one app, so that shutdown can end their calls before the server closes
-    the sockets under them."""
+    """The ingest sockets open in one app, each under the key holder that opened it: so that shutdown can
+    end their calls before the server closes the sockets under them, and so that one integrator cannot hold
+    more than its share of sockets open."""
 
     def __init__(self) -> None:
-        self._open: set[IngestConnection] = set()
+        self._open: dict[IngestConnection, str] = {}
+        self._per_holder: Counter[str] = Counter()
         self.draining = False
 
     def __len__(self) -> int:
         return len(self._open)
 
-    def add(self, connection: IngestConnection) -> None:
-        self._open.add(connection)
+    def add(self, connection: IngestConnection, holder: str, limit: int) -> bool:
+        """Count `connection` as `holder`'s; False, and not counted, when `holder` already has `limit` open."""
+        if self._per_holder[holder] >= limit:
+            return False
+        self._open[connection] = holder
+        self._per_holder[holder] += 1
+        return True
 
     def discard(self, connection: IngestConnection) -> None:
-        self._open.discard(connection)
+        holder = self._open.pop(connection, None)
+        if holder is not None:
+            self._per_holder[holder] -= 1
 
     async def drain(self, timeout_s: float) -> tuple[int, int]:
         """Refuse new calls from now on and end every call in progress as `interrupted`; returns (sockets
@@ -163,9 +172,10 @@ class IngestConnection:
                                            settings.asr_behind_dropped_share)
 
     async def run(self) -> None:
+        start_by = asyncio.get_running_loop().time() + self.runtime.settings.ingest_start_timeout_s
         try:
             while True:
-                message = await self.ws.receive()
+                message = await self._receive(start_by)
                 if message["type"] == "websocket.disconnect":
                     self.client_gone = True
                     # 1012: the server is restarting and closed the socket itself (a server that did not
@@ -180,9 +190,7 @@ class IngestConnection:
                     if await self._on_text(message["text"]):
                         break
         except _Close as close:
-            await self._error(close.reason.split(":")[0], close.reason, fatal=True)
-            await self._finish("dropped")
-            await self._close(close.code, close.reason)
+            await self.close_with(close)
             return
         except WebSocketDisconnect:
             self.client_gone = True
@@ -191,6 +199,36 @@ class IngestConnection:
             # down, that the shutdown is already ending it: then this waits for that).
             await self._finish("interrupted" if self.ending else "dropped")
         await self._close(CloseCode.NORMAL, "call ended")
+
+    async def _receive(self, start_by: float) -> dict[str, Any]:
+        """The next message from the client. A socket that holds a place without using it is closed: one
+        with no valid `start` by `start_by` (loop time), and a call whose client has sent nothing at all for
+        the idle timeout (a phone system streams audio, silence included, all through a call). A call being
+        ended for a shutdown is not timed: the shutdown closes it."""
+        settings = self.runtime.settings
+        loop = asyncio.get_running_loop()
+        while True:
+            if self.ending:
+                return await self.ws.receive()
+            started = self.session is not None
+            wait = settings.ingest_idle_timeout_s if started else start_by - loop.time()
+            try:
+                async with asyncio.timeout(max(0.0, wait)):
+                    return await self.ws.receive()
+            except TimeoutError:
+                if self.ending:
+                    continue
+                if started:
+                    raise _Close(CloseCode.CLIENT_IDLE, f"client_idle: nothing received for "
+                                                        f"{settings.ingest_idle_timeout_s:g} s; the call is ended as dropped")
+                raise _Close(CloseCode.NO_VALID_START,
+                             f"start_timeout: no valid start within {settings.ingest_start_timeout_s:g} s of opening the socket")
+
+    async def close_with(self, close: _Close) -> None:
+        """A fatal error: say why, end the call as `dropped` (what was heard is stored), close with its code."""
+        await self._error(close.reason.split(":")[0], close.reason, fatal=True)
+        await self._finish("dropped")
+        await self._close(close.code, close.reason)
 
     async def end_for_restart(self) -> None:
         """End the call in progress as `interrupted` (open utterances flushed, `ended` sent) and close the
@@ -209,6 +247,10 @@ class IngestConnection:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise _Close(CloseCode.UNREADABLE_FRAME, f"malformed_json: frame is not JSON ({exc.msg} at {exc.pos})")
+        except RecursionError:
+            # Arrays or objects nested thousands deep exhaust the parser's stack; no message of the protocol
+            # nests more than three.
+            raise _Close(CloseCode.UNREADABLE_FRAME, "malformed_json: frame nests arrays or objects too deeply to read")
         if not isinstance(data, dict):
             raise _Close(CloseCode.UNREADABLE_FRAME, "malformed_json: a frame must be a JSON object")
         kind = data.get("type")
@@ -425,11 +467,20 @@ async def ingest(websocket: WebSocket) -> None:
     integrator = None if principal.role == "local" else principal.name
     # This task serves the one call of this socket: everything it (and what it starts) logs names the call.
     bind_call_context(integrator=integrator)
-    await websocket.accept()
     connections: LiveConnections = websocket.app.state.ingest_connections
     connection = IngestConnection(websocket, runtime, connections)
-    connections.add(connection)
+    limit = runtime.settings.resolved_ingest_sockets_per_integrator
+    # Counted before the first await, so that a burst of handshakes cannot overshoot the limit. Refused
+    # after accepting, as the other refusals are: 4503 and an `error` saying why, not a bare HTTP 403.
+    if not connections.add(connection, principal.name, limit):
+        runtime.metrics.calls_refused.labels("too_many_sockets").inc()
+        await websocket.accept()
+        reason = (f"too_many_sockets: {limit} ingest sockets of this integrator are open on this instance; "
+                  "close idle ones or retry elsewhere")
+        await connection.close_with(_Close(CloseCode.SERVER_FULL, reason))
+        return
     try:
+        await websocket.accept()
         await connection.run()
     finally:
         connections.discard(connection)

@@ -22,8 +22,9 @@ class CloseCode(IntEnum):
 
     NORMAL = 1000
     UNAUTHORIZED = 1008  # no or wrong API key: closing before accept refuses the handshake with HTTP 403
-    UNREADABLE_FRAME = 4400  # a frame that is not JSON at all, or not a JSON object
-    NO_VALID_START = 4401  # the first message was not a valid start after several tries
+    UNREADABLE_FRAME = 4400  # a frame that is not JSON at all, not a JSON object, or nested too deep to read
+    NO_VALID_START = 4401  # no valid start after several tries, or none within the start timeout
+    CLIENT_IDLE = 4408  # the client sent nothing at all for the idle timeout; the call was ended as `dropped`
     DUPLICATE_CALL = 4409  # a call with this id is live or already stored
     CALL_TOO_LONG = 4413  # the call passed the configured maximum length
     SERVER_FULL = 4503  # the instance cannot take a new call now (live-call limit, recogniser queue, shutting down)

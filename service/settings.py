@@ -128,6 +128,15 @@ class Settings(BaseSettings):
         4, ge=1, description="partials dropped within asr_behind_window_s (and asr_behind_dropped_share of those asked for) that make each live call be told asr_behind, once")
     asr_behind_dropped_share: float = Field(0.5, gt=0, le=1, description="the share of partials dropped that counts as behind")
     asr_behind_window_s: float = Field(10.0, gt=0, description="call-clock window over which partial drops are counted")
+    # Connections that hold resources without using them (docs/security.md#connection-limits).
+    ingest_start_timeout_s: float = Field(
+        10.0, gt=0, description="an ingest socket that has sent no valid start this long after opening is closed (4401)")
+    ingest_idle_timeout_s: float = Field(
+        60.0, gt=0, description="a call whose client sends nothing at all (no audio, no event) this long is ended as dropped (4408); phone systems stream audio, silence included, all through a call")
+    max_ingest_sockets_per_integrator: int = Field(
+        0, ge=0, description="ingest sockets one integrator key may hold open on this instance; more are closed with 4503 too_many_sockets; 0 = twice max_live_calls")
+    request_head_timeout_s: float = Field(
+        10.0, gt=0, description="an HTTP connection that has not sent a whole request line and headers this long after connecting (or after its last response) is closed")
 
     # Several instances behind a load balancer share the agent feed over Redis (docs/agent-feed.md).
     redis_url: str | None = Field(
@@ -166,6 +175,11 @@ class Settings(BaseSettings):
         if self.asr_workers:
             return self.asr_workers
         return 1 if self.asr_device != "cpu" else os.cpu_count() or 1
+
+    @property
+    def resolved_ingest_sockets_per_integrator(self) -> int:
+        # Room for every live call the instance takes plus as many reconnecting or being refused.
+        return self.max_ingest_sockets_per_integrator or 2 * self.max_live_calls
 
     @property
     def resolved_database_url(self) -> str:

@@ -36,15 +36,20 @@ def close_private(rt: Any) -> None:
 
 
 class Served:
-    """uvicorn in a thread on a free loopback port."""
+    """uvicorn in a thread on a free loopback port; given `settings`, configured as `callwatch serve` runs it
+    (service/serving.py: its request-head deadline, websocket frame limit)."""
 
-    def __init__(self, app: Any):
+    def __init__(self, app: Any, settings: Any = None):
         import uvicorn
+
+        from service.serving import server_config
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        config = (uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning") if settings is None
+                  else server_config(app, "127.0.0.1", self.port, settings, log_level="warning"))
+        self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> "Served":

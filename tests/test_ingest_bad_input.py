@@ -74,6 +74,19 @@ async def test_malformed_json_closes_with_4400_and_keeps_what_was_heard(live_ser
     assert_sentence_stored(runtime, "bad-json", reference, "dropped")
 
 
+async def test_json_nested_too_deep_closes_with_4400_and_keeps_what_was_heard(live_server, runtime, sentence_frames, reference):
+    async with CallStream(live_server.ingest_url) as call:
+        await call.start(call_id="deep-json", agent_id="a1", audio=AUDIO)
+        await say_sentence(call, sentence_frames)
+        await call._ws.send("[" * 100_000 + "]" * 100_000)  # valid JSON, deeper than any parser's stack
+        rest = [r async for r in call.results()]
+    error = next(r for r in rest if r["type"] == "error")
+    assert error["code"] == "malformed_json" and error["fatal"] and "too deeply" in error["message"]
+    assert call.close_code == 4400 and "too deeply" in call.close_reason
+    await wait_for_status(runtime, "deep-json", "dropped")
+    assert_sentence_stored(runtime, "deep-json", reference, "dropped")
+
+
 async def test_unknown_message_type_is_reported_and_the_call_goes_on(live_server, runtime, sentence_frames, reference):
     async with CallStream(live_server.ingest_url) as call:
         await call.start(call_id="unknown-type", agent_id="a1", audio=AUDIO)
