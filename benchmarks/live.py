@@ -31,6 +31,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -141,23 +143,19 @@ async def level(url: str, n: int, run: int, server_pid: int) -> dict[str, Any]:
             "server_cpu_percent": round(sampler.cpu_percent), "server_peak_rss_mb": round(sampler.peak_rss_mb)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--levels", type=int, nargs="+", default=[1, 2, 4, 6, 8])
-    parser.add_argument("--target", type=float, default=2.0, help="final latency p95 a level must hold, seconds")
-    args = parser.parse_args()
-
+@contextmanager
+def running_server(env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
+    """A `callwatch serve` process on a free loopback port with its own data folder: (ingest URL, pid)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    data_dir = Path(f"/tmp/callwatch-live-bench-{port}")
+    data_dir = Path(f"/tmp/callwatch-bench-{port}")
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "CALLWATCH_DATA_DIR": str(data_dir)}
     # The server's log goes to a file: an unread pipe fills up and stalls the server mid-benchmark.
     log = (data_dir / "server.log").open("w")
-    server = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)], cwd=REPO, env=env,
+    server = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)], cwd=REPO,
+                              env={**os.environ, "CALLWATCH_DATA_DIR": str(data_dir), **(env or {})},
                               stdout=log, stderr=subprocess.STDOUT)
-    url = f"ws://127.0.0.1:{port}/v1/ingest"
     try:
         for _ in range(600):
             try:
@@ -165,18 +163,28 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.1)
-        rows = []
-        for run, n in enumerate(args.levels):
-            print(f"{n} simultaneous call(s) in real time …", flush=True)
-            rows.append(asyncio.run(level(url, n, run, server.pid)))
-            rows[-1]["holds"] = rows[-1]["final_latency_p95"] <= args.target
-            print(json.dumps(rows[-1]), flush=True)
-            if not rows[-1]["holds"]:
-                break  # latency broke; more calls only break it further
+        yield f"ws://127.0.0.1:{port}/v1/ingest", server.pid
     finally:
         server.terminate()
         server.wait(timeout=30)
         log.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--levels", type=int, nargs="+", default=[1, 2, 4, 6, 8])
+    parser.add_argument("--target", type=float, default=2.0, help="final latency p95 a level must hold, seconds")
+    args = parser.parse_args()
+
+    rows = []
+    with running_server() as (url, server_pid):
+        for run, n in enumerate(args.levels):
+            print(f"{n} simultaneous call(s) in real time …", flush=True)
+            rows.append(asyncio.run(level(url, n, run, server_pid)))
+            rows[-1]["holds"] = rows[-1]["final_latency_p95"] <= args.target
+            print(json.dumps(rows[-1]), flush=True)
+            if not rows[-1]["holds"]:
+                break  # latency broke; more calls only break it further
 
     from benchmarks.hardware import describe
 

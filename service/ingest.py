@@ -41,6 +41,7 @@ from service.protocol import (
     StartMessage,
     client_message_adapter,
 )
+from service.pacing import RealTimePacer
 from service.runtime import Runtime
 
 log = logging.getLogger("callwatch.ingest")
@@ -168,6 +169,7 @@ class IngestConnection:
         self._errors_seen: Counter[str] = Counter()
         self._reaction = FinalReaction()
         settings = runtime.settings
+        self._pacer = RealTimePacer(settings.live_max_lead_s)
         self._asr_watch = PartialDropWatch(settings.asr_behind_partials_dropped, settings.asr_behind_window_s,
                                            settings.asr_behind_dropped_share)
 
@@ -282,7 +284,7 @@ class IngestConnection:
         if len(runtime.live_calls) >= settings.max_live_calls:
             self._refused("server_full")
             raise _Close(CloseCode.SERVER_FULL, "server_full: this instance is at its live-call limit; retry elsewhere")
-        waiting = runtime.scheduler.finals_waiting
+        waiting = runtime.scheduler.finals_behind
         if waiting > settings.max_asr_queue_depth:
             self._refused("asr_queue_full")
             raise _Close(CloseCode.SERVER_FULL, f"asr_queue_full: the recogniser is behind ({waiting} finals waiting, "
@@ -355,6 +357,9 @@ class IngestConnection:
             await self._error("bad_audio_frame", str(exc))
         finally:
             self.runtime.metrics.audio_received_seconds.inc(max(0.0, self.session.now - heard))
+        if (wait := self._pacer.delay(self.session.now)) > 0:
+            self.runtime.metrics.ingest_paced_seconds.inc(wait)
+            await asyncio.sleep(wait)
         stats = self.runtime.scheduler.stats
         if self._asr_watch.behind(self.session.now, stats.partials_dropped, stats.partials_done):
             self.runtime.metrics.asr_behind_notices.inc()

@@ -48,6 +48,9 @@ class ServiceMetrics:
         PlatformCollector(registry=r)
         self.audio_received_seconds = Counter(
             "callwatch_audio_received_seconds", "Seconds of call audio received on ingest sockets (the calls' clocks)", registry=r)
+        self.ingest_paced_seconds = Counter(
+            "callwatch_ingest_paced_seconds", "Seconds the ingest held back reading live sockets whose audio ran ahead "
+            "of real time by more than CALLWATCH_LIVE_MAX_LEAD_S", registry=r)
         self.calls_started = Counter("callwatch_calls_started", "Live calls accepted", registry=r)
         self.calls_ended = Counter("callwatch_calls_ended", "Live calls ended, by status", ["status"], registry=r)
         self.calls_refused = Counter(

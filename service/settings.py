@@ -122,6 +122,8 @@ class Settings(BaseSettings):
     event_lead_s: float = Field(
         10.0, ge=0, le=600, description="how far ahead of the audio heard a live call event's `t` may be; a later time is refused as invalid")
     max_live_calls: int = Field(64, ge=1)
+    live_max_lead_s: float = Field(
+        10.0, ge=0, le=3600, description="how far a live socket's audio may run ahead of real time; past it the socket is read at real time (service/pacing.py)")
     max_asr_queue_depth: int = Field(
         16, ge=1, description="finals waiting for the recogniser beyond which new calls are refused (calls in progress go on)")
     asr_behind_partials_dropped: int = Field(

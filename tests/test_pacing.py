@@ -1,0 +1,61 @@
+"""A live socket is read at real time once its audio runs ahead of the wall clock by the allowed lead, so one
+client flooding audio cannot take more than a real-time call's share of the recogniser."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from clients.ingest_client import CallStream
+from service.pacing import RealTimePacer
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_audio_within_the_lead_is_read_at_once_and_beyond_it_at_real_time():
+    clock = FakeClock()
+    pacer = RealTimePacer(max_lead_s=10.0, clock=clock)
+    assert pacer.delay(0.02) == 0.0  # the first frame
+    assert pacer.delay(10.0) == 0.0  # 10 s sent at once: within the lead
+    assert pacer.delay(14.0) == pytest.approx(4.0 - 0.02)  # past the lead (the first frame counts as received)
+    clock.now += 4.0
+    assert pacer.delay(14.0) == 0.0  # the wall clock caught up
+    clock.now += 60.0
+    assert pacer.delay(15.0) == 0.0  # a call that fell behind real time is never held
+
+
+def test_a_call_streamed_at_real_time_is_never_held():
+    clock = FakeClock()
+    pacer = RealTimePacer(max_lead_s=0.5, clock=clock)
+    for frame in range(1, 500):
+        clock.now += 0.02
+        assert pacer.delay(frame * 0.02) == 0.0
+
+
+async def test_a_client_that_sends_faster_than_real_time_is_read_at_real_time_past_the_lead(
+        live_server, runtime, monkeypatch):
+    monkeypatch.setattr(runtime.settings, "live_max_lead_s", 1.0)
+    paced_before = runtime.metrics.ingest_paced_seconds._value.get()
+    second = np.zeros(16000, dtype=np.int16).tobytes()
+    async with CallStream(live_server.ingest_url) as call:
+        await call.start(call_id="paced-flood", agent_id="pf",
+                         audio={"encoding": "pcm_s16le", "sample_rate": 16000, "layout": "mono"})
+        began = time.monotonic()
+        for _ in range(5):  # 5 s of audio, sent as fast as the socket takes it
+            for i in range(0, len(second), 6400):
+                await call.send_audio(second[i : i + 6400])
+        await call.event("hangup", by="customer")
+        results = [r async for r in call.results()]
+        took = time.monotonic() - began
+    ended = next(r for r in results if r["type"] == "ended")
+    assert ended["status"] == "completed" and ended["duration"] == 5.0  # nothing lost to the pacing
+    assert took >= 5.0 - 1.0 - 0.3, f"5 s of audio with a 1 s lead was read in {took:.2f} s"
+    assert runtime.metrics.ingest_paced_seconds._value.get() - paced_before >= 3.5
