@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -123,12 +124,13 @@ def _import_roots(request: Request) -> list[Path]:
     for a tenant-scoped key, the folder named after its tenant in each (the share holds every tenant's
     recordings, and a report would show another tenant's call)."""
     settings = request.app.state.runtime.settings
-    roots = [Path(r).resolve() for r in settings.audit_import_roots or [Path(settings.data_dir) / "import"]]
+    # realpath, not resolve(): a loop of links (say, as the tenant's folder) is then no folder, not an error.
+    roots = [Path(os.path.realpath(r)) for r in settings.audit_import_roots or [Path(settings.data_dir) / "import"]]
     tenant = tenant_of(request)
     if tenant is None:
         return roots
     # A tenant name that is no plain folder name (`..`, `a/b`) gets no folder at all.
-    return [sub for sub in ((r / tenant).resolve() for r in roots) if sub.parent in roots and sub.name == tenant]
+    return [sub for sub in (Path(os.path.realpath(r / tenant)) for r in roots) if sub.parent in roots and sub.name == tenant]
 
 
 def _rules(text: str | None, name: str, request: Request) -> Any:
@@ -202,23 +204,27 @@ def _parse_meta(raw: str | None) -> tuple[RecordingMeta | None, dict[str, Record
 
 @router.post("/batches/paths", status_code=202, response_model=BatchOut)
 async def path_batch(request: Request, body: PathBatchRequest) -> BatchOut:
-    """Bulk: audit files already on the server (files or folders under an allowed import root)."""
+    """Bulk: audit files already on the server (files or folders under an allowed import root). What a
+    folder holds is audited only where it really is inside them: a link out is listed as a skipped job."""
+    from service.audit.sources import LinkLoop, inside, real_path, recordings
+
     queue = queue_for(request)
     roots = _import_roots(request)
     paths: list[Path] = []
-    for raw in body.paths:
-        p = Path(raw).resolve()
-        if not any(p == r or r in p.parents for r in roots):
+    for n, raw in enumerate(body.paths):
+        # Where it really is decides (every link followed); outside is 403 whether or not it exists.
+        if not inside(Path(os.path.realpath(raw)), roots):
             allowed = ", ".join(map(str, roots)) or "none for this key"
             raise HTTPException(status_code=403, detail=f"{raw}: outside the import folders ({allowed})")
-        if not p.exists():
-            raise HTTPException(status_code=404, detail=f"{raw}: not found")
-        paths.append(p)
+        try:
+            paths.append(real_path(Path(raw)))
+        except LinkLoop:
+            raise unprocessable(("body", "paths", n), f"{raw}: a loop of symbolic links") from None
+        except OSError:
+            raise HTTPException(status_code=404, detail=f"{raw}: not found") from None
     rules_name = "rules.yaml" if body.rules else "default"
     book = _rules(body.rules, rules_name, request)
-    from service.audit.sources import recordings
-
-    items = recordings(paths, body.meta)
+    items = await asyncio.to_thread(recordings, paths, body.meta, roots)
     batch_id = await queue.submit(items, _options(request, body.agent_channel, rules_name), book, source="path",
                                   rules_text=body.rules)
     return queue.batch(batch_id)  # type: ignore[return-value]
