@@ -1,10 +1,13 @@
 """Two tenants on one real server (uvicorn on loopback, a real keys file, a real SQLite store): what one
-tenant's QA user does never reaches the other's calls.
+tenant's integrator, agent, supervisor or QA user does never reaches the other's calls, and the other's
+call ids are neither refused nor revealed to it. docs/security.md, "Tenant isolation", names these tests.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from contextlib import contextmanager
 import secrets
 import time
 from datetime import datetime, timezone
@@ -15,6 +18,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 from keyed_server import Served, close_private, private_runtime
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
 
 from service.access.keys import digest_of
 from service.access.keysfile import KeysFile, KeySpec, PrincipalSpec, save_keys_file
@@ -27,6 +32,7 @@ PRINCIPALS = [
     ("supervisor", "lead-t1", "t1"), ("supervisor", "lead-t2", "t2"), ("supervisor", "chief", None),
     ("qa", "qa-t1", "t1"), ("qa", "qa-t2", "t2"),
 ]
+AUDIO = {"encoding": "pcm_s16le", "sample_rate": 16000, "layout": "two_legs"}
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +55,57 @@ def two_tenants(runtime: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 def auth(env: dict[str, Any], name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {env['keys'][name]}"}
+
+
+def ingest(env: dict[str, Any], integrator: str) -> ClientConnection:
+    return connect(env["served"].ws_url + "/v1/ingest", additional_headers=auth(env, integrator), open_timeout=10)
+
+
+def start(ws: ClientConnection, call_id: str, agent_id: str) -> dict[str, Any]:
+    """Send `start`; the first answer (`started`, or the error before a refusal)."""
+    ws.send(json.dumps({"type": "start", "call_id": call_id, "agent_id": agent_id, "audio": AUDIO}))
+    return json.loads(ws.recv(timeout=10))
+
+
+def ring_long(ws: ClientConnection) -> dict[str, Any]:
+    """Five rings before answering: the answer.rings rule prompts the agent at once (no audio needed)."""
+    for _ in range(5):
+        ws.send(json.dumps({"type": "event", "event": "ringing"}))
+    ws.send(json.dumps({"type": "event", "event": "answered"}))
+    return until(ws, lambda m: m["type"] == "prompt")
+
+
+def until(ws: ClientConnection, wanted: Any, timeout: float = 15) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        message = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+        if wanted(message):
+            return message
+
+
+def hang_up(ws: ClientConnection) -> list[dict[str, Any]]:
+    ws.send(json.dumps({"type": "event", "event": "hangup", "by": "customer"}))
+    got = []
+    try:
+        while True:
+            got.append(json.loads(ws.recv(timeout=15)))
+    except ConnectionClosed:
+        return got
+
+
+@contextmanager
+def feed(env: dict[str, Any], hello: dict[str, Any]) -> Iterator[tuple[ClientConnection, list[dict[str, Any]]]]:
+    """A feed socket after `ready`, and what came before it."""
+    with connect(env["served"].ws_url + "/v1/agent-feed", open_timeout=10) as ws:
+        ws.send(json.dumps(hello))
+        got = [json.loads(ws.recv(timeout=10))]
+        while got[-1]["type"] != "ready":
+            got.append(json.loads(ws.recv(timeout=10)))
+        yield ws, got
+
+
+def dismissed_by(store: Any, key: str, prompt_id: str) -> str | None:
+    return {p["prompt_id"]: p["dismissed_by"] for p in store.list_prompts(key)}[prompt_id]
 
 
 def wait_for_batch(env: dict[str, Any], batch_id: str, name: str, timeout: float = 180) -> dict[str, Any]:
@@ -104,3 +161,92 @@ def test_links_out_of_a_tenants_import_folder_are_skipped_not_audited(two_tenant
         assert r.status_code == status, (name, r.status_code, r.text)
     assert "a loop of symbolic links" in http.post("/v1/audit/batches/paths", json={"paths": [str(t2 / "loop_a.wav")]},
                                                    headers=auth(env, "qa-t2")).text
+
+
+# ---------------------------------------------------------------- writes check the tenant
+
+
+def test_an_agent_cannot_dismiss_a_prompt_on_another_tenants_call_of_the_same_agent_id(two_tenants: dict[str, Any]) -> None:
+    """t1's agent A1 names t2's call of (t2's) agent A1 in a dismiss: nothing is written, t2's supervisor
+    still sees the prompt open. Their own call's dismissal goes through (and tells when both were handled)."""
+    env, store = two_tenants, two_tenants["runtime"].store
+    with ingest(env, "pbx-t2") as theirs, ingest(env, "pbx-t1") as mine:
+        assert start(theirs, "t2-call-of-a1", "A1")["type"] == "started"
+        assert start(mine, "t1-call-of-a1", "A1")["type"] == "started"
+        their_prompt, my_prompt = ring_long(theirs)["prompt_id"], ring_long(mine)["prompt_id"]
+        with feed(env, {"type": "hello", "agent_id": "A1", "token": env["keys"]["A1"]}) as (agent, _):
+            agent.send(json.dumps({"type": "dismiss", "call_id": "t2-call-of-a1", "prompt_id": their_prompt}))
+            agent.send(json.dumps({"type": "dismiss", "call_id": "t1-call-of-a1", "prompt_id": my_prompt}))
+            done = until(agent, lambda m: m["type"] == "dismissed")
+            assert (done["call_id"], done["prompt_id"]) == ("t1-call-of-a1", my_prompt)
+            # The socket's commands are handled in order: once the second is stored, the first was handled.
+            deadline = time.monotonic() + 10
+            while dismissed_by(store, "t1-call-of-a1", my_prompt) != "A1":
+                assert time.monotonic() < deadline, "the agent's own dismissal was not stored"
+                time.sleep(0.05)
+        stored = {p["prompt_id"]: p for p in store.list_prompts("t2-call-of-a1")}  # no other tenant has the id
+        assert stored[their_prompt]["dismissed_at"] is None and stored[their_prompt]["dismissed_by"] is None
+        board = env["http"].get("/v1/live-calls", headers=auth(env, "lead-t2")).json()["calls"]
+        assert [p["prompt_id"] for c in board if c["call_id"] == "t2-call-of-a1" for p in c["open_prompts"]] == [their_prompt]
+        hang_up(theirs)
+        hang_up(mine)
+
+
+# ---------------------------------------------------------------- call ids are per tenant
+
+
+def test_call_ids_are_per_tenant_neither_refused_nor_revealed_across_tenants(two_tenants: dict[str, Any]) -> None:
+    """Both tenants start `shared-0001`, t1's still live when t2's starts: both are taken, each tenant reads,
+    lists, watches and re-audits its own under that id, and only a tenant's own duplicate is refused."""
+    env, http, rt = two_tenants, two_tenants["http"], two_tenants["runtime"]
+    with ingest(env, "pbx-t1") as first:
+        assert start(first, "shared-0001", "A1")["type"] == "started"
+        with ingest(env, "pbx-t2") as second:
+            started = start(second, "shared-0001", "B7")
+            assert started == {**started, "type": "started", "call_id": "shared-0001"}, started  # not 4409
+            assert len([k for k in rt.live_calls if k.startswith("shared-0001")]) == 2
+            frames = hang_up(second)
+            assert {m["call_id"] for m in frames} == {"shared-0001"}  # the id t2 sent, never the row key
+        with ingest(env, "pbx-t1") as again:  # t1's own duplicate is still refused
+            assert start(again, "shared-0001", "A1")["code"] == "duplicate_call"
+            with pytest.raises(ConnectionClosed) as closed:
+                again.recv(timeout=10)
+            assert closed.value.rcvd.code == 4409
+        hang_up(first)
+
+    for name, agent in (("pbx-t1", "A1"), ("pbx-t2", "B7"), ("lead-t2", "B7"), ("qa-t1", "A1")):
+        call = http.get("/v1/calls/shared-0001", headers=auth(env, name)).json()
+        assert (call["call_id"], call["agent_id"]) == ("shared-0001", agent), name
+    t2_key = rt.store.find_call("t2", "shared-0001")
+    assert t2_key != "shared-0001" and http.get(f"/v1/calls/{t2_key}", headers=auth(env, "pbx-t2")).status_code == 404
+
+    from service.audit.index import sync_index
+
+    sync_index(rt.store.engine)
+    for name, agent in (("qa-t1", "A1"), ("qa-t2", "B7")):
+        rows = http.get("/v1/audit/calls", params={"limit": 500}, headers=auth(env, name)).json()["rows"]
+        assert [(r["call_id"], r["agent_id"]) for r in rows if r["call_id"].startswith("shared")] == [("shared-0001", agent)]
+        assert http.get("/v1/audit/calls/shared-0001", headers=auth(env, name)).json()["agent_id"] == agent
+    everyone = {r["call_id"] for r in http.get("/v1/audit/calls", params={"limit": 500}, headers=auth(env, "chief")).json()["rows"]}
+    assert {"shared-0001", t2_key} <= everyone  # a deployment-wide key tells them apart by row key
+
+    r = http.post("/v1/audit/reaudit", json={"rules": "", "call_ids": ["shared-0001"], "apply": True}, headers=auth(env, "qa-t2"))
+    assert r.status_code == 200 and [row["call_id"] for row in r.json()["rows"]] == ["shared-0001"], r.text
+    assert "rules" in audit_info(rt, t2_key) and "rules" not in audit_info(rt, "shared-0001")  # t1's call untouched
+
+    for supervisor, agent in (("lead-t1", "A1"), ("lead-t2", "B7")):
+        with feed(env, {"type": "hello", "supervisor": supervisor, "token": env["keys"][supervisor]}) as (ws, got):
+            ws.send(json.dumps({"type": "watch", "call_id": "shared-0001"}))
+            watched = until(ws, lambda m: m["type"] == "call")
+        assert (watched["call_id"], watched["agent_id"]) == ("shared-0001", agent), supervisor
+        assert [m["agent_id"] for m in got if m["type"] == "call" and m["call_id"] == "shared-0001"] == [agent]
+        assert not any(t2_key in json.dumps(m) for m in got)
+
+
+def audit_info(rt: Any, key: str) -> dict[str, Any]:
+    from sqlalchemy import select
+
+    from service.audit.tables import audit_calls
+
+    with rt.store.engine.connect() as conn:
+        return json.loads(conn.execute(select(audit_calls.c.audit).where(audit_calls.c.call_id == key)).scalar() or "{}")
