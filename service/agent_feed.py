@@ -2,8 +2,12 @@
 
 The ingest path publishes every result of a call into one `AgentFeedHub` per process; the hub keeps a short
 history per live call (so a browser that reconnects resumes where it left off) and fans messages out to the
-websocket subscribers that may see them: an agent sees only calls with their agent id, a supervisor sees
-every call as a summary and, on request, one call in full. docs/agent-feed.md describes the wire format.
+websocket subscribers that may see them: an agent sees only calls with their agent id (of their tenant, for
+an agent with one: agents are told apart by tenant and agent id), a supervisor sees every call as a summary
+and, on request, one call in full. docs/agent-feed.md describes the wire format.
+
+Calls are held by their row key (service/store.py), unique across tenants; the socket (`FeedFilter`) shows a
+tenant-scoped subscriber the ids its phone systems sent and turns the ids it sends back into keys.
 
 The hub must never slow transcription down: `publish` does a little bookkeeping under a lock and hands each
 message to bounded per-subscriber queues without waiting; a subscriber that falls too far behind is dropped
@@ -59,8 +63,9 @@ class _Wire(BaseModel):
 class CallInfo(BaseModel):
     """What the feed needs to know about a call besides its results (from the ingest `start`)."""
 
-    call_id: str
+    call_id: str = Field(description="the call's row key (the id as sent, unless another tenant's call had it)")
     agent_id: str
+    tenant: str | None = Field(None, description="the integrator's tenant that streams it (None: no tenant)")
     direction: Literal["inbound", "outbound"] = "inbound"
     caller_number: str | None = None
     started_at: str | None = Field(None, description="local start time as the phone system gave it, ISO 8601")
@@ -183,11 +188,13 @@ class _Call:
 
 
 class Subscription:
-    """One websocket's view of the hub. `agent_id` None means a supervisor."""
+    """One websocket's view of the hub. `agent_id` None means a supervisor; `tenant` None, a deployment-wide
+    principal."""
 
-    def __init__(self, agent_id: str | None, name: str, max_queue: int):
+    def __init__(self, agent_id: str | None, name: str, max_queue: int, tenant: str | None = None):
         self.agent_id = agent_id
         self.name = name
+        self.tenant = tenant
         self.watching: set[str] = set()
         # Unbounded so that a long catch-up fits; the limit applies to live messages (see `offer`).
         self.queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -201,7 +208,11 @@ class Subscription:
         return self.agent_id is None
 
     def sees_full(self, call: _Call) -> bool:
-        return call.info.agent_id == self.agent_id if self.agent_id is not None else call.info.call_id in self.watching
+        return self.is_agent_of(call) if self.agent_id is not None else call.info.call_id in self.watching
+
+    def is_agent_of(self, call: _Call) -> bool:
+        """The call is this agent's: their agent id, and their tenant unless they have none."""
+        return call.info.agent_id == self.agent_id and (self.tenant is None or call.info.tenant == self.tenant)
 
     def offer(self, message: Any, catchup: bool = False) -> None:
         """Queue without waiting (on the subscriber's loop). Past `max_queue` unsent live messages the
@@ -470,16 +481,19 @@ class AgentFeedHub:
         missed += [DismissedMessage(call_id=call.info.call_id, prompt_id=p).model_dump() for p in call.dismissed]
         return missed
 
-    def live_calls(self, agent_id: str | None = None) -> list[dict[str, Any]]:
-        """Summaries of the calls the hub holds (live and recently ended), for one agent or all."""
+    def live_calls(self, agent_id: str | None = None, tenant: str | None = None) -> list[dict[str, Any]]:
+        """Summaries of the calls the hub holds (live and recently ended), for one agent (of `tenant`, if
+        given) or all."""
         with self._lock:
             now = self.clock()
             self._sweep(now)
-            return [self._summary(c, now) for c in self._calls.values() if agent_id is None or c.info.agent_id == agent_id]
+            return [self._summary(c, now) for c in self._calls.values()
+                    if agent_id is None or (c.info.agent_id == agent_id and (tenant is None or c.info.tenant == tenant))]
 
     # ------------------------------------------------------------ subscribers
 
-    def subscribe(self, agent_id: str | None, name: str, resume: Resume | None = None) -> Subscription:
+    def subscribe(self, agent_id: str | None, name: str, resume: Resume | None = None,
+                  tenant: str | None = None) -> Subscription:
         """Register a subscriber (on the running loop) and queue what it must see first.
 
         An agent gets, for each of their live calls, the `call` message and the call so far (after the resume
@@ -487,7 +501,7 @@ class AgentFeedHub:
         `call` and a `summary` of every call. Then `ready`. Registration and the catch-up happen under the lock,
         so no message published meanwhile is lost or doubled.
         """
-        sub = Subscription(agent_id, name, self.max_queue)
+        sub = Subscription(agent_id, name, self.max_queue, tenant)
         with self._lock:
             now = self.clock()
             self._sweep(now)
@@ -499,7 +513,7 @@ class AgentFeedHub:
                     if call.status == "live":
                         live.append(call.info.call_id)
                     continue
-                if call.info.agent_id != agent_id:
+                if not sub.is_agent_of(call):
                     continue
                 resumed = resume is not None and resume.call_id == call.info.call_id
                 if call.status != "live" and not resumed:
@@ -546,11 +560,13 @@ class AgentFeedHub:
 
     # ------------------------------------------------------------ dismissals
 
-    async def dismiss(self, call_id: str, prompt_id: str, agent_id: str) -> bool:
-        """The agent dismissed a prompt: remember it, tell every screen, and let the store know (QA)."""
+    async def dismiss(self, call_id: str, prompt_id: str, agent_id: str, tenant: str | None = None) -> bool:
+        """Agent `agent_id` (of `tenant`; None: deployment-wide) dismissed a prompt of the call keyed
+        `call_id`: remember it, tell every screen, and let the store know (QA). False, and nothing written,
+        unless the call is that agent's: their agent id and, for an agent with a tenant, that tenant's."""
         with self._lock:
             call = self._calls.get(call_id)
-            if call is None or call.info.agent_id != agent_id:
+            if call is None or call.info.agent_id != agent_id or (tenant is not None and call.info.tenant != tenant):
                 return False
             if prompt_id in call.dismissed:
                 return True
@@ -612,10 +628,15 @@ class FeedConnection:
         hello = await self._hello()
         if hello is None:
             return
+        tenant = self.visible.principal.tenant
         if isinstance(hello, AgentHello):
-            self.sub = self.hub.subscribe(hello.agent_id, hello.agent_id, hello.resume)
+            resume = hello.resume
+            if resume is not None:  # the call the page names by the id it was shown
+                key = await self.visible.key_of(resume.call_id)
+                resume = resume.model_copy(update={"call_id": key}) if key is not None else None
+            self.sub = self.hub.subscribe(hello.agent_id, hello.agent_id, resume, tenant)
         else:
-            self.sub = self.hub.subscribe(None, hello.supervisor)
+            self.sub = self.hub.subscribe(None, hello.supervisor, tenant=tenant)
         sender = asyncio.create_task(self._send_loop(self.sub))
         try:
             await self._receive_loop(hello)
@@ -670,12 +691,16 @@ class FeedConnection:
                 cmd = command_adapter.validate_json(raw)
             except (ValidationError, ValueError):
                 continue  # an unknown or malformed command is ignored: the page may be newer than the server
+            # The page names calls by the ids it was shown: within the principal's tenant, for one with a tenant.
+            key = await self.visible.key_of(cmd.call_id)
+            if key is None:
+                continue  # no call of theirs: as for one that does not exist
             if isinstance(cmd, Dismiss) and isinstance(hello, AgentHello):
-                await self.hub.dismiss(cmd.call_id, cmd.prompt_id, hello.agent_id)
+                await self.hub.dismiss(key, cmd.prompt_id, hello.agent_id, self.visible.principal.tenant)
             elif isinstance(cmd, Watch) and sub.is_supervisor:
-                self.hub.watch(sub, cmd.call_id, cmd.after)
+                self.hub.watch(sub, key, cmd.after)
             elif isinstance(cmd, Unwatch):
-                self.hub.unwatch(sub, cmd.call_id)
+                self.hub.unwatch(sub, key)
 
     async def _close(self, code: int, reason: str) -> None:
         if self.ws.application_state != WebSocketState.CONNECTED:
@@ -707,7 +732,8 @@ async def live_calls(request: Request) -> Response:
         return JSONResponse({"detail": principal.reason}, status_code=principal.status,
                             headers={"WWW-Authenticate": "Bearer"} if principal.status == 401 else None)
     hub: AgentFeedHub | None = getattr(runtime, "feed_hub", None)
-    calls = hub.live_calls(principal.name if principal.role == "agent" else None) if hub else []
+    agent = principal.role == "agent"
+    calls = hub.live_calls(principal.name if agent else None, principal.tenant if agent else None) if hub else []
     return JSONResponse({"calls": await FeedFilter(request, principal).calls(calls)})
 
 

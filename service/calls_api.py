@@ -1,7 +1,8 @@
 """REST for the parties to a call: GET /v1/calls/{call_id}, the call's transcript and judgement.
 
 An integrator reads the calls its phone system streamed (its tenant's), an agent its own, a supervisor or
-QA user its tenant's or all (docs/security.md). Personal numbers are masked when CALLWATCH_MASK_PII is on.
+QA user its tenant's or all (docs/security.md). A tenant-scoped key names a call by the id its phone system
+sent, looked up within its tenant; another tenant's call of the same id is never found. Personal numbers are masked when CALLWATCH_MASK_PII is on.
 """
 
 from __future__ import annotations
@@ -60,18 +61,18 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
 
 
 def _call(request: Request, principal: Principal, call_id: str) -> CallOut:
-    check_call(request, principal, call_id)
+    key = check_call(request, principal, call_id)  # call ids are per tenant: the caller's tenant's call
     runtime = request.app.state.runtime
-    record = runtime.store.get_call(call_id)
+    record = runtime.store.get_call(key)
     if record is None:
         raise HTTPException(status_code=404, detail="no such call")
     report = record.report or {}
     body = {
-        "call_id": record.call_id, "agent_id": record.agent_id, "direction": record.direction,
+        "call_id": call_id, "agent_id": record.agent_id, "direction": record.direction,
         "caller_number": record.caller_number, "started_at": record.started_at, "status": record.status,
-        "duration_s": record.duration, "score": record.score, "events": runtime.store.list_events(call_id),
+        "duration_s": record.duration, "score": record.score, "events": runtime.store.list_events(key),
         "utterances": [{k: u[k] for k in ("utterance_id", "speaker", "start", "end", "text")}
-                       for u in runtime.store.list_utterances(call_id)],
+                       for u in runtime.store.list_utterances(key)],
         "findings": report.get("findings", []),
     }
     return CallOut.model_validate(masked(body, runtime.settings.mask_pii))

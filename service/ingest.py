@@ -163,6 +163,9 @@ class IngestConnection:
         self.client_gone = False
         self.bad_starts = 0
         self.feed_call: CallInfo | None = None
+        # The call id as this socket's phone system sent it; the session, the store and the feed use the
+        # call's row key, which differs when another tenant's call already has this id (service/store.py).
+        self.sent_call_id: str | None = None
         # Set once the call is being ended for a shutdown: frames that still arrive are not taken.
         self.ending = False
         self._finish_lock = asyncio.Lock()
@@ -276,7 +279,7 @@ class IngestConnection:
     async def _on_start(self, start: StartMessage) -> None:
         runtime, settings = self.runtime, self.runtime.settings
         if self.session is not None:
-            await self._error("already_started", f"call {self.session.call_id} is already started on this socket")
+            await self._error("already_started", f"call {self.sent_call_id} is already started on this socket")
             return
         if self.connections.draining:
             self._refused("shutting_down")
@@ -289,7 +292,10 @@ class IngestConnection:
             self._refused("asr_queue_full")
             raise _Close(CloseCode.SERVER_FULL, f"asr_queue_full: the recogniser is behind ({waiting} finals waiting, "
                                                 f"limit {settings.max_asr_queue_depth}); retry elsewhere")
-        if start.call_id in runtime.live_calls or not await runtime.store_async(
+        tenant = getattr(self.ws.state, "tenant", None)
+        # Call ids are per tenant: only this tenant's own calls make the id a duplicate, and the refusal
+        # says nothing of other tenants' ids. `live_calls` is keyed by row key, unique across tenants.
+        key = await runtime.store_async(
             runtime.store.create_call,
             start.call_id,
             start.agent_id,
@@ -297,19 +303,21 @@ class IngestConnection:
             start.caller_number,
             start.started_at.isoformat() if start.started_at else None,
             start.audio.model_dump(mode="json"),
-            getattr(self.ws.state, "tenant", None),
-        ):
+            tenant,
+        )
+        if key is None:
             self._refused("duplicate_call")
             raise _Close(CloseCode.DUPLICATE_CALL, f"duplicate_call: call id {start.call_id!r} already exists")
-        bind_call_context(call_id=start.call_id, agent_id=start.agent_id)
-        observers = runtime.observers_for(start.call_id, start.agent_id, start.direction, start.started_at,
+        self.sent_call_id = start.call_id
+        bind_call_context(call_id=key, agent_id=start.agent_id)
+        observers = runtime.observers_for(key, start.agent_id, start.direction, start.started_at,
                                           start.caller_number)
-        self.feed_call = CallInfo(call_id=start.call_id, agent_id=start.agent_id, direction=start.direction,
+        self.feed_call = CallInfo(call_id=key, agent_id=start.agent_id, tenant=tenant, direction=start.direction,
                                   caller_number=start.caller_number,
                                   started_at=start.started_at.isoformat() if start.started_at else None)
         observers = [self._reaction.opens, *observers, self._reaction.closes]
-        self.session = runtime.new_call(start.call_id, start.audio, self._deliver, observers=observers)
-        runtime.live_calls[start.call_id] = self.session
+        self.session = runtime.new_call(key, start.audio, self._deliver, observers=observers)
+        runtime.live_calls[key] = self.session
         runtime.metrics.calls_started.inc()
         log.info("call started", extra={"direction": start.direction, "audio": start.audio.model_dump(mode="json")})
         await self.session.start()
@@ -427,6 +435,8 @@ class IngestConnection:
     async def _send(self, payload: dict[str, Any]) -> None:
         if self.client_gone or self.ws.application_state != WebSocketState.CONNECTED:
             return
+        if self.sent_call_id and payload.get("call_id") not in (None, "", self.sent_call_id):
+            payload = {**payload, "call_id": self.sent_call_id}  # the phone system's own id, never the row key
         try:
             await self.ws.send_text(json.dumps(payload, ensure_ascii=False))
         except (WebSocketDisconnect, RuntimeError, OSError):

@@ -114,6 +114,7 @@ class Runtime:
     rule_book: RuleBook
     sentiment: SentimentClassifier
     second_pass: SecondPass
+    # By row key (service/store.py): unique across tenants, so two tenants' calls of one id are both here.
     live_calls: dict[str, CallSession] = field(default_factory=dict)
     # Second passes over ended calls still running (service/post_call.py).
     post_call: set["asyncio.Task[Any]"] = field(default_factory=set)

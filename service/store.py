@@ -13,15 +13,25 @@ connection broke is not stored twice.
 
 Several instances may share one database: each call row names the instance that ingests it (`instance`), so
 an instance starting up marks interrupted only the calls it left live, not those live right now elsewhere.
+
+Call ids are per tenant: the phone systems of two tenants may both send `20261123-0001`, and neither learns
+of the other's. A row's key (`calls.call_id`, which every other table refers to) is the id as sent when no
+other row has it, else `tenant_call_key(tenant, id)` (the id, `~`, a hash of tenant and id), with the id as
+sent kept in `client_call_id`. `find_call` resolves an id within one tenant; whoever shows a call to a
+tenant-scoped principal shows the id as sent. Chosen over a (tenant, call_id) key because that key would
+have to reach every table, index and query that names a call (events, utterances, prompts, the call list,
+its search index, the audit jobs); this way one nullable column is added, existing rows keep their keys and
+stay readable as they are, and a deployment without colliding ids sees no change at all.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -75,6 +85,9 @@ calls = Table(
     Column("tenant", String(128), index=True, doc="the integrator or QA tenant that owns the call; none before tenants"),
     Column("instance", String(128), index=True,
            doc="the callwatch instance that ingests the call (CALLWATCH_INSTANCE_ID); none for audits and older rows"),
+    Column("client_call_id", String(128),
+           doc="the call id as the phone system sent it, where the key had to differ (another tenant's call has it); "
+               "null: the key is that id"),
 )
 
 call_events = Table(
@@ -147,6 +160,35 @@ class LiveCalls:
     instance: str | None
     count: int
     oldest_received_at: datetime
+
+
+KEY_MARK = "~"  # never in a call id as the protocol allows it, so a derived key is never someone's id
+_KEY_HASH_HEX = 20
+
+
+def tenant_call_key(tenant: str | None, call_id: str) -> str:
+    """The row key of `tenant`'s call `call_id` when another row already has `call_id` as its key: readable
+    (it starts with the id), unique per (tenant, id), and no longer than a call id."""
+    owner = "-" if tenant is None else f"t:{tenant}"  # "-" is no tenant's "t:…"
+    digest = hashlib.sha256(f"{owner}\0{call_id}".encode()).hexdigest()[:_KEY_HASH_HEX]
+    return f"{call_id[:128 - 1 - _KEY_HASH_HEX]}{KEY_MARK}{digest}"
+
+
+def _of_tenant(tenant: str | None) -> ColumnElement[bool]:
+    return calls.c.tenant.is_(None) if tenant is None else calls.c.tenant == tenant
+
+
+def _find_call(conn: Any, tenant: str | None, call_id: str) -> Any:
+    """The row (call_id, agent_id, received_at) of `tenant`'s call `call_id`, or None: the key is the id
+    itself or the tenant's derived key (two primary-key lookups). A derived key is no call id: it names none."""
+    if KEY_MARK in call_id:
+        return None
+    for key in (call_id, tenant_call_key(tenant, call_id)):
+        row = conn.execute(select(calls.c.call_id, calls.c.agent_id, calls.c.received_at)
+                           .where(calls.c.call_id == key, _of_tenant(tenant))).first()
+        if row is not None:
+            return row
+    return None
 
 
 def default_instance_id() -> str:
@@ -260,20 +302,24 @@ class CallStore:
         started_at: str | None,
         audio_format: dict[str, Any],
         tenant: str | None = None,
-    ) -> bool:
-        """Insert a new live call, owned by this store's instance; False if the id is already taken (live or
-        stored)."""
+    ) -> str | None:
+        """Insert a new live call of `tenant`, owned by this store's instance; returns its key (the id itself
+        unless another tenant's call has that key), or None if the tenant already has a call with this id
+        (live or stored). Another tenant's calls never refuse it."""
         received_at = datetime.now(timezone.utc)
 
-        def write(attempt: int) -> bool:
+        def write(attempt: int) -> str | None:
             with self.engine.begin() as conn:
-                taken = conn.execute(select(calls.c.agent_id, calls.c.received_at).where(calls.c.call_id == call_id)).first()
-                if taken is not None:
+                mine = _find_call(conn, tenant, call_id)
+                if mine is not None:
                     # On a retry, the row may be this very call, committed just before the connection broke.
-                    return attempt > 0 and taken.agent_id == agent_id and _same_instant(taken.received_at, received_at)
+                    same = attempt > 0 and mine.agent_id == agent_id and _same_instant(mine.received_at, received_at)
+                    return mine.call_id if same else None
+                taken = conn.execute(select(calls.c.call_id).where(calls.c.call_id == call_id)).first() is not None
+                key = tenant_call_key(tenant, call_id) if taken else call_id
                 conn.execute(
                     insert(calls).values(
-                        call_id=call_id,
+                        call_id=key,
                         agent_id=agent_id,
                         direction=direction,
                         caller_number=caller_number,
@@ -283,11 +329,46 @@ class CallStore:
                         audio_format=json.dumps(audio_format),
                         tenant=tenant,
                         instance=self.instance,
+                        client_call_id=call_id if taken else None,
                     )
                 )
-            return True
+            return key
 
-        return self._retrying(write)
+        def write_once_more_on_a_race(attempt: int) -> str | None:
+            try:
+                return write(attempt)
+            except IntegrityError as err:
+                # Another process inserted the same key between the look and the insert: look again (now it
+                # is this tenant's duplicate, or another tenant's and this call takes the derived key).
+                if not _is_duplicate(err):
+                    raise
+                return write(attempt)
+
+        return self._retrying(write_once_more_on_a_race)
+
+    def find_call(self, tenant: str | None, call_id: str) -> str | None:
+        """The key of `tenant`'s call `call_id` (tenant None: of the calls of no tenant), or None."""
+        def read(_attempt: int) -> str | None:
+            with self.engine.connect() as conn:
+                row = _find_call(conn, tenant, call_id)
+            return row.call_id if row is not None else None
+
+        return self._retrying(read)
+
+    def sent_ids(self, keys: Iterable[str]) -> dict[str, str]:
+        """For each row key, the call id its phone system sent: the key itself but for derived keys."""
+        keys = list(keys)
+        derived = sorted({k for k in keys if KEY_MARK in k})
+
+        def read(_attempt: int) -> dict[str, str]:
+            if not derived:
+                return {}
+            with self.engine.connect() as conn:
+                return dict(conn.execute(select(calls.c.call_id, calls.c.client_call_id)
+                                         .where(calls.c.call_id.in_(derived), calls.c.client_call_id.is_not(None))).all())
+
+        found = self._retrying(read)
+        return {k: found.get(k, k) for k in keys}
 
     def add_event(self, call_id: str, event_name: str, t: float, by: str | None, target: str | None) -> None:
         row = {"call_id": call_id, "event": event_name, "t": t, "by": by, "target": target}

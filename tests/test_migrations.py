@@ -63,14 +63,16 @@ def test_an_empty_database_is_built_to_head_and_matches_the_code(database_url):
         conn.execute(text(f"SELECT count(*) FROM {FTS_TABLE}")).scalar()
 
 
-def test_the_baseline_is_the_previous_release_and_later_revisions_add_tenants_instances_and_second_pass_text(database_url):
+def test_the_baseline_is_the_previous_release_and_later_revisions_add_tenants_instances_second_pass_text_and_sent_ids(
+        database_url):
     engine = make_engine(database_url)
     upgrade(engine, BASELINE)
     diffs = _schema_differences(engine)
     added = sorted((d[0], d[3].name if d[0] == "add_column" else d[1].name) for d in diffs)
-    assert added == [("add_column", "instance"), ("add_column", "live_text"), ("add_column", "tenant"),
-                     ("add_column", "tenant"), ("add_column", "text_pass"), ("add_index", "ix_audit_calls_tenant"),
-                     ("add_index", "ix_calls_instance"), ("add_index", "ix_calls_tenant")], diffs
+    assert added == [("add_column", "client_call_id"), ("add_column", "instance"), ("add_column", "live_text"),
+                     ("add_column", "tenant"), ("add_column", "tenant"), ("add_column", "text_pass"),
+                     ("add_index", "ix_audit_calls_tenant"), ("add_index", "ix_calls_instance"),
+                     ("add_index", "ix_calls_tenant")], diffs
 
 
 def test_live_calls_from_before_instances_are_marked_by_the_first_instance_to_start(database_url):
@@ -84,6 +86,26 @@ def test_live_calls_from_before_instances_are_marked_by_the_first_instance_to_st
     store.create_call("now-live", "A2", "inbound", None, None, {})
     assert CallStore(database_url, instance="web-2").mark_live_calls_interrupted() == 1
     assert store.get_call("was-live").status == "interrupted" and store.get_call("now-live").status == "live"
+
+
+def test_calls_stored_before_per_tenant_ids_keep_their_ids_and_take_part_in_them(database_url):
+    """0006 rewrites nothing: a tenant's calls stored before it are found by their ids within the tenant, and
+    another tenant may now use those ids too."""
+    engine = make_engine(database_url)
+    upgrade(engine, "0005")
+    with engine.begin() as conn:
+        _insert_old_call(conn, "old-acme", "completed")
+        conn.execute(text("UPDATE calls SET tenant = 'acme' WHERE call_id = 'old-acme'"))
+        conn.execute(text("INSERT INTO utterances (call_id, utterance_id, speaker, start, \"end\", text) "
+                          "VALUES ('old-acme', 'agent-0', 'agent', 0.0, 1.0, '您好')"))
+    engine.dispose()
+    store = CallStore(database_url)
+    assert current_revision(store.engine) == head_revision()
+    assert store.find_call("acme", "old-acme") == "old-acme" and store.find_call("globex", "old-acme") is None
+    assert [u["text"] for u in store.list_utterances("old-acme")] == ["您好"]
+    assert store.create_call("old-acme", "A2", "inbound", None, None, {}, tenant="acme") is None
+    theirs = store.create_call("old-acme", "G1", "inbound", None, None, {}, tenant="globex")
+    assert theirs is not None and store.find_call("globex", "old-acme") == theirs != "old-acme"
 
 
 def _previous_release_database(url: str, *, with_audit_tables: bool = True) -> None:

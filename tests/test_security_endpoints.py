@@ -437,9 +437,9 @@ def feed(secured: dict[str, Any], hello: dict[str, Any]) -> tuple[list[dict[str,
 def test_agent_feed_refuses_wrong_keys_and_cuts_the_board_to_the_tenant(secured: dict[str, Any]) -> None:
     keys: Keys = secured["keys"]
     hub = secured["runtime"].feed_hub
-    for call_id, agent in ((ACME_CALL, "a1"), (GLOBEX_CALL, "g1")):
-        hub.publish_nowait(CallInfo(call_id=call_id, agent_id=agent), {"type": "started", "call_id": call_id,
-                                                                      "event_id": 1, "protocol": 1, "legs": []})
+    for call_id, agent, tenant in ((ACME_CALL, "a1", "acme"), (GLOBEX_CALL, "g1", "globex")):
+        hub.publish_nowait(CallInfo(call_id=call_id, agent_id=agent, tenant=tenant),  # as the ingest publishes it
+                           {"type": "started", "call_id": call_id, "event_id": 1, "protocol": 1, "legs": []})
     refused = [
         {"type": "hello", "agent_id": "a1", "token": ""},
         {"type": "hello", "agent_id": "a1", "token": "cw_wrong"},

@@ -124,6 +124,27 @@ def test_a_call_belongs_to_its_tenant(database_url):
     assert store.get_call("t2").tenant is None
 
 
+def test_call_ids_are_per_tenant(database_url):
+    """Another tenant's call never refuses an id (it gets a key of its own); a tenant's own does."""
+    store = CallStore(database_url)
+    assert store.create_call("c-1", "a1", "inbound", None, None, {}, tenant="acme") == "c-1"
+    globex = store.create_call("c-1", "g1", "inbound", None, None, {}, tenant="globex")
+    untenanted = store.create_call("c-1", "n1", "inbound", None, None, {})
+    assert globex.startswith("c-1~") and untenanted.startswith("c-1~") and globex != untenanted
+    for tenant in ("acme", "globex", None):
+        assert store.create_call("c-1", "x", "inbound", None, None, {}, tenant=tenant) is None, tenant
+    assert (store.find_call("acme", "c-1"), store.find_call("globex", "c-1"), store.find_call(None, "c-1")) == (
+        "c-1", globex, untenanted)
+    assert store.find_call("initech", "c-1") is None and store.find_call("globex", globex) is None  # a key is no id
+    assert store.get_call(globex).agent_id == "g1" and store.get_call(globex).tenant == "globex"
+    assert store.sent_ids(["c-1", globex, untenanted, "nope"]) == {"c-1": "c-1", globex: "c-1", untenanted: "c-1",
+                                                                  "nope": "nope"}
+    longest = "L" * 128  # the longest id the protocol allows: its derived key still fits the column
+    assert store.create_call(longest, "a1", "inbound", None, None, {}, tenant="acme") == longest
+    other = store.create_call(longest, "g1", "inbound", None, None, {}, tenant="globex")
+    assert other is not None and len(other) == 128 and store.sent_ids([other]) == {other: longest}
+
+
 def _as_if_the_first_commit_lost_its_answer(store: CallStore) -> None:
     """Every operation runs twice: as it does when its commit reached the server and then the connection
     broke, so the store retried it (the real outage path is tested in test_store_outage.py)."""

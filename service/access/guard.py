@@ -5,6 +5,10 @@ Status codes: 401 without a key; 403 with a key that does not let one in (unknow
 404 for a call one may not see, exactly as for a call that does not exist, so a key never learns which call
 ids exist elsewhere.
 
+Call ids are per tenant (service/store.py): a tenant-scoped principal names a call by the id its phone
+system sent, resolved within its tenant (`call_key`), and is shown that id; a deployment-wide one names and
+sees row keys, which are those ids unless two tenants sent the same one.
+
 A surface whose roles have no keys at all (no keys file, none in the settings) answers loopback clients
 only: the laptop default works, and a deployment that forgot its keys is not open to the network. Behind a
 reverse proxy on the same machine every request looks local: configure keys there.
@@ -127,27 +131,28 @@ def require(roles: Iterable[str]) -> Callable[[Request], Principal]:
 class CallOwner:
     agent_id: str
     tenant: str | None
+    call_id: str  # as its phone system sent it (the row key, unless another tenant's call had that id)
 
 
-def call_owner(store: Any, call_id: str) -> CallOwner | None:
-    """Whose call this is; None if there is no such call. The tenant is the integrator's that streamed it
-    (`calls.tenant`), or the one an audit was filed under (`audit_calls.tenant`), where the store has them."""
+def call_owner(store: Any, key: str) -> CallOwner | None:
+    """Whose call the row `key` is; None if there is no such call. The tenant is the integrator's that
+    streamed it (`calls.tenant`), or the one an audit was filed under (`audit_calls.tenant`), where the store
+    has them."""
     from service.audit.tables import audit_calls
     from service.store import calls
 
-    has_tenant = "tenant" in calls.c
-    columns = [calls.c.agent_id, *([calls.c.tenant] if has_tenant else [])]
     with store.engine.connect() as conn:
-        row = conn.execute(select(*columns).where(calls.c.call_id == call_id)).first()
+        row = conn.execute(select(calls.c.agent_id, calls.c.tenant, calls.c.client_call_id)
+                           .where(calls.c.call_id == key)).first()
         if row is None:
             return None
-        tenant = row[1] if has_tenant else None
-        if tenant is None and "tenant" in audit_calls.c:
+        tenant = row.tenant
+        if tenant is None:
             try:
-                tenant = conn.execute(select(audit_calls.c.tenant).where(audit_calls.c.call_id == call_id)).scalar()
+                tenant = conn.execute(select(audit_calls.c.tenant).where(audit_calls.c.call_id == key)).scalar()
             except DBAPIError:  # a database whose audit tables are not made yet
                 tenant = None
-    return CallOwner(agent_id=row[0], tenant=tenant)
+    return CallOwner(agent_id=row.agent_id, tenant=tenant, call_id=row.client_call_id or key)
 
 
 def sees_every_call(principal: Principal) -> bool:
@@ -168,44 +173,66 @@ def may_see(principal: Principal, owner: CallOwner | None) -> bool:
     return principal.role in ("integrator", "supervisor", "qa")
 
 
-def check_call(request: Request, principal: Principal, call_id: str) -> None:
-    """404 unless the principal may see the call (run in a worker thread: it reads the store)."""
+def call_key(store: Any, principal: Principal, call_id: str) -> str | None:
+    """The row key of the call `call_id` names for `principal`: within its tenant for a tenant-scoped one
+    (None: the tenant has no such call), the key itself for a deployment-wide one."""
+    return call_id if principal.tenant is None else store.find_call(principal.tenant, call_id)
+
+
+def check_call(request: Request, principal: Principal, call_id: str) -> str:
+    """The row key of the call `call_id` names for the principal; 404 unless it may see that call (run in a
+    worker thread: it reads the store)."""
     if sees_every_call(principal):
-        return
-    if not may_see(principal, call_owner(request.app.state.runtime.store, call_id)):
+        return call_id
+    store = request.app.state.runtime.store
+    key = call_key(store, principal, call_id)
+    if key is None or not may_see(principal, call_owner(store, key)):
         refuse(request, 404, f"call {call_id!r} is not theirs", principal.describe())
         raise HTTPException(status_code=404, detail="no such call")
+    return key
 
 
 # ---------------------------------------------------------------- the live feed
 
 
 class FeedFilter:
-    """What of the feed a tenant-scoped principal may receive: messages of its tenant's calls only, and the
-    `ready` message's list of live calls cut to those. Deployment-wide principals get everything unchanged
-    (the hub already limits an agent to its own calls)."""
+    """What of the feed a tenant-scoped principal may receive: messages of its tenant's calls only, with the
+    call ids its phone systems sent, and the `ready` message's list of live calls cut to those; and which
+    call a call id it sends names (`key_of`). Deployment-wide principals get everything unchanged and name
+    calls by key (the hub already limits an agent to its own calls)."""
 
     def __init__(self, conn: HTTPConnection, principal: Principal):
         self.principal = principal
         self.store = getattr(conn.app.state.runtime, "store", None)
-        self._seen: dict[str, bool] = {}
+        self._shown: dict[str, str | None] = {}  # key → the id to show; None: not to be shown
 
-    async def _allowed(self, call_id: str) -> bool:
-        if call_id not in self._seen:
-            owner = await asyncio.to_thread(call_owner, self.store, call_id) if self.store is not None else None
-            self._seen[call_id] = may_see(self.principal, owner)
-        return self._seen[call_id]
+    async def _shown_as(self, key: str) -> str | None:
+        if key not in self._shown:
+            owner = await asyncio.to_thread(call_owner, self.store, key) if self.store is not None else None
+            self._shown[key] = owner.call_id if may_see(self.principal, owner) and owner is not None else None
+        return self._shown[key]
+
+    async def key_of(self, call_id: str) -> str | None:
+        """The key of the call this principal calls `call_id`; None: none it may see."""
+        if self.principal.tenant is None:
+            return call_id
+        if self.store is None:
+            return None
+        key = await asyncio.to_thread(call_key, self.store, self.principal, call_id)
+        return key if key is not None and await self._shown_as(key) is not None else None
 
     async def __call__(self, item: Any) -> Any:
         """The item to send, trimmed, or None to send nothing."""
         if self.principal.tenant is None or not isinstance(item, dict):
             return item
         if item.get("type") == "ready":
-            return {**item, "live_calls": [c for c in item.get("live_calls", []) if await self._allowed(c)]}
-        call_id = item.get("call_id")
-        if call_id is None:
+            shown = [await self._shown_as(c) for c in item.get("live_calls", [])]
+            return {**item, "live_calls": [c for c in shown if c is not None]}
+        key = item.get("call_id")
+        if key is None:
             return item
-        return item if await self._allowed(str(call_id)) else None
+        shown_id = await self._shown_as(str(key))
+        return None if shown_id is None else {**item, "call_id": shown_id}
 
     async def calls(self, summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [s for s in summaries if await self(s) is not None]
+        return [s for s in [await self(s) for s in summaries] if s is not None]

@@ -3,6 +3,8 @@ the call list query, reports (JSON, HTML, CSV, the audio) and re-audits.
 
 A tenant-scoped supervisor or QA key gets all of it cut to its tenant (service/audit/tenancy.py): what it
 queues belongs to its tenant, and it lists, exports, re-audits and opens only its tenant's calls and batches.
+Call ids are per tenant: such a key names and is shown the ids its phone systems sent; the store's row key
+(which differs where two tenants sent the same id) stays inside.
 Errors of the request keep FastAPI's own shape (a 422's `detail` is a list of `{loc, msg, type}`), as the
 OpenAPI description says.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -38,7 +41,7 @@ from service.audit.render import report_html
 from service.audit.report import ReportNotFound, call_report
 from service.audit.rulesets import book_from_text
 from service.audit.tables import audit_calls
-from service.audit.tenancy import first_hidden_call, may_open_batch, principal_of, scoped_jobs, tenant_of
+from service.audit.tenancy import HiddenCall, call_keys, may_open_batch, principal_of, scoped_jobs, tenant_of
 from service.pii import masked
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], dependencies=[Depends(require_supervisor)])
@@ -123,12 +126,13 @@ def _import_roots(request: Request) -> list[Path]:
     for a tenant-scoped key, the folder named after its tenant in each (the share holds every tenant's
     recordings, and a report would show another tenant's call)."""
     settings = request.app.state.runtime.settings
-    roots = [Path(r).resolve() for r in settings.audit_import_roots or [Path(settings.data_dir) / "import"]]
+    # realpath, not resolve(): a loop of links (say, as the tenant's folder) is then no folder, not an error.
+    roots = [Path(os.path.realpath(r)) for r in settings.audit_import_roots or [Path(settings.data_dir) / "import"]]
     tenant = tenant_of(request)
     if tenant is None:
         return roots
     # A tenant name that is no plain folder name (`..`, `a/b`) gets no folder at all.
-    return [sub for sub in ((r / tenant).resolve() for r in roots) if sub.parent in roots and sub.name == tenant]
+    return [sub for sub in (Path(os.path.realpath(r / tenant)) for r in roots) if sub.parent in roots and sub.name == tenant]
 
 
 def _rules(text: str | None, name: str, request: Request) -> Any:
@@ -202,23 +206,27 @@ def _parse_meta(raw: str | None) -> tuple[RecordingMeta | None, dict[str, Record
 
 @router.post("/batches/paths", status_code=202, response_model=BatchOut)
 async def path_batch(request: Request, body: PathBatchRequest) -> BatchOut:
-    """Bulk: audit files already on the server (files or folders under an allowed import root)."""
+    """Bulk: audit files already on the server (files or folders under an allowed import root). What a
+    folder holds is audited only where it really is inside them: a link out is listed as a skipped job."""
+    from service.audit.sources import LinkLoop, inside, real_path, recordings
+
     queue = queue_for(request)
     roots = _import_roots(request)
     paths: list[Path] = []
-    for raw in body.paths:
-        p = Path(raw).resolve()
-        if not any(p == r or r in p.parents for r in roots):
+    for n, raw in enumerate(body.paths):
+        # Where it really is decides (every link followed); outside is 403 whether or not it exists.
+        if not inside(Path(os.path.realpath(raw)), roots):
             allowed = ", ".join(map(str, roots)) or "none for this key"
             raise HTTPException(status_code=403, detail=f"{raw}: outside the import folders ({allowed})")
-        if not p.exists():
-            raise HTTPException(status_code=404, detail=f"{raw}: not found")
-        paths.append(p)
+        try:
+            paths.append(real_path(Path(raw)))
+        except LinkLoop:
+            raise unprocessable(("body", "paths", n), f"{raw}: a loop of symbolic links") from None
+        except OSError:
+            raise HTTPException(status_code=404, detail=f"{raw}: not found") from None
     rules_name = "rules.yaml" if body.rules else "default"
     book = _rules(body.rules, rules_name, request)
-    from service.audit.sources import recordings
-
-    items = recordings(paths, body.meta)
+    items = await asyncio.to_thread(recordings, paths, body.meta, roots)
     batch_id = await queue.submit(items, _options(request, body.agent_channel, rules_name), book, source="path",
                                   rules_text=body.rules)
     return queue.batch(batch_id)  # type: ignore[return-value]
@@ -283,7 +291,17 @@ async def calls_list(request: Request, q: CallQuery = CallQueryParams) -> CallPa
     queue_for(request)  # makes sure the audit tables exist
     await _maybe_sync(request)
     page = await asyncio.to_thread(list_calls, runtime.store.engine, q, tenant_of(request))
+    sent = await asyncio.to_thread(_as_sent, request, [r.call_id for r in page.rows])
+    page = page.model_copy(update={"rows": [r.model_copy(update={"call_id": sent[r.call_id]}) for r in page.rows]})
     return CallPage.model_validate(masked(page.model_dump(), runtime.settings.mask_pii))  # snippets quote calls
+
+
+def _as_sent(request: Request, keys: list[str]) -> dict[str, str]:
+    """{row key: the id to show}: for a tenant-scoped key the ids its phone systems sent, for a
+    deployment-wide one the keys (unique across tenants)."""
+    if tenant_of(request) is None:
+        return {k: k for k in keys}
+    return request.app.state.runtime.store.sent_ids(keys)
 
 
 async def _maybe_sync(request: Request) -> None:
@@ -311,8 +329,10 @@ async def calls_csv(request: Request, q: CallQuery = CallQueryParams) -> CSVResp
         out, offset = [], 0
         while offset < 10_000:
             page = list_calls(store.engine, q.model_copy(update={"offset": offset, "limit": 500}), tenant)
+            sent = _as_sent(request, [r.call_id for r in page.rows])
             for r in page.rows:
-                out.append(batch_row(r.file_name or r.call_id, "done", call_report(store, r.call_id)))
+                report = {**call_report(store, r.call_id), "call_id": sent[r.call_id]}
+                out.append(batch_row(r.file_name or sent[r.call_id], "done", report))
             offset += 500
             if offset >= page.total:
                 break
@@ -322,10 +342,12 @@ async def calls_csv(request: Request, q: CallQuery = CallQueryParams) -> CSVResp
     return CSVResponse(body, headers={"Content-Disposition": 'attachment; filename="calls.csv"'})
 
 
-def _report(request: Request, call_id: str) -> dict[str, Any]:
+def _report(request: Request) -> dict[str, Any]:
+    """The report of the call the path names, with the id it was named by."""
     try:
         runtime = request.app.state.runtime
-        return masked(call_report(runtime.store, call_id), runtime.settings.mask_pii)
+        report = {**call_report(runtime.store, request.state.call_key), "call_id": request.path_params["call_id"]}
+        return masked(report, runtime.settings.mask_pii)
     except ReportNotFound:
         raise HTTPException(status_code=404, detail="no such call") from None
 
@@ -333,26 +355,27 @@ def _report(request: Request, call_id: str) -> dict[str, Any]:
 @router.get("/calls/{call_id}")
 async def call_json(request: Request, call_id: str) -> JSONResponse:
     """One call's report (schema: docs/report.md)."""
-    return JSONResponse(await asyncio.to_thread(_report, request, call_id))
+    return JSONResponse(await asyncio.to_thread(_report, request))
 
 
 @router.get("/calls/{call_id}/report.html", response_class=HTMLResponse)
 async def call_html(request: Request, call_id: str) -> HTMLResponse:
-    report = await asyncio.to_thread(_report, request, call_id)
-    audio = f"/v1/audit/calls/{call_id}/audio" if _audio_path(request, call_id) else None
+    report = await asyncio.to_thread(_report, request)
+    audio = f"/v1/audit/calls/{call_id}/audio" if await asyncio.to_thread(_audio_path, request) else None
     body = await asyncio.to_thread(report_html, report, audio, back_link="/audit/calls", script_src="/audit/static/report.js")
     return HTMLResponse(body, headers=REPORT_HEADERS)
 
 
 @router.get("/calls/{call_id}/report.csv", response_class=CSVResponse)
 async def call_report_csv(request: Request, call_id: str) -> CSVResponse:
-    report = await asyncio.to_thread(_report, request, call_id)
+    report = await asyncio.to_thread(_report, request)
     return CSVResponse(call_csv(report), headers={"Content-Disposition": f'attachment; filename="{call_id}.csv"'})
 
 
-def _audio_path(request: Request, call_id: str) -> Path | None:
+def _audio_path(request: Request) -> Path | None:
+    """The recording of the call the path names, if it is still there."""
     with request.app.state.runtime.store.engine.connect() as conn:
-        raw = conn.execute(select(audit_calls.c.source_path).where(audit_calls.c.call_id == call_id)).scalar()
+        raw = conn.execute(select(audit_calls.c.source_path).where(audit_calls.c.call_id == request.state.call_key)).scalar()
     if not raw or not Path(raw).is_file():
         return None
     return Path(raw)
@@ -361,7 +384,7 @@ def _audio_path(request: Request, call_id: str) -> Path | None:
 @router.get("/calls/{call_id}/audio", response_class=FileResponse, responses=AUDIO_RESPONSES)
 async def call_audio(request: Request, call_id: str) -> FileResponse:
     """The recording, for the report's player (range requests, so it can jump to a finding)."""
-    path = await asyncio.to_thread(_audio_path, request, call_id)
+    path = await asyncio.to_thread(_audio_path, request)
     if path is None:
         raise HTTPException(status_code=404, detail="the recording is not available")
     return FileResponse(path, media_type=_AUDIO_TYPES.get(path.suffix.lower(), "application/octet-stream"))
@@ -375,16 +398,25 @@ async def reaudit(request: Request, body: ReauditRequest) -> ReauditOut:
     queue_for(request)
     principal = principal_of(request)
     call_ids = body.call_ids
+    shown: dict[str, str] | None = None  # row key → the id to show; None: the keys (a deployment-wide key)
     if principal.tenant is not None:
         if call_ids is None:
             call_ids = await asyncio.to_thread(store.with_retry, select_call_ids, store.engine, body.query or CallQuery(),
                                                principal.tenant)
-        elif (hidden := await asyncio.to_thread(first_hidden_call, store, principal, call_ids)) is not None:
-            raise HTTPException(status_code=404, detail=f"no such call: {hidden!r}")
+            shown = await asyncio.to_thread(store.sent_ids, call_ids)
+        else:
+            try:  # call ids are per tenant: the ids name the tenant's calls, never another's of the same id
+                shown = await asyncio.to_thread(call_keys, store, principal, call_ids)
+            except HiddenCall as err:
+                raise HTTPException(status_code=404, detail=f"no such call: {err.args[0]!r}") from None
+            call_ids = list(shown)
     try:
-        return await asyncio.to_thread(reaudit_calls, store, body.rules, "rules.yaml", call_ids=call_ids,
-                                       query=body.query, apply=body.apply)
+        result = await asyncio.to_thread(reaudit_calls, store, body.rules, "rules.yaml", call_ids=call_ids,
+                                         query=body.query, apply=body.apply)
     except RulesConfigError as err:
         raise unprocessable(("body", "rules"), str(err)) from None
     except KeyError as err:
         raise HTTPException(status_code=404, detail=f"no such call: {err}") from None
+    if shown is None:
+        return result
+    return result.model_copy(update={"rows": [r.model_copy(update={"call_id": shown[r.call_id]}) for r in result.rows]})

@@ -6,7 +6,7 @@ configured anywhere, only this machine (loopback) is let in: the laptop default 
 deployment that forgot its keys is not open to the network.
 
 A supervisor or QA key scoped to a tenant opens that tenant's calls by id (report, CSV, recording, report
-page); the tools that span calls (the list and search, CSV exports, batches, re-audits) are cut to its tenant
+page), the ids its phone systems sent, looked up within the tenant (`request.state.call_key`: the row); the tools that span calls (the list and search, CSV exports, batches, re-audits) are cut to its tenant
 by the endpoints themselves (service/audit/api.py), from `request.state.principal`.
 """
 
@@ -34,6 +34,7 @@ def require_supervisor(request: Request) -> Principal:
         raise result.http()
     call_id = request.path_params.get("call_id")
     if call_id is not None:
-        check_call(request, result, str(call_id))
+        # Call ids are per tenant: the routes read the row this resolved to, within the key's tenant.
+        request.state.call_key = check_call(request, result, str(call_id))
     request.state.principal = result
     return result

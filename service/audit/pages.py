@@ -50,8 +50,8 @@ async def calls_page(request: Request) -> Response:
 async def report_page(request: Request, call_id: str) -> Response:
     if (login := _login(request)) is not None:
         return login
-    report = await asyncio.to_thread(_report, request, call_id)
-    audio = f"/v1/audit/calls/{call_id}/audio" if await asyncio.to_thread(_audio_path, request, call_id) else None
+    report = await asyncio.to_thread(_report, request)
+    audio = f"/v1/audit/calls/{call_id}/audio" if await asyncio.to_thread(_audio_path, request) else None
     html = await asyncio.to_thread(report_html, report, audio, back_link="/audit/calls", script_src="/audit/static/report.js")
     return HTMLResponse(html, headers=REPORT_HEADERS)
 

@@ -66,6 +66,9 @@ class NewFile:
     path: Path
     file_name: str
     meta: RecordingMeta = field(default_factory=RecordingMeta)
+    # (error_code, message): listed but not to be read (a link out of the import folders); its job is
+    # stored `skipped` with them and never runs.
+    refused: tuple[str, str] | None = None
 
 
 @dataclass
@@ -139,32 +142,43 @@ class AuditQueue:
         """Queue a batch; returns its id at once (the jobs run in the background)."""
         batch_id = new_id()
         now = _now()
-        batch = _Batch(book=book, options=options, pending=len(files))
-        self._batches[batch_id] = batch
         jobs = [(new_id(), f) for f in files]
+        to_run = [(jid, f) for jid, f in jobs if f.refused is None]
+        batch = _Batch(book=book, options=options, pending=len(to_run))
+        self._batches[batch_id] = batch
         opts = {**options.model_dump(mode="json"), "rules_text": rules_text}
+
+        def row(jid: str, f: NewFile) -> dict[str, Any]:
+            queued = {"job_id": jid, "batch_id": batch_id, "file_name": f.file_name, "state": "queued", "progress": 0.0,
+                      "error_code": None, "error": None, "meta": f.meta.model_dump_json(exclude_none=True),
+                      "created_at": now, "finished_at": None}
+            if f.refused is not None:  # never opened: its path is recorded as listed, not followed
+                return {**queued, "source_path": str(f.path.absolute()), "size_bytes": None, "state": "skipped",
+                        "progress": 1.0, "error_code": f.refused[0], "error": f.refused[1], "finished_at": now}
+            # Absolute: a worker in another process (or machine, on shared storage) opens it.
+            return {**queued, "source_path": str(f.path.resolve()),
+                    "size_bytes": f.path.stat().st_size if f.path.is_file() else None}
 
         def write() -> None:
             with self.engine.begin() as conn:
                 conn.execute(insert(audit_batches).values(batch_id=batch_id, created_at=now, source=source,
                                                           rules_name=options.rules_name, options=json.dumps(opts, ensure_ascii=False)))
                 if jobs:
-                    conn.execute(insert(audit_jobs), [
-                        # Absolute: a worker in another process (or machine, on shared storage) opens it.
-                        {"job_id": jid, "batch_id": batch_id, "file_name": f.file_name, "source_path": str(f.path.resolve()),
-                         "size_bytes": f.path.stat().st_size if f.path.is_file() else None, "state": "queued",
-                         "progress": 0.0, "meta": f.meta.model_dump_json(exclude_none=True), "created_at": now}
-                        for jid, f in jobs
-                    ])
+                    conn.execute(insert(audit_jobs), [row(jid, f) for jid, f in jobs])
 
         await asyncio.to_thread(write)
-        if not files:
+        for jid, f in jobs:
+            if f.refused is not None:
+                batch.results[jid] = AuditResult(f.file_name, "skipped", error_code=f.refused[0], error=f.refused[1],
+                                                 source=f.path)
+                self._notify(batch_id, jid, batch.results[jid])
+        if not to_run:
             batch.done.set()
         if self.dispatcher is not None:
-            await asyncio.to_thread(self.dispatcher.send, [jid for jid, _ in jobs])
+            await asyncio.to_thread(self.dispatcher.send, [jid for jid, _ in to_run])
             return batch_id
         queue = self._ensure_workers()
-        for jid, f in jobs:
+        for jid, f in to_run:
             queue.put_nowait((batch_id, jid, f))
         return batch_id
 

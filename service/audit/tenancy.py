@@ -1,6 +1,7 @@
 """What the QA tools that span calls are cut to for a tenant-scoped supervisor or QA key: its tenant's calls
-(`audit_calls.tenant`) and the batches queued under its tenant (the batch's options). A deployment-wide key
-(tenant None) is cut to nothing. docs/security.md is the user's guide."""
+(`audit_calls.tenant`) and the batches queued under its tenant (the batch's options), its calls named by the
+ids its phone systems sent (call ids are per tenant, service/store.py). A deployment-wide key (tenant None)
+is cut to nothing and names calls by their row keys. docs/security.md is the user's guide."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from service.access.guard import call_owner, may_see
+from service.access.guard import call_key, call_owner, may_see
 from service.access.keys import Principal
 from service.audit.models import JobOut
 from service.audit.tables import audit_batches, audit_calls
@@ -64,9 +65,18 @@ def scoped_jobs(engine: Engine, tenant: str | None, jobs: list[JobOut]) -> list[
     return [j if j.call_id is None or j.call_id in theirs else j.model_copy(update={"call_id": None}) for j in jobs]
 
 
-def first_hidden_call(store: Any, principal: Principal, call_ids: Iterable[str]) -> str | None:
-    """The first of `call_ids` the principal may not see (or that does not exist); None if it sees them all."""
+class HiddenCall(KeyError):
+    """A call id that names no call the principal may see (in its tenant, for a tenant-scoped one)."""
+
+
+def call_keys(store: Any, principal: Principal, call_ids: Iterable[str]) -> dict[str, str]:
+    """{row key: the id as named} of the calls `call_ids` name for the principal (call ids are per tenant:
+    a tenant-scoped one names its tenant's ids). Raises HiddenCall with the first id naming no call it may
+    see (or none at all)."""
+    out: dict[str, str] = {}
     for call_id in call_ids:
-        if not may_see(principal, call_owner(store, call_id)):
-            return call_id
-    return None
+        key = call_key(store, principal, call_id)
+        if key is None or not may_see(principal, call_owner(store, key)):
+            raise HiddenCall(call_id)
+        out[key] = call_id
+    return out

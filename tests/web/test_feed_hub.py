@@ -178,6 +178,24 @@ async def test_dismissal_is_stored_broadcast_and_replayed() -> None:
     assert types(got)[-2:] == ["dismissed", "ready"]
 
 
+async def test_agents_are_told_apart_by_tenant_and_agent_id() -> None:
+    """Two tenants' calls of agent a1: a1 of t1 sees and dismisses only t1's; a deployment-wide a1 (no tenant)
+    both, as it reads both."""
+    stored: list[tuple[str, str, str]] = []
+    hub = AgentFeedHub(on_dismiss=lambda c, p, a: stored.append((c, p, a)))
+    ours, theirs = CallInfo(call_id="c1", agent_id="a1", tenant="t1"), CallInfo(call_id="c1~x", agent_id="a1", tenant="t2")
+    t1_agent, anywhere = hub.subscribe("a1", "a1", tenant="t1"), hub.subscribe("a1", "a1")
+    for call in (ours, theirs):
+        await hub.publish(call, started(call))
+        await hub.publish(call, prompt(call, 2, "p1"))
+    assert {m["call_id"] for m in drain(t1_agent) if "call_id" in m} == {"c1"}
+    assert {m["call_id"] for m in drain(anywhere) if "call_id" in m} == {"c1", "c1~x"}
+    assert [c["call_id"] for c in hub.live_calls("a1", "t1")] == ["c1"]
+    assert not await hub.dismiss("c1~x", "p1", "a1", "t1") and stored == []  # another tenant's: nothing written
+    assert await hub.dismiss("c1", "p1", "a1", "t1") and await hub.dismiss("c1~x", "p1", "a1")
+    assert stored == [("c1", "p1", "a1"), ("c1~x", "p1", "a1")]
+
+
 async def test_dismiss_callback_failure_is_contained() -> None:
     def broken(*_: Any) -> None:
         raise RuntimeError("database is locked")
