@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from service import agent_feed, calls_api, health, ingest, timeline_api
 from service.audit import api as audit_api
 from service.audit import pages as audit_pages
+from service.json_depth import JsonDepthGuard
 from service.runtime import Runtime
 from service.settings import Settings
 
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 app.state.runtime.close()
 
     app = FastAPI(title="callwatch", version="0.1.0", lifespan=lifespan)
+    app.add_middleware(JsonDepthGuard)
     app.state.ingest_connections = ingest.LiveConnections()
     app.state.ops_threads = health.OpsThreads()
     app.include_router(health.router)

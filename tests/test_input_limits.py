@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import httpx
 import pytest
 import soundfile as sf
 from keyed_server import Served, close_private, private_runtime
+from sqlalchemy import select
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -101,6 +103,24 @@ def stream_a_call(server: Server, integrator: str, call_id: str, agent_id: str) 
             pass
 
 
+def post_paths(server: Server, paths: list[str]) -> httpx.Response:
+    """A path batch; encoded here, since httpx cannot send a lone surrogate (JSON can, as an escape)."""
+    return server.http.post("/v1/audit/batches/paths", content=json.dumps({"paths": paths}),
+                            headers={**server.auth("chief"), "Content-Type": "application/json"})
+
+
+def job_meta(server: Server, batch_id: str) -> list[dict[str, Any]]:
+    """The metadata each job of the batch was queued with, as the database holds it."""
+    from service.audit.tables import audit_jobs
+
+    with server.runtime.store.engine.connect() as conn:
+        rows = conn.execute(select(audit_jobs.c.meta).where(audit_jobs.c.batch_id == batch_id)).scalars().all()
+    return [json.loads(m) for m in rows]
+
+
+# ---------------------------------------------------------------- 6. CSV cells are never formulas
+
+
 def test_an_agent_id_from_a_start_frame_is_text_in_the_call_list_csv_and_the_report_csv(server: Server) -> None:
     from service.audit.index import sync_index
 
@@ -168,3 +188,121 @@ def test_the_command_lines_summary_and_comparison_csv_neutralise_text_cells_too(
         ReauditRow(call_id="-1-call", old_score=90.0, new_score=85.0, delta=-5.0, added=["hold.apology"], removed=[])])
     [row] = csv_rows(comparison_csv(compared))
     assert row["call_id"] == "'-1-call" and row["delta"] == "-5.0"
+
+
+# ---------------------------------------------------------------- 9. encodings
+
+
+def test_gbk_metadata_csv_and_rules_file_are_read_on_upload_and_other_encodings_refused(server: Server) -> None:
+    csv_gbk = "file,agent_id,direction\ngbk_empty.wav,坐席甲,呼出\n".encode("gbk")
+    rules_gbk = "deployment:\n  company_name: 顺丰速运\n".encode("gbk")
+    r = server.http.post("/v1/audit/batches", headers=server.auth("chief"), files=[
+        ("files", ("gbk_empty.wav", b"", "audio/wav")), ("metadata_csv", ("通话.csv", csv_gbk, "text/csv")),
+        ("rules", ("规则.yaml", rules_gbk, "application/yaml"))])
+    assert r.status_code == 202, r.text
+    batch = wait_for_batch(server, r.json()["batch_id"])
+    assert batch["rules_name"] == "规则.yaml" and batch["jobs"][0]["error_code"] == "empty"
+    assert job_meta(server, batch["batch_id"]) == [{"agent_id": "坐席甲", "direction": "outbound"}]
+
+    utf16 = "file,agent_id\ngbk_empty.wav,A1\n".encode("utf-16")
+    for field, name in (("metadata_csv", "metadata.csv"), ("rules", "rules-utf16.yaml")):
+        r = server.http.post("/v1/audit/batches", headers=server.auth("chief"), files=[
+            ("files", ("a.wav", b"", "audio/wav")), (field, (name, utf16, "text/plain"))])
+        assert r.status_code == 422, r.text
+        [detail] = r.json()["detail"]
+        assert detail["loc"] == ["body", field] and name in detail["msg"], detail
+        assert "UTF-8" in detail["msg"] and "GB18030" in detail["msg"]
+
+
+def test_a_gbk_metadata_csv_beside_a_path_batch_is_read_and_a_utf16_one_refused(server: Server) -> None:
+    folder = server.data_dir / "import" / "gbk"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "path_empty.wav").write_bytes(b"")  # fails at once as empty: no recogniser needed
+    (folder / "metadata.csv").write_bytes("file,agent_id\npath_empty.wav,坐席乙\n".encode("gb18030"))
+    r = post_paths(server, [str(folder)])
+    assert r.status_code == 202, r.text
+    assert job_meta(server, r.json()["batch_id"]) == [{"agent_id": "坐席乙"}]
+
+    (folder / "metadata.csv").write_bytes("file,agent_id\npath_empty.wav,A1\n".encode("utf-16"))
+    r = post_paths(server, [str(folder)])
+    assert r.status_code == 422, r.text
+    assert "metadata.csv" in r.json()["detail"][0]["msg"]
+
+
+# ---------------------------------------------------------------- 9. nesting depth
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize("depth", [33, 100_000])
+def test_deeply_nested_json_is_a_422_on_every_json_body_and_the_upload_meta(server: Server, depth: int) -> None:
+    deep = nested(depth)
+    bodies = [("/v1/audit-timeline", "pbx-acme", f'{{"timeline": {deep}}}'),
+              ("/v1/audit/reaudit", "chief", f'{{"rules": "", "query": {deep}}}'),
+              ("/v1/audit/batches/paths", "chief", f'{{"paths": ["x.wav"], "meta": {deep}}}')]
+    for path, who, body in bodies:
+        r = server.http.post(path, content=body, headers={**server.auth(who), "Content-Type": "application/json"})
+        assert r.status_code == 422, (path, r.status_code, r.text[:200])
+        assert "nested deeper than 32" in r.json()["detail"][0]["msg"], path
+    r = server.http.post("/v1/audit/batches", headers=server.auth("chief"), data={"meta": f'{{"agent_id": {deep}}}'},
+                         files=[("files", ("a.wav", b"", "audio/wav"))])
+    assert r.status_code == 422, r.text[:200]
+    assert r.json()["detail"][0]["loc"] == ["body", "meta"] and "nested deeper than 32" in r.json()["detail"][0]["msg"]
+
+    timeline = json.loads(TIMELINE.read_text(encoding="utf-8"))
+    timeline["title"] = deep  # brackets in a string are text, not nesting
+    r = server.http.post("/v1/audit-timeline", json={"timeline": timeline}, headers=server.auth("pbx-acme"))
+    assert r.status_code == 200 and r.json()["call_id"] == "utility_006", r.text[:200]
+
+
+# ---------------------------------------------------------------- 9. paths in a path batch
+
+
+@pytest.fixture(scope="module")
+def bad_paths(server: Server) -> dict[str, str]:
+    imports = server.data_dir / "import" / "odd"
+    imports.mkdir(parents=True, exist_ok=True)
+    loop_a, loop_b = imports / "loop_a", imports / "loop_b"
+    if not loop_a.is_symlink():
+        os.symlink(loop_b, loop_a)
+        os.symlink(loop_a, loop_b)
+    return {"symlink loop": str(loop_a), "inside a symlink loop": str(loop_a / "call.wav"),
+            "NUL": str(imports / "call\x00.wav"), "5,000 characters": str(imports / ("x" * 5000)),
+            "a 300-byte name": str(imports / ("录音" * 50 + ".wav")),  # 100 characters, 3 bytes each in UTF-8
+            "a lone surrogate": str(imports / "call\ud800.wav")}
+
+
+@pytest.mark.parametrize("case, message", [
+    ("symlink loop", "loop of symbolic links"), ("inside a symlink loop", "loop of symbolic links"),
+    ("NUL", "NUL character"), ("5,000 characters", "longer than 4096 bytes"),
+    ("a 300-byte name", "name longer than 255 bytes"), ("a lone surrogate", "not text the file system can name"),
+])
+def test_a_path_batch_naming_an_unusable_path_is_a_422_saying_why(server: Server, bad_paths: dict[str, str],
+                                                                   case: str, message: str) -> None:
+    r = post_paths(server, [bad_paths[case]])
+    assert r.status_code == 422, (case, r.status_code, r.text[:300])
+    [detail] = r.json()["detail"]
+    assert detail["loc"] == ["body", "paths", 0] and message in detail["msg"], detail
+
+
+def test_each_unusable_path_of_a_batch_is_named(server: Server, bad_paths: dict[str, str]) -> None:
+    good = server.data_dir / "import" / "odd" / "fine.wav"
+    good.write_bytes(b"")
+    r = post_paths(server, [str(good), bad_paths["NUL"], bad_paths["symlink loop"]])
+    assert r.status_code == 422, r.text
+    assert [d["loc"] for d in r.json()["detail"]] == [["body", "paths", 1], ["body", "paths", 2]]
+
+
+# ---------------------------------------------------------------- 9. offsets
+
+
+@pytest.mark.parametrize("path", ["/v1/audit/calls", "/v1/audit/calls.csv"])
+def test_an_offset_past_a_billion_is_a_422_naming_it(server: Server, path: str) -> None:
+    for offset in (2**63, 10**9 + 1, -1):
+        r = server.http.get(path, params={"offset": offset}, headers=server.auth("chief"))
+        assert r.status_code == 422, (offset, r.status_code, r.text[:200])
+        assert r.json()["detail"][0]["loc"] == ["query", "offset"]
+    r = server.http.get(path, params={"offset": 10**9}, headers=server.auth("chief"))
+    assert r.status_code == 200
