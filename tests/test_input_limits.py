@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import secrets
 import time
@@ -306,3 +307,40 @@ def test_an_offset_past_a_billion_is_a_422_naming_it(server: Server, path: str) 
         assert r.json()["detail"][0]["loc"] == ["query", "offset"]
     r = server.http.get(path, params={"offset": 10**9}, headers=server.auth("chief"))
     assert r.status_code == 200
+
+
+# ---------------------------------------------------------------- 10. the keys file
+
+
+def test_a_keys_file_truncated_to_nothing_keeps_its_last_good_keys_and_says_so(
+        server: Server, caplog: pytest.LogCaptureFixture) -> None:
+    good = server.keys_path.read_bytes()
+    assert server.http.get("/v1/audit/calls", headers=server.auth("qa-acme")).status_code == 200
+    try:
+        server.keys_path.write_bytes(b"")  # a full disk, or a tool that failed half-way
+        with caplog.at_level(logging.WARNING, "callwatch.access"):
+            for name in ("qa-acme", "chief"):
+                r = server.http.get("/v1/audit/calls", headers=server.auth(name))
+                assert r.status_code == 200, (name, r.text)
+        assert "keeping its last good version" in caplog.text and str(server.keys_path) in caplog.text
+        assert "empty" in caplog.text
+    finally:
+        server.keys_path.write_bytes(good)
+    assert server.http.get("/v1/audit/calls", headers=server.auth("qa-acme")).status_code == 200
+
+
+def test_a_keys_file_empty_at_start_admits_nobody_says_so_and_is_picked_up_when_filled(
+        runtime: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    keys_path = tmp_path / "keys.yaml"
+    keys_path.write_bytes(b"")
+    rt = private_runtime(runtime, tmp_path, keys_path)
+    try:
+        with caplog.at_level(logging.WARNING, "callwatch.access"), Served(create_app(runtime=rt)) as served, \
+                httpx.Client(base_url=served.url, timeout=30) as http:
+            assert "nobody admitted from it" in caplog.text and str(keys_path) in caplog.text and "empty" in caplog.text
+            # Fail closed: a configured keys file means no loopback exemption, even while it is empty.
+            assert http.get("/v1/audit/calls").status_code == 401
+            keys = write_keys(keys_path)
+            assert http.get("/v1/audit/calls", headers={"Authorization": f"Bearer {keys['qa-acme']}"}).status_code == 200
+    finally:
+        close_private(rt)
