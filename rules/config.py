@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from rules.catalog import RULE_CLASSES, RULE_IDS
+from rules.encodings import UndecodableText, decode_text
 from rules.settings import Deployment, EngineSettings, Lexicon, NegativeTurn, Recovery, RuleSettings, Strict
 
 DEFAULTS_RESOURCE = "defaults.yaml"
@@ -209,12 +210,18 @@ def recogniser_hotwords(config: RulesConfig) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def read_rules_file(path: Path) -> str:
+    """A rules file's text, UTF-8 or GB18030/GBK (rules/encodings.py); RulesConfigError when it cannot be read."""
+    try:
+        return decode_text(Path(path).read_bytes(), f"rules file {path}")
+    except OSError as err:
+        raise RulesConfigError(f"rules file {path}: cannot read: {err.strerror or err}") from None
+    except UndecodableText as err:
+        raise RulesConfigError(str(err)) from None
+
+
 def load_rules_config(path: Path | None = None) -> RulesConfig:
     """The shipped defaults, with the deployment's file at ``path`` merged over them."""
     if path is None:
         return load_rules_config_text(None)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise RulesConfigError(f"rules file {path}: cannot read: {err.strerror or err}") from None
-    return load_rules_config_text(text, str(path))
+    return load_rules_config_text(read_rules_file(path), str(path))

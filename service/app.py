@@ -9,8 +9,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from service import agent_feed, calls_api, health, ingest, timeline_api
+from service.access.ring import KeyRing
 from service.audit import api as audit_api
 from service.audit import pages as audit_pages
+from service.json_depth import JsonDepthGuard
 from service.runtime import Runtime
 from service.settings import Settings
 
@@ -25,6 +27,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         owned = runtime is None
         app.state.runtime = runtime or Runtime.load(settings)
         app.state.runtime.metrics.draining.set(0)
+        # Read now, so that a keys file that cannot be used (empty, invalid) is in the log from the start.
+        app.state.key_ring = KeyRing()
+        app.state.key_ring.entries(app.state.runtime.settings)
         try:
             yield
         finally:
@@ -39,6 +44,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 app.state.runtime.close()
 
     app = FastAPI(title="callwatch", version="0.1.0", lifespan=lifespan)
+    app.add_middleware(JsonDepthGuard)
     app.state.ingest_connections = ingest.LiveConnections()
     app.state.ops_threads = health.OpsThreads()
     app.include_router(health.router)

@@ -3,17 +3,23 @@
 A call's identity (call id, agent, integrator) is kept in a context variable while its websocket is being
 served, so every line logged on the call's behalf carries it, whichever module logs it: the ingest handler,
 the call's pipeline tasks and the store threads they start all inherit the context.
+
+No line carries a key: the QA pages take `?token=KEY` once, and uvicorn's access lines (and its websocket
+lines) quote the whole URL, so every query parameter named like a key has its value replaced by
+`[redacted]`, in both formats (`redact_secrets`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import unquote_plus
 
 LogFormat = Literal["text", "json"]
 
@@ -41,6 +47,26 @@ def bind_call_context(**fields: str | None) -> CallLogContext:
 
 def current_call_context() -> CallLogContext:
     return _call_context.get()
+
+
+# Query parameters whose value is a key: these names, and any ending in `_token` or `_key` (case, `-` or `_`).
+SECRET_PARAMETERS = frozenset({"token", "key", "apikey", "api_key", "access_token", "secret", "password"})
+_QUERY_PARAMETER = re.compile(r"([?&])([^?&=#\s\"']+)=([^&#\s\"']*)")
+REDACTED = "[redacted]"
+
+
+def _is_secret(name: str) -> bool:
+    plain = unquote_plus(name).strip().lower().replace("-", "_")
+    return plain in SECRET_PARAMETERS or plain.endswith(("_token", "_key"))
+
+
+def redact_secrets(text: str) -> str:
+    """`text` with the value of every query parameter named like a key replaced by [redacted]; the name is
+    matched as a server decodes it (`%74oken` is `token`), the rest of the URL is left as it was."""
+    if "=" not in text:
+        return text
+    return _QUERY_PARAMETER.sub(
+        lambda m: f"{m[1]}{m[2]}={REDACTED}" if m[3] and _is_secret(m[2]) else m[0], text)
 
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is worth keeping.
@@ -72,7 +98,9 @@ class JsonLogFormatter(logging.Formatter):
             line["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        # Before serialising: a value cut out of the JSON text could take an escape's backslash with it.
+        return json.dumps({k: redact_secrets(v) if isinstance(v, str) else v for k, v in line.items()},
+                          ensure_ascii=False, default=str)
 
 
 class TextLogFormatter(logging.Formatter):
@@ -84,10 +112,10 @@ class TextLogFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         fields = record_fields(record)
-        if not fields:
-            return text
-        head, sep, tail = text.partition("\n")  # keep a traceback below the line it belongs to
-        return f"{head} [{' '.join(f'{k}={v}' for k, v in fields.items())}]{sep}{tail}"
+        if fields:
+            head, sep, tail = text.partition("\n")  # keep a traceback below the line it belongs to
+            text = f"{head} [{' '.join(f'{k}={v}' for k, v in fields.items())}]{sep}{tail}"
+        return redact_secrets(text)
 
 
 def configure_logging(log_format: LogFormat = "text", level: str = "info") -> logging.Handler:

@@ -1,6 +1,6 @@
 """Log lines name the call they were logged for: the context follows the call's task into the tasks and
-threads it starts, and does not leak into other calls. (The real server's JSON lines are checked in
-test_graceful_shutdown.py.)"""
+threads it starts, and does not leak into other calls; and no line of a real `callwatch serve` carries a key
+a URL brought. (The real server's JSON lines are also checked in test_graceful_shutdown.py.)"""
 
 from __future__ import annotations
 
@@ -8,9 +8,17 @@ import asyncio
 import io
 import json
 import logging
+import secrets
+import signal
+from pathlib import Path
 
+import httpx
 import pytest
+from server_process import ServerProcess
+from websockets.sync.client import connect
 
+from service.access.keys import digest_of
+from service.access.keysfile import KeysFile, KeySpec, PrincipalSpec, save_keys_file
 from service.log_format import JsonLogFormatter, TextLogFormatter, bind_call_context
 
 
@@ -81,3 +89,36 @@ def test_text_lines_carry_the_call_in_brackets():
     record.status = "completed"
     text = TextLogFormatter().format(record)
     assert text.endswith("INFO callwatch.ingest: call ended [status=completed]")
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_real_server_logs_urls_without_the_keys_in_them(tmp_path: Path, log_format: str) -> None:
+    """The QA pages take `?token=KEY` once (docs/security.md); uvicorn's access and websocket lines quote the
+    URL. Every parameter named like a key is redacted there, by name as the server decodes it."""
+    key = f"cw_{secrets.token_urlsafe(32)}"
+    save_keys_file(tmp_path / "keys.yaml", KeysFile(principals=[
+        PrincipalSpec(role="supervisor", name="lead", keys=[KeySpec(sha256=digest_of(key))])]))
+    others = {name: f"cw_{secrets.token_urlsafe(32)}" for name in ("access_token", "api_key", "%74oken", "X-Api-Key")}
+    server = ServerProcess(tmp_path / "data", tmp_path / "server.log", CALLWATCH_LOG_FORMAT=log_format,
+                           CALLWATCH_KEYS_FILE=str(tmp_path / "keys.yaml")).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            login = http.get("/audit/calls", params={"token": key})
+            assert login.status_code == 303 and "token" not in login.headers["location"]
+            query = "&".join(f"{name}={value}" for name, value in others.items())
+            listed = http.get(f"/v1/audit/calls?limit=5&{query}&q=key", headers={"Authorization": f"Bearer {key}"})
+            assert listed.status_code == 200, listed.text
+        with connect(f"ws://127.0.0.1:{server.port}/v1/agent-feed?token={key}", open_timeout=10):
+            pass  # accepted; the hello never comes
+    finally:
+        server.stop(signal.SIGTERM)
+
+    log = server.log()
+    for secret in (key, *others.values()):
+        assert secret not in log
+    assert "/audit/calls?token=[redacted]" in log and "/v1/agent-feed?token=[redacted]" in log
+    assert "/v1/audit/calls?limit=5&access_token=[redacted]&api_key=[redacted]&%74oken=[redacted]" \
+           "&X-Api-Key=[redacted]&q=key" in log  # the rest of the URL as it was
+    if log_format == "json":
+        access = [line for line in server.json_log_lines() if line["logger"] == "uvicorn.access"]
+        assert any("/audit/calls?token=[redacted]" in line["message"] and "303" in line["message"] for line in access)

@@ -16,6 +16,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from rules.encodings import UndecodableText, decode_text
 from service.access.keys import Role, key_id_of, utc
 
 
@@ -82,16 +83,22 @@ def _is_json(path: Path) -> bool:
 
 
 def load_keys_file(path: Path) -> KeysFile:
+    """The file's principals. An empty file (0 bytes, or only blanks and comments) is an error, not a file
+    without principals: that is what a truncated file looks like (a full disk, an editor or a configuration
+    tool that failed half-way), and it must not lock everyone out. A file meant to admit nobody says so:
+    `version: 1` and `principals: []`."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = decode_text(path.read_bytes(), str(path))
     except OSError as err:
         raise KeysFileError(f"{path}: cannot read the keys file ({err.strerror or err})") from None
+    except UndecodableText as err:
+        raise KeysFileError(f"{err} (the keys file)") from None
     try:
         data = json.loads(text) if _is_json(path) else yaml.load(text, Loader=_YAML_LOADER)
     except (ValueError, yaml.YAMLError) as err:
         raise KeysFileError(f"{path}: not valid {'JSON' if _is_json(path) else 'YAML'}: {err}") from None
     if data is None:
-        data = {}
+        raise KeysFileError(f"{path}: the keys file is empty; one that admits nobody holds `principals: []`")
     try:
         return KeysFile.model_validate(data)
     except ValidationError as err:

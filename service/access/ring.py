@@ -1,9 +1,10 @@
 """The key ring: every principal's key digests, from the keys file and from the plaintext settings.
 
 The keys file is checked on every use (one `stat`) and read again when it changed, so adding, rotating or
-revoking a key needs no restart. A file that has become unreadable or invalid is reported in the log and the
-last good version stays in force (a typo must not lock every phone system out); a file that was never good
-admits nobody from it.
+revoking a key needs no restart. A file that has become unreadable, invalid or empty (truncated) is
+reported in the log and the last good version stays in force (a typo must not lock every phone system out);
+a file that was never good admits nobody from it, and the service still starts (fail closed: the loopback
+exemption does not apply while a keys file is configured).
 
 The settings (`CALLWATCH_INGEST_KEYS`, `_AGENT_TOKENS`, `_SUPERVISOR_TOKENS`) are further principals, for
 development and for deployments that keep secrets in the environment; their values may be `sha256:<hex>`.

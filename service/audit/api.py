@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from rules.config import RulesConfigError
+from rules.encodings import UndecodableText, decode_text
 from service.audit.auth import require_supervisor
 from service.audit.exports import batch_csv, batch_row, call_csv
 from service.audit.ids import new_id
@@ -40,8 +41,10 @@ from service.audit.reaudit import reaudit_calls
 from service.audit.render import report_html
 from service.audit.report import ReportNotFound, call_report
 from service.audit.rulesets import book_from_text
+from service.audit.sources import LinkLoop, inside, path_problem, real_path, recordings
 from service.audit.tables import audit_calls
 from service.audit.tenancy import HiddenCall, call_keys, may_open_batch, principal_of, scoped_jobs, tenant_of
+from service.json_depth import too_deep, too_deep_message
 from service.pii import masked
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], dependencies=[Depends(require_supervisor)])
@@ -154,8 +157,8 @@ async def upload_batch(
     """Upload recordings (multipart) and queue one job per file. Answers at once with the batch; poll
     GET /v1/audit/batches/{id} for progress."""
     queue = queue_for(request)
-    rules_text = (await rules.read()).decode("utf-8") if rules is not None else None
     rules_name = (rules.filename or "rules.yaml") if rules is not None else "default"
+    rules_text = await _rules_upload(rules, rules_name)
     book = _rules(rules_text, rules_name, request)
     common, per_file = _parse_meta(meta)
     beside: dict[str, RecordingMeta] = {}
@@ -181,6 +184,15 @@ async def upload_batch(
     return queue.batch(batch_id)  # type: ignore[return-value]
 
 
+async def _rules_upload(rules: UploadFile | None, name: str) -> str | None:
+    if rules is None:
+        return None
+    try:
+        return decode_text(await rules.read(), f"rules file {name}")
+    except UndecodableText as err:
+        raise unprocessable(("body", "rules"), str(err)) from None
+
+
 async def _save(upload: UploadFile, target: Path, max_bytes: int) -> None:
     """Copy the upload; past the size limit stop copying (the job then fails as too large, alone)."""
     written = 0
@@ -195,6 +207,8 @@ async def _save(upload: UploadFile, target: Path, max_bytes: int) -> None:
 def _parse_meta(raw: str | None) -> tuple[RecordingMeta | None, dict[str, RecordingMeta]]:
     if not raw:
         return None, {}
+    if too_deep(raw):  # json.loads would recurse once per level, into a RecursionError
+        raise unprocessable(("body", "meta"), too_deep_message())
     try:
         data = json.loads(raw)
         if isinstance(data, dict) and isinstance(data.get("files"), dict):
@@ -208,10 +222,12 @@ def _parse_meta(raw: str | None) -> tuple[RecordingMeta | None, dict[str, Record
 async def path_batch(request: Request, body: PathBatchRequest) -> BatchOut:
     """Bulk: audit files already on the server (files or folders under an allowed import root). What a
     folder holds is audited only where it really is inside them: a link out is listed as a skipped job."""
-    from service.audit.sources import LinkLoop, inside, real_path, recordings
-
     queue = queue_for(request)
     roots = _import_roots(request)
+    unusable = [{"loc": ["body", "paths", i], "msg": f"{raw[:200]!r}: {problem}", "type": "value_error"}
+                for i, raw in enumerate(body.paths) if (problem := path_problem(raw)) is not None]
+    if unusable:
+        raise HTTPException(status_code=422, detail=unusable)
     paths: list[Path] = []
     for n, raw in enumerate(body.paths):
         # Where it really is decides (every link followed); outside is 403 whether or not it exists.
@@ -226,7 +242,10 @@ async def path_batch(request: Request, body: PathBatchRequest) -> BatchOut:
             raise HTTPException(status_code=404, detail=f"{raw}: not found") from None
     rules_name = "rules.yaml" if body.rules else "default"
     book = _rules(body.rules, rules_name, request)
-    items = await asyncio.to_thread(recordings, paths, body.meta, roots)
+    try:
+        items = await asyncio.to_thread(recordings, paths, body.meta, roots)
+    except MetadataError as err:  # a metadata CSV beside the recordings
+        raise unprocessable(("body", "paths"), str(err)) from None
     batch_id = await queue.submit(items, _options(request, body.agent_channel, rules_name), book, source="path",
                                   rules_text=body.rules)
     return queue.batch(batch_id)  # type: ignore[return-value]

@@ -232,13 +232,14 @@ def reaudit(
     out: Optional[Path] = typer.Option(None, "--out", help="write the comparison as CSV here"),
 ) -> None:
     """Re-run the rules (not the recogniser) over stored calls with another rules file, and compare scores."""
+    from rules.config import read_rules_file
     from service.audit.reaudit import comparison_csv, reaudit_calls
     from service.settings import Settings
     from service.store import CallStore
 
-    text = rules.read_text(encoding="utf-8")
     store = CallStore.from_settings(Settings())
     try:
+        text = read_rules_file(rules)
         result = reaudit_calls(store, text, rules.name, query=CallQuery(agent_id=agent_id, date_from=date_from,
                                                                         date_to=date_to, limit=500), apply=apply)
     except ValueError as err:

@@ -1,20 +1,42 @@
 """CSV for spreadsheets: a batch (one row per call, one column per rule) and one call's transcript.
 
 Written with a UTF-8 byte-order mark: Excel, which most QA teams open these in, reads Chinese correctly only
-with it; other tools ignore it.
+with it; other tools ignore it. Every CSV the service writes goes through `spreadsheet_csv`, which keeps a
+text cell from being read as a formula (`spreadsheet_cell`).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from rules.catalog import RULE_IDS
 
 BATCH_COLUMNS = ["file_name", "call_id", "state", "error", "agent_id", "direction", "started_at", "duration_s",
                  "score", "findings", "worst_valence", "worst_mood", "speaker_attribution"]
 BOM = "\ufeff"
+# What makes Excel, LibreOffice and Google Sheets read a cell as a formula (OWASP, "CSV injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula (an agent id `=HYPERLINK(…)` from a start frame or
+    a metadata CSV) gets a leading `'`, which spreadsheets show as text. Numbers stay numbers: a valence of
+    -0.41 is written as it is."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def spreadsheet_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """CSV text with the byte-order mark, every cell through `spreadsheet_cell`."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([spreadsheet_cell(c) for c in header])
+    for row in rows:
+        writer.writerow([spreadsheet_cell(c) for c in row])
+    return BOM + buf.getvalue()
 
 
 def batch_row(file_name: str, state: str, report: dict[str, Any] | None, error: str | None = None) -> dict[str, Any]:
@@ -34,23 +56,17 @@ def batch_row(file_name: str, state: str, report: dict[str, Any] | None, error: 
 
 
 def batch_csv(rows: Iterable[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=BATCH_COLUMNS + list(RULE_IDS), extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow(row)
-    return BOM + buf.getvalue()
+    columns = BATCH_COLUMNS + list(RULE_IDS)
+    return spreadsheet_csv(columns, ([row.get(c) for c in columns] for row in rows))
 
 
 def call_csv(report: dict[str, Any]) -> str:
     """One call: the transcript line by line with its emotion, then its findings."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["kind", "start", "end", "speaker", "text", "valence", "mood", "rule_id", "severity"])
+    rows: list[list[Any]] = []
     for u in report.get("utterances", []):
         e = u.get("emotion") or {}
         speaker = u["speaker"] if not u.get("speaker_uncertain") else f"{u.get('speaker_guess')}?"
-        w.writerow(["utterance", u["start"], u["end"], speaker, u["text"], e.get("valence", ""), e.get("label", ""), "", ""])
+        rows.append(["utterance", u["start"], u["end"], speaker, u["text"], e.get("valence", ""), e.get("label", ""), "", ""])
     for f in report.get("findings", []):
-        w.writerow(["finding", f["t"], f.get("end") or "", "", f.get("detail", ""), "", "", f["rule_id"], f["severity"]])
-    return BOM + buf.getvalue()
+        rows.append(["finding", f["t"], f.get("end") or "", "", f.get("detail", ""), "", "", f["rule_id"], f["severity"]])
+    return spreadsheet_csv(["kind", "start", "end", "speaker", "text", "valence", "mood", "rule_id", "severity"], rows)

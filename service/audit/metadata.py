@@ -4,16 +4,19 @@ CSV columns (header row, any order, unknown columns ignored): `file` (the record
 `agent_id`, `direction` (inbound/outbound, 呼入/呼出), `started_at` (ISO 8601), `caller_number`, and the
 call events as seconds on the recording's clock: `ringing_at`, `answered_at`, `hold_at`, `resume_at`,
 `transfer_at`, `hangup_at` with `hangup_by` (agent/customer/system). File names like
-`A1042_20261123-093012_13800138000_in.wav` are read token by token (see `meta_from_name`).
+`A1042_20261123-093012_13800138000_in.wav` are read token by token (see `meta_from_name`). The CSV may be
+UTF-8 (with or without BOM) or GB18030/GBK, as Excel on a Chinese Windows saves it (rules/encodings.py).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import re
 from datetime import datetime
 from pathlib import Path
 
+from rules.encodings import UndecodableText, decode_text
 from service.audit.models import MetaEvent, RecordingMeta
 
 EVENT_COLUMNS = ("ringing", "answered", "hold", "resume", "transfer", "hangup")
@@ -84,30 +87,41 @@ def _events(row: dict[str, str], where: str) -> list[MetaEvent] | None:
 
 
 def read_metadata_csv(path: Path) -> dict[str, RecordingMeta]:
-    """File name → metadata, from one CSV. Raises MetadataError naming the row for a bad value."""
+    """File name → metadata, from one CSV. Raises MetadataError naming the row for a bad value, or the file
+    when it is text in no encoding it may be in or no CSV."""
+    try:
+        text = decode_text(path.read_bytes(), path.name)
+    except UndecodableText as err:
+        raise MetadataError(str(err)) from None
+    try:
+        return _rows_meta(csv.DictReader(io.StringIO(text, newline="")), path.name)
+    except csv.Error as err:  # a field over the csv module's size limit, a stray quote in strict mode
+        raise MetadataError(f"{path.name}: not a CSV file the service can read: {err}") from None
+
+
+def _rows_meta(reader: csv.DictReader[str], file_name: str) -> dict[str, RecordingMeta]:
     out: dict[str, RecordingMeta] = {}
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
-        if not reader.fieldnames or "file" not in [f.strip() for f in reader.fieldnames]:
-            return out
-        for n, raw in enumerate(reader, start=2):
-            row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
-            where = f"{path.name}, row {n}"
-            name = Path(row.get("file", "")).name
-            if not name:
-                continue
-            direction = row.get("direction", "").lower()
-            try:
-                meta = RecordingMeta(
-                    agent_id=row.get("agent_id") or None,
-                    direction=_DIRECTIONS.get(direction) if direction else None,  # type: ignore[arg-type]
-                    started_at=row.get("started_at") or None,  # type: ignore[arg-type]
-                    caller_number=row.get("caller_number") or None,
-                    events=_events(row, where),
-                )
-            except ValueError as err:
-                raise MetadataError(f"{where}: {err}") from None
-            out[name] = meta
+    if not reader.fieldnames or "file" not in [f.strip() for f in reader.fieldnames]:
+        return out
+    for n, raw in enumerate(reader, start=2):
+        # Cells past the header's columns come under the key None, as a list: not a column of ours.
+        row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+        where = f"{file_name}, row {n}"
+        name = Path(row.get("file", "")).name
+        if not name:
+            continue
+        direction = row.get("direction", "").lower()
+        try:
+            meta = RecordingMeta(
+                agent_id=row.get("agent_id") or None,
+                direction=_DIRECTIONS.get(direction) if direction else None,  # type: ignore[arg-type]
+                started_at=row.get("started_at") or None,  # type: ignore[arg-type]
+                caller_number=row.get("caller_number") or None,
+                events=_events(row, where),
+            )
+        except ValueError as err:
+            raise MetadataError(f"{where}: {err}") from None
+        out[name] = meta
     return out
 
 

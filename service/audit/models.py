@@ -124,6 +124,8 @@ class CallPage(_Wire):
 
 
 SortKey = Literal["started_at", "score", "duration", "worst_valence", "finding_count", "agent_id", "audited_at"]
+# Far past any call list, and well inside the 64-bit integer SQLite and PostgreSQL take (2**63 overflowed: a 500).
+MAX_OFFSET = 10**9
 
 
 class CallQuery(_Wire):
@@ -141,7 +143,7 @@ class CallQuery(_Wire):
     duration_max: Finite | None = None
     sort: SortKey = "started_at"
     order: Literal["asc", "desc"] = "desc"
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
     limit: int = Field(50, ge=1, le=500)
 
     @field_validator("q", "agent_id", "rule", "date_from", "date_to", mode="before")

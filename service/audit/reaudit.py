@@ -8,8 +8,6 @@ Every read and write waits out a database outage of up to CALLWATCH_DATABASE_RET
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from typing import Any
 
@@ -18,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from rules.engine import RuleBook, audit_timeline
 from rules.config import load_rules_config_text
+from service.audit.exports import spreadsheet_csv
 from service.audit.index import index_call
 from service.audit.models import CallQuery, ReauditOut, ReauditRow
 from service.audit.query import select_call_ids
@@ -92,9 +91,6 @@ def _write_report(engine: Engine, call_id: str, report: dict[str, Any], rules_na
 
 
 def comparison_csv(result: ReauditOut) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["call_id", "old_score", "new_score", "delta", "added_rules", "removed_rules"])
-    for r in result.rows:
-        w.writerow([r.call_id, r.old_score, r.new_score, r.delta, " ".join(r.added), " ".join(r.removed)])
-    return "\ufeff" + buf.getvalue()
+    return spreadsheet_csv(["call_id", "old_score", "new_score", "delta", "added_rules", "removed_rules"],
+                           ([r.call_id, r.old_score, r.new_score, r.delta, " ".join(r.added), " ".join(r.removed)]
+                            for r in result.rows))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rules.config import load_rules_config_text
+from rules.config import load_rules_config_text, read_rules_file
 from rules.engine import RuleBook
 
 
@@ -24,5 +24,5 @@ def book_from_file(path: Path | None, runtime: Any) -> tuple[RuleBook, str, str 
     """(book, name for reports, YAML text kept with the batch so an interrupted batch resumes with it)."""
     if path is None:
         return deployment_book(runtime), "default", None
-    text = Path(path).read_text(encoding="utf-8")
+    text = read_rules_file(path)
     return RuleBook(load_rules_config_text(text, str(path))), Path(path).name, text

@@ -25,6 +25,32 @@ AUDIO_SUFFIXES = {".wav", ".mp3", ".m4a", ".aac", ".ogg", ".opus", ".flac", ".am
                   ".vox", ".aiff", ".aif", ".caf", ".webm"}
 OUTSIDE = "outside_import_folder"
 LINK_LOOP = "link_loop"
+# The operating system's limits (Linux NAME_MAX and PATH_MAX, in bytes of the file system's encoding).
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 4096
+
+
+def path_problem(raw: str) -> str | None:
+    """Why a path named in a request can be no file's (None: it may be one). Checked before the path is
+    resolved, since resolving or stat-ing such a path raises instead of answering."""
+    if "\x00" in raw:
+        return "contains a NUL character"
+    try:
+        encoded = os.fsencode(raw)
+    except UnicodeEncodeError:  # a lone surrogate, which JSON can carry
+        return "is not text the file system can name"
+    if len(encoded) > MAX_PATH_BYTES:
+        return f"is longer than {MAX_PATH_BYTES} bytes"
+    if any(len(name) > MAX_NAME_BYTES for name in encoded.split(b"/")):
+        return f"has a file or folder name longer than {MAX_NAME_BYTES} bytes"
+    try:
+        os.stat(encoded)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "goes round a loop of symbolic links"
+        if err.errno == errno.ENAMETOOLONG:  # a file system with shorter limits than Linux's own
+            return "is too long a name for the file system"
+    return None
 
 
 class LinkLoop(OSError):

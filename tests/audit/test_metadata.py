@@ -44,3 +44,29 @@ def test_call_ids_are_stable_and_safe():
     assert a == recording_call_id("ab" * 32, "录音 2026/11 A1.wav")
     assert a != recording_call_id("cd" * 32, "录音 2026/11 A1.wav")
     assert a.startswith("rec-") and all(c.isalnum() or c in "._:-" for c in a) and len(a) <= 128
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk", "gb18030"])
+def test_a_metadata_csv_in_utf8_or_gbk_reads_the_same(tmp_path, encoding):
+    """Excel on a Chinese Windows saves a CSV as GBK unless told otherwise."""
+    path = tmp_path / "calls.csv"
+    path.write_bytes("file,agent_id,direction,hangup_at,hangup_by\n录音一.wav,坐席A1,呼出,60,客户\n".encode(encoding))
+    meta = read_metadata_csv(path)["录音一.wav"]
+    assert meta.agent_id == "坐席A1" and meta.direction == "outbound" and meta.events[0].by == "customer"
+
+
+@pytest.mark.parametrize("content, message", [
+    ("file,agent_id\n录音一.wav,A1\n".encode("utf-16"), r"calls.csv: not text in UTF-8 .* nor in GB18030"),
+    (b"file,agent_id\na.wav," + b"x" * 200_000 + b"\n", r"calls.csv: not a CSV file"),  # over csv's field limit
+], ids=["utf-16", "field-over-the-limit"])
+def test_a_metadata_csv_that_cannot_be_read_names_the_file(tmp_path, content, message):
+    path = tmp_path / "calls.csv"
+    path.write_bytes(content)
+    with pytest.raises(MetadataError, match=message):
+        read_metadata_csv(path)
+
+
+def test_cells_past_the_header_are_ignored(tmp_path):
+    path = tmp_path / "calls.csv"
+    path.write_text("file,agent_id\na.wav,A1,extra,cells\n", encoding="utf-8")
+    assert read_metadata_csv(path)["a.wav"].agent_id == "A1"

@@ -99,3 +99,21 @@ def test_the_placeholder_company_is_not_a_hotword_and_a_real_one_is():
     assert recogniser_hotwords(own) == ("丰巢", "顺丰速运", "顺丰")
     # Products named while the company is still the placeholder are hotwords on their own.
     assert recogniser_hotwords(load_rules_config_text("deployment:\n  hotwords: [宽带套餐]\n")) == ("宽带套餐",)
+
+
+@pytest.mark.parametrize("encoding, hotword", [("utf-8", "𠀀"), ("utf-8-sig", "𠀀"), ("gbk", "丰巢"), ("gb18030", "𠀀")])
+def test_a_rules_file_in_utf8_or_gbk_reads_the_same(tmp_path: Path, encoding: str, hotword: str) -> None:
+    """Notepad and Excel on a Chinese Windows save GBK; a BOM comes from Windows editors too. (𠀀 is in
+    GB18030, not in GBK.)"""
+    path = tmp_path / "rules.yaml"
+    path.write_bytes(f"deployment:\n  company_name: 顺丰速运\n  hotwords: [{hotword}]\n".encode(encoding))
+    config = load_rules_config(path)
+    assert config.deployment.company_name == "顺丰速运" and config.deployment.hotwords == [hotword]
+
+
+def test_a_rules_file_in_no_known_encoding_is_named_with_what_was_tried(tmp_path: Path) -> None:
+    path = tmp_path / "rules-utf16.yaml"
+    path.write_bytes("deployment:\n  company_name: 顺丰速运\n".encode("utf-16"))  # Windows "Unicode"
+    with pytest.raises(RulesConfigError) as err:
+        load_rules_config(path)
+    assert "rules-utf16.yaml" in str(err.value) and "UTF-8" in str(err.value) and "GB18030" in str(err.value)
