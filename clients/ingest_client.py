@@ -112,6 +112,7 @@ async def stream_file(
     url: str,
     realtime: bool = False,
     speed: float = 1.0,
+    ahead_s: float | None = 5.0,
     call_id: str | None = None,
     agent_id: str = "agent-demo",
     swap_channels: bool = False,
@@ -119,7 +120,10 @@ async def stream_file(
     on_result: Callable[[dict[str, Any]], None] | None = None,
     headers: dict[str, str] | None = None,
 ) -> dict[str, Any] | None:
-    """Play a recording as a live call: answered at once, hung up by the customer at the end.
+    """Play a recording as a live call: answered at once, hung up by the customer at the end. `realtime`: at
+    the pace it was spoken (`speed` times faster); otherwise as fast as the socket takes it up to `ahead_s`
+    ahead of real time (a server holds a live call to 10 s ahead and closes one that keeps running further;
+    None: no limit, for a server that allows it).
 
     Returns the server's `ended` message (None if the server closed without one)."""
     audio, rate = load_audio_file(str(path))
@@ -148,10 +152,10 @@ async def stream_file(
         collector = asyncio.create_task(collect())
         t0 = time.monotonic()
         for i, frame in enumerate(frames):
-            if realtime:
-                delay = t0 + i * FRAME_SECONDS / speed - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+            due = (t0 + i * FRAME_SECONDS / speed if realtime
+                   else t0 + i * FRAME_SECONDS - ahead_s if ahead_s is not None else None)
+            if due is not None and (delay := due - time.monotonic()) > 0:
+                await asyncio.sleep(delay)
             elif i % 50 == 0:
                 await asyncio.sleep(0)  # let results in while sending as fast as the socket takes it
             await call.send_audio(frame)

@@ -31,7 +31,7 @@ def serve(
 def stream(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="WAV/MP3 recording: stereo agent-left/customer-right, or mono"),
     url: str = typer.Option(DEFAULT_INGEST_URL, help="ingest websocket of a running callwatch serve"),
-    realtime: bool = typer.Option(False, "--realtime", help="send audio at the pace it was spoken (without it: as fast as the server reads, which is real time once 10 s ahead)"),
+    realtime: bool = typer.Option(False, "--realtime", help="send audio at the pace it was spoken (without it: as fast as a live call may run, 5 s ahead of real time; to transcribe a recording fast, audit it)"),
     as_json: bool = typer.Option(False, "--json", help="print one result message per line as JSON"),
     call_id: Optional[str] = typer.Option(None, help="call id (default: file name plus a timestamp)"),
     agent_id: str = typer.Option("agent-demo", help="agent the call belongs to"),

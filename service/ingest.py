@@ -173,6 +173,8 @@ class IngestConnection:
         self._reaction = FinalReaction()
         settings = runtime.settings
         self._pacer = RealTimePacer(settings.live_max_lead_s)
+        self._held: deque[dict[str, Any]] = deque()  # read from the socket, not yet taken (pacing)
+        self._held_bytes = 0
         self._asr_watch = PartialDropWatch(settings.asr_behind_partials_dropped, settings.asr_behind_window_s,
                                            settings.asr_behind_dropped_share)
 
@@ -180,7 +182,7 @@ class IngestConnection:
         start_by = asyncio.get_running_loop().time() + self.runtime.settings.ingest_start_timeout_s
         try:
             while True:
-                message = await self._receive(start_by)
+                message = self._take_held() if self._held else await self._receive(start_by)
                 if message["type"] == "websocket.disconnect":
                     self.client_gone = True
                     # 1012: the server is restarting and closed the socket itself (a server that did not
@@ -337,6 +339,34 @@ class IngestConnection:
             return True
         return False
 
+    def _take_held(self) -> dict[str, Any]:
+        message = self._held.popleft()
+        self._held_bytes -= len(message.get("bytes") or b"")
+        return message
+
+    async def _hold_back(self, wait_s: float) -> None:
+        """Take no more of the call for `wait_s` (it is past its lead on real time), but go on reading the socket
+        into `_held`: a socket left unread would hold the websocket's keep-alive pong behind the audio, and the
+        server would drop it for a missed ping. Past one more lead's worth of held audio the client is not
+        catching up but flooding: the call is ended (what was heard is kept) with 4429."""
+        assert self.session is not None
+        lead, per_second = self.runtime.settings.live_max_lead_s, self.session.audio_format.bytes_per_second
+        loop = asyncio.get_running_loop()
+        until = loop.time() + wait_s
+        while (left := until - loop.time()) > 0:
+            try:
+                async with asyncio.timeout(left):
+                    message = await self.ws.receive()
+            except TimeoutError:
+                return
+            self._held.append(message)
+            self._held_bytes += len(message.get("bytes") or b"")
+            if message["type"] == "websocket.disconnect":
+                return
+            if self._held_bytes / per_second > lead:
+                raise _Close(CloseCode.TOO_FAST, f"too_fast: the audio ran more than {2 * lead:g} s ahead of real "
+                                                 f"time; send it as it is spoken")
+
     async def _event_time_plausible(self, t: float) -> bool:
         """An event's time is on the audio's clock: within the call-length limit, and not far ahead of what was
         heard (a platform's clock runs a little ahead of the audio it has sent, never minutes)."""
@@ -367,7 +397,7 @@ class IngestConnection:
             self.runtime.metrics.audio_received_seconds.inc(max(0.0, self.session.now - heard))
         if (wait := self._pacer.delay(self.session.now)) > 0:
             self.runtime.metrics.ingest_paced_seconds.inc(wait)
-            await asyncio.sleep(wait)
+            await self._hold_back(wait)
         stats = self.runtime.scheduler.stats
         if self._asr_watch.behind(self.session.now, stats.partials_dropped, stats.partials_done):
             self.runtime.metrics.asr_behind_notices.inc()

@@ -27,6 +27,7 @@ class CloseCode(IntEnum):
     CLIENT_IDLE = 4408  # the client sent nothing at all for the idle timeout; the call was ended as `dropped`
     DUPLICATE_CALL = 4409  # a call with this id is live or already stored
     CALL_TOO_LONG = 4413  # the call passed the configured maximum length
+    TOO_FAST = 4429  # the audio stayed more than the allowed lead ahead of real time; the call was ended as `dropped`
     SERVER_FULL = 4503  # the instance cannot take a new call now (live-call limit, recogniser queue, shutting down)
     SERVICE_RESTART = 1012  # the instance is shutting down; the call was ended as `interrupted`, reconnect elsewhere
 
@@ -56,6 +57,12 @@ class AudioFormat(_Wire):
     @property
     def channels(self) -> int:
         return 2 if self.layout == "stereo" else 1
+
+    @property
+    def bytes_per_second(self) -> int:
+        """Bytes of one second of the call, every leg together (two_legs: both legs, without frame headers)."""
+        sample_bytes = 2 if self.encoding == "pcm_s16le" else 1
+        return self.sample_rate * sample_bytes * (1 if self.layout == "mono" else 2)
 
     @model_validator(mode="after")
     def _distinct_channels(self) -> "AudioFormat":

@@ -3,10 +3,13 @@ client flooding audio cannot take more than a real-time call's share of the reco
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import numpy as np
 import pytest
+
+from websockets.exceptions import ConnectionClosed
 
 from clients.ingest_client import CallStream
 from service.pacing import RealTimePacer
@@ -40,22 +43,47 @@ def test_a_call_streamed_at_real_time_is_never_held():
         assert pacer.delay(frame * 0.02) == 0.0
 
 
+MONO_16K = {"encoding": "pcm_s16le", "sample_rate": 16000, "layout": "mono"}
+SECOND = np.zeros(16000, dtype=np.int16).tobytes()
+
+
+async def send_seconds(call: CallStream, seconds: float) -> None:
+    """That much audio, in 0.2 s frames, as fast as the socket takes it."""
+    audio = SECOND * int(seconds) + SECOND[: int(len(SECOND) * (seconds % 1)) // 2 * 2]
+    for i in range(0, len(audio), 6400):
+        await call.send_audio(audio[i : i + 6400])
+
+
 async def test_a_client_that_sends_faster_than_real_time_is_read_at_real_time_past_the_lead(
         live_server, runtime, monkeypatch):
-    monkeypatch.setattr(runtime.settings, "live_max_lead_s", 1.0)
+    monkeypatch.setattr(runtime.settings, "live_max_lead_s", 2.0)
     paced_before = runtime.metrics.ingest_paced_seconds._value.get()
-    second = np.zeros(16000, dtype=np.int16).tobytes()
     async with CallStream(live_server.ingest_url) as call:
-        await call.start(call_id="paced-flood", agent_id="pf",
-                         audio={"encoding": "pcm_s16le", "sample_rate": 16000, "layout": "mono"})
+        await call.start(call_id="paced-burst", agent_id="pb", audio=MONO_16K)
         began = time.monotonic()
-        for _ in range(5):  # 5 s of audio, sent as fast as the socket takes it
-            for i in range(0, len(second), 6400):
-                await call.send_audio(second[i : i + 6400])
+        await send_seconds(call, 3.6)  # 1.6 s past the lead: held back, not refused
         await call.event("hangup", by="customer")
         results = [r async for r in call.results()]
         took = time.monotonic() - began
     ended = next(r for r in results if r["type"] == "ended")
-    assert ended["status"] == "completed" and ended["duration"] == 5.0  # nothing lost to the pacing
-    assert took >= 5.0 - 1.0 - 0.3, f"5 s of audio with a 1 s lead was read in {took:.2f} s"
-    assert runtime.metrics.ingest_paced_seconds._value.get() - paced_before >= 3.5
+    assert ended["status"] == "completed" and ended["duration"] == 3.6  # nothing lost to the pacing
+    assert not [r for r in results if r["type"] == "error"]
+    assert took >= 1.6 - 0.3, f"3.6 s of audio with a 2 s lead was taken in {took:.2f} s"
+    assert runtime.metrics.ingest_paced_seconds._value.get() - paced_before >= 1.3
+
+
+async def test_a_client_that_keeps_flooding_past_a_second_lead_is_closed_with_4429_keeping_what_was_heard(
+        live_server, runtime, monkeypatch):
+    monkeypatch.setattr(runtime.settings, "live_max_lead_s", 1.0)
+    async with CallStream(live_server.ingest_url) as call:
+        await call.start(call_id="paced-flood", agent_id="pf", audio=MONO_16K)
+        with contextlib.suppress(ConnectionClosed):
+            await send_seconds(call, 30.0)
+        results = [r async for r in call.results()]
+    assert call.close_code == 4429
+    error = next(r for r in results if r["type"] == "error")
+    assert error["code"] == "too_fast" and error["fatal"]
+    ended = next(r for r in results if r["type"] == "ended")
+    assert ended["status"] == "dropped" and 1.0 <= ended["duration"] <= 2.5
+    record = runtime.store.get_call("paced-flood")
+    assert record.status == "dropped" and record.duration == ended["duration"]
