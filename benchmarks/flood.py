@@ -50,7 +50,7 @@ async def flood(url: str, stop: asyncio.Event) -> dict[str, Any]:
     audio = np.tile(audio, (int(np.ceil(FLOOD_SECONDS * rate / len(audio))), 1))[: FLOOD_SECONDS * rate]
     frames, wire_rate = _wire_frames(audio, rate, "pcm_s16le")
     frame_s = FLOOD_SECONDS / len(frames)
-    sent, heard = 0, 0.0
+    sent, heard = 0, None
     finals: list[dict[str, Any]] = []
     async with CallStream(url) as call:
         await call.start(call_id=f"flood-{int(time.time())}", agent_id="flooder",
@@ -72,7 +72,7 @@ async def flood(url: str, stop: asyncio.Event) -> dict[str, Any]:
             elif result["type"] == "ended":
                 heard = result["duration"]
     return {"audio_sent_s": round(sent * frame_s, 1), "audio_heard_s": heard, "wall_s": round(wall, 1),
-            "speed_x": round(heard / wall, 2) if wall else None, "finals": len(finals),
+            "speed_x": round(heard / wall, 2) if wall and heard is not None else None, "finals": len(finals),
             "close_code": call.close_code}
 
 

@@ -64,3 +64,20 @@ class Served:
     def __exit__(self, *exc: Any) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)
+
+
+def start_and_hang_up(ws: Any, call_id: str, agent_id: str) -> None:
+    """On an open ingest socket: a call with no audio, started and hung up; reads until the server closes."""
+    import json
+
+    from websockets.exceptions import ConnectionClosed
+
+    ws.send(json.dumps({"type": "start", "call_id": call_id, "agent_id": agent_id,
+                        "audio": {"encoding": "pcm_s16le", "sample_rate": 16000, "layout": "two_legs"}}))
+    assert json.loads(ws.recv(timeout=10))["type"] == "started"
+    ws.send(json.dumps({"type": "event", "event": "hangup", "by": "customer"}))
+    try:
+        while True:
+            ws.recv(timeout=15)
+    except ConnectionClosed:
+        pass

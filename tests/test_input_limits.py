@@ -22,9 +22,8 @@ from typing import Any, Iterator
 import httpx
 import pytest
 import soundfile as sf
-from keyed_server import Served, close_private, private_runtime
+from keyed_server import Served, close_private, private_runtime, start_and_hang_up
 from sqlalchemy import select
-from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from service.access.keys import digest_of
@@ -93,15 +92,7 @@ def wait_for_batch(server: Server, batch_id: str, name: str = "chief", timeout: 
 def stream_a_call(server: Server, integrator: str, call_id: str, agent_id: str) -> None:
     """A call over the real ingest socket: start, hang up, read until the server closes."""
     with connect(server.served.ws_url + "/v1/ingest", additional_headers=server.auth(integrator), open_timeout=10) as ws:
-        ws.send(json.dumps({"type": "start", "call_id": call_id, "agent_id": agent_id,
-                            "audio": {"encoding": "pcm_s16le", "sample_rate": 16000, "layout": "two_legs"}}))
-        assert json.loads(ws.recv(timeout=10))["type"] == "started"
-        ws.send(json.dumps({"type": "event", "event": "hangup", "by": "customer"}))
-        try:
-            while True:
-                ws.recv(timeout=15)
-        except ConnectionClosed:
-            pass
+        start_and_hang_up(ws, call_id, agent_id)
 
 
 def post_paths(server: Server, paths: list[str]) -> httpx.Response:

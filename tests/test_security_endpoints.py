@@ -22,7 +22,7 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-from keyed_server import Served, close_private, private_runtime
+from keyed_server import Served, close_private, private_runtime, start_and_hang_up
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
@@ -398,15 +398,7 @@ def test_ingest_handshake_refuses_all_but_integrators_and_logs_who(secured: dict
 
 def stream_a_call(secured: dict[str, Any], key: str, call_id: str, agent_id: str) -> None:
     with ingest(secured, key) as ws:
-        ws.send(json.dumps({"type": "start", "call_id": call_id, "agent_id": agent_id,
-                            "audio": {"encoding": "pcm_s16le", "sample_rate": 16000, "layout": "two_legs"}}))
-        assert json.loads(ws.recv(timeout=10))["type"] == "started"
-        ws.send(json.dumps({"type": "event", "event": "hangup", "by": "customer"}))
-        try:
-            while True:
-                ws.recv(timeout=15)
-        except ConnectionClosed:
-            pass
+        start_and_hang_up(ws, call_id, agent_id)
 
 
 def test_an_integrator_reads_its_own_calls_only(secured: dict[str, Any]) -> None:
