@@ -95,6 +95,24 @@ def test_rotation_and_revocation_need_no_restart(tmp_path: Path) -> None:
     assert ring.lookup(settings, old) == [] and ring.lookup(settings, new)
 
 
+def test_two_tenants_may_each_have_an_agent_of_the_same_id(tmp_path: Path) -> None:
+    """Agents are told apart by (tenant, agent id): each contact centre numbers its own agents."""
+    path = tmp_path / "keys.yaml"
+    ring, settings = KeyRing(), settings_with(path)
+    acme = issue(path, "add", "agent", "A1042", "--tenant", "acme")
+    globex = issue(path, "add", "agent", "A1042", "--tenant", "globex")
+    [acme_entry], [globex_entry] = ring.lookup(settings, acme), ring.lookup(settings, globex)
+    assert (acme_entry.principal.name, acme_entry.principal.tenant) == ("A1042", "acme")
+    assert (globex_entry.principal.name, globex_entry.principal.tenant) == ("A1042", "globex")
+
+    ambiguous = CliRunner().invoke(keys_app, ["rotate", "agent", "A1042", "--file", str(path)])
+    assert ambiguous.exit_code == 1 and "several tenants" in ambiguous.output and "--tenant" in ambiguous.output
+    rotated = issue(path, "rotate", "agent", "A1042", "--tenant", "globex", "--grace", "0")
+    bump(path)
+    assert ring.lookup(settings, acme) and ring.lookup(settings, rotated)
+    assert ring.lookup(settings, globex)[0].expired(datetime.now(timezone.utc) + timedelta(seconds=1))
+
+
 def test_rotation_with_no_grace_refuses_the_old_key_at_once(tmp_path: Path) -> None:
     path = tmp_path / "keys.json"  # JSON as well as YAML
     old = issue(path, "add", "agent", "A1042", "--tenant", "acme")
@@ -127,6 +145,7 @@ def test_a_missing_file_admits_nobody_and_still_counts_as_configured(tmp_path: P
 @pytest.mark.parametrize("content, where", [
     ("principals:\n  - role: janitor\n    name: x\n", "principals.0.role"),
     ("principals:\n  - {role: agent, name: a1}\n  - {role: agent, name: a1}\n", "listed twice"),
+    ("principals:\n  - {role: agent, name: a1, tenant: t}\n  - {role: agent, name: a1, tenant: t}\n", "of tenant 't' is listed twice"),
     ("principals:\n  - {role: agent, name: a1, keys: [{sha256: '" + "0" * 64 + "', expires: someday}]}\n", "expires"),
     ("principals: [\n", "not valid YAML"),
 ])

@@ -75,12 +75,20 @@ def _moment(text: Optional[str], now: datetime) -> Optional[datetime]:
         raise typer.BadParameter(f"{text!r}: an ISO date or date-time, or a duration like 90d") from None
 
 
-def _principal(keys: KeysFile, role: RoleName, name: str) -> PrincipalSpec:
-    found = keys.find(role.value, name)
-    if found is None:
-        typer.echo(f"no {role.value} {name!r} in the keys file", err=True)
+TenantOption = typer.Option(None, help="the tenant it belongs to, where several tenants have one of this name")
+
+
+def _principal(keys: KeysFile, role: RoleName, name: str, tenant: Optional[str]) -> PrincipalSpec:
+    found = keys.find_all(role.value, name, tenant)
+    of = f" of tenant {tenant!r}" if tenant else ""
+    if not found:
+        typer.echo(f"no {role.value} {name!r}{of} in the keys file", err=True)
         raise typer.Exit(1)
-    return found
+    if len(found) > 1:
+        tenants = ", ".join(repr(p.effective_tenant) for p in found)
+        typer.echo(f"{role.value} {name!r} is in several tenants ({tenants}): say which with --tenant", err=True)
+        raise typer.Exit(1)
+    return found[0]
 
 
 def _issue(principal: PrincipalSpec, now: datetime, expires: Optional[datetime], note: Optional[str]) -> tuple[str, KeySpec]:
@@ -109,13 +117,17 @@ def add(
     path = _path(file)
     keys = _load(path)
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    principal = keys.find(role.value, name)
-    if principal is None:
-        principal = PrincipalSpec(role=role.value, name=name, tenant=tenant)
+    new = PrincipalSpec(role=role.value, name=name, tenant=tenant)
+    # Another key for the principal of this role, name and tenant; with no --tenant, for the only one of
+    # that name (several: say which).
+    existing = keys.find_all(role.value, name, new.effective_tenant if tenant is not None else None)
+    if len(existing) > 1:
+        principal = _principal(keys, role, name, None)  # says which tenants, and exits
+    elif existing:
+        principal = existing[0]
+    else:
+        principal = new
         keys.principals.append(principal)
-    elif tenant is not None and tenant != principal.tenant:
-        typer.echo(f"{role.value} {name!r} belongs to tenant {principal.tenant!r}; edit the file to move it", err=True)
-        raise typer.Exit(1)
     key, spec = _issue(principal, now, _moment(expires, now), note)
     save_keys_file(path, keys)
     _announce(principal, key, spec, path)
@@ -127,12 +139,13 @@ def rotate(
     name: str = typer.Argument(...),
     grace: str = typer.Option("24h", help="how long the old keys keep working (0: not at all)"),
     expires: Optional[str] = typer.Option(None, help="expiry of the new key: a duration or an ISO date-time"),
+    tenant: Optional[str] = TenantOption,
     file: Optional[Path] = FileOption,
 ) -> None:
     """Issue a new key; the old ones keep working for the grace period, then are refused."""
     path = _path(file)
     keys = _load(path, must_exist=True)
-    principal = _principal(keys, role, name)
+    principal = _principal(keys, role, name, tenant)
     now = datetime.now(timezone.utc).replace(microsecond=0)
     until = now + _duration(grace)
     old = []
@@ -153,6 +166,7 @@ def revoke(
     name: str = typer.Argument(...),
     key_id: Optional[str] = typer.Option(None, "--key", help="the key id to remove (see `callwatch keys list`)"),
     everything: bool = typer.Option(False, "--all", help="remove the principal and all its keys"),
+    tenant: Optional[str] = TenantOption,
     file: Optional[Path] = FileOption,
 ) -> None:
     """Remove one key at once (or the principal with --all); the service refuses it from its next request."""
@@ -161,7 +175,7 @@ def revoke(
         raise typer.Exit(2)
     path = _path(file)
     keys = _load(path, must_exist=True)
-    principal = _principal(keys, role, name)
+    principal = _principal(keys, role, name, tenant)
     if everything:
         keys.principals.remove(principal)
         removed = [k.key_id for k in principal.keys]

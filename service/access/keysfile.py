@@ -67,15 +67,19 @@ class KeysFile(_Strict):
 
     @model_validator(mode="after")
     def _unique(self) -> "KeysFile":
-        seen: set[tuple[str, str]] = set()
+        # Per tenant: two tenants' contact centres may both have an agent A1042.
+        seen: set[tuple[str, str, str | None]] = set()
         for p in self.principals:
-            if (p.role, p.name) in seen:
-                raise ValueError(f"{p.role} {p.name!r} is listed twice")
-            seen.add((p.role, p.name))
+            if (p.role, p.name, p.effective_tenant) in seen:
+                of = f" of tenant {p.effective_tenant!r}" if p.effective_tenant else ""
+                raise ValueError(f"{p.role} {p.name!r}{of} is listed twice")
+            seen.add((p.role, p.name, p.effective_tenant))
         return self
 
-    def find(self, role: str, name: str) -> PrincipalSpec | None:
-        return next((p for p in self.principals if p.role == role and p.name == name), None)
+    def find_all(self, role: str, name: str, tenant: str | None = None) -> list[PrincipalSpec]:
+        """The principals of this role and name; with `tenant`, only that tenant's."""
+        return [p for p in self.principals
+                if p.role == role and p.name == name and (tenant is None or p.effective_tenant == tenant)]
 
 
 def _is_json(path: Path) -> bool:
