@@ -5,13 +5,18 @@ for a partial and when for a final; the shared `ASRScheduler` decides when they 
 how. Results leave through one `ResultSink` with a per-call event id that only ever increases, so a
 client can resume and a store can order them. One leg's finals leave in the order they were spoken, even
 when the recogniser finishes a short one before a long one before it.
+
+Results go through one queue per call: each is handed to the sink, then to every observer, before the next
+is; what an observer emits while it handles one goes to the back of the queue. So an observer sees results
+in the order they were produced (a customer's final before the emotion an observer computed from it), the
+order a replay of the stored call feeds the rules engine in: live prompts and the stored report agree.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Protocol
 
@@ -101,6 +106,13 @@ class _Leg:
     speech: list[SpokenPiece] = field(default_factory=list)
 
 
+@dataclass
+class _Queued:
+    result: Any
+    done: asyncio.Future[Any] | None  # None: emitted by an observer, nobody waits for it
+    cause: Any  # the result whose handling emitted it (None: from outside)
+
+
 class CallSession:
     def __init__(
         self,
@@ -129,7 +141,9 @@ class CallSession:
         self._last_tick = 0.0
         # The audio of recent finals, for observers that listen to the voice (arousal); bounded.
         self._recent_audio: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._emit_lock = asyncio.Lock()
+        self._queue: deque[_Queued] = deque()
+        self._handler: asyncio.Task[None] | None = None
+        self._cause: Any = None
         self._finals: set[asyncio.Task[None]] = set()
         self._partials: set[asyncio.Task[None]] = set()
         self.utterance_count = 0
@@ -150,13 +164,45 @@ class CallSession:
         return max(leg.segmenter.now for leg in self.legs)
 
     async def emit(self, result: Any) -> Any:
-        """Stamp the next event id on a result and hand it to the sink, then to the observers."""
-        async with self._emit_lock:
-            self._event_id += 1
-            stamped = result.model_copy(update={"call_id": self.call_id, "event_id": self._event_id})
-            await self._sink(stamped)
-        await self._notify("on_result", stamped, self)
-        return stamped
+        """Queue a result for the sink and then the observers (see the module's docstring). Returns it stamped
+        with its event id once every observer has seen it; a result an observer emits is queued behind the
+        one it is handling and returned as given."""
+        if self._handler is not None and asyncio.current_task() is self._handler:
+            self._queue.append(_Queued(result, None, self._cause))
+            return result
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Queued(result, done, None))
+        if self._handler is None:
+            self._handler = asyncio.get_running_loop().create_task(self._handle_queue())
+        # A caller that gives up waiting (a cancelled task) does not take its result out of the call.
+        return await asyncio.shield(done)
+
+    @property
+    def cause(self) -> Any:
+        """While a result is being handled: the result that began its chain (a final, for the emotion and the
+        prompts its observers raised from it; the result itself when it began none)."""
+        return self._cause
+
+    async def _handle_queue(self) -> None:
+        try:
+            while self._queue:
+                item = self._queue.popleft()
+                self._event_id += 1
+                stamped = item.result.model_copy(update={"call_id": self.call_id, "event_id": self._event_id})
+                self._cause = item.cause or stamped
+                try:
+                    await self._sink(stamped)
+                except Exception as exc:
+                    if item.done is None:
+                        log.exception("result %s could not be delivered", stamped.type, extra={"call_id": self.call_id})
+                    elif not item.done.done():
+                        item.done.set_exception(exc)
+                    continue
+                await self._notify("on_result", stamped, self)
+                if item.done is not None and not item.done.done():
+                    item.done.set_result(stamped)
+        finally:
+            self._handler, self._cause = None, None
 
     async def _notify(self, method: str, *args: Any) -> None:
         for observer in self._observers:

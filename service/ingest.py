@@ -25,7 +25,7 @@ from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from pipelines.call_session import CallObserver, CallSession, FrameError
+from pipelines.call_session import CallSession, FrameError
 from service.access.guard import INGEST_ROLES, Refusal, authorize, bearer_key
 from service.agent_feed import CallInfo
 from service.log_format import bind_call_context
@@ -92,27 +92,6 @@ class PartialDropWatch:
         return self.fired
 
 
-class FinalReaction:
-    """Which final the call's observers are reacting to right now, so that a prompt sent meanwhile is known
-    to be that final's consequence. `opens` goes first in the call's observer list, `closes` last."""
-
-    def __init__(self) -> None:
-        self.final: FinalResult | None = None
-        self.opens = _FinalReactionEdge(self, opening=True)
-        self.closes = _FinalReactionEdge(self, opening=False)
-
-
-class _FinalReactionEdge(CallObserver):
-    def __init__(self, reaction: FinalReaction, opening: bool):
-        self.reaction, self.opening = reaction, opening
-
-    async def on_result(self, result: Any, call: CallSession) -> None:
-        if self.opening and isinstance(result, FinalResult):
-            self.reaction.final = result
-        elif not self.opening and result is self.reaction.final:
-            self.reaction.final = None  # observers also see the results they emit themselves: only its own end
-
-
 class LiveConnections:
     """The ingest sockets open in one app, each under the key holder that opened it: so that shutdown can
     end their calls before the server closes the sockets under them, and so that one integrator cannot hold
@@ -170,7 +149,6 @@ class IngestConnection:
         self.ending = False
         self._finish_lock = asyncio.Lock()
         self._errors_seen: Counter[str] = Counter()
-        self._reaction = FinalReaction()
         settings = runtime.settings
         self._pacer = RealTimePacer(settings.live_max_lead_s)
         self._held: deque[dict[str, Any]] = deque()  # read from the socket, not yet taken (pacing)
@@ -317,7 +295,6 @@ class IngestConnection:
         self.feed_call = CallInfo(call_id=key, agent_id=start.agent_id, tenant=tenant, direction=start.direction,
                                   caller_number=start.caller_number,
                                   started_at=start.started_at.isoformat() if start.started_at else None)
-        observers = [self._reaction.opens, *observers, self._reaction.closes]
         self.session = runtime.new_call(key, start.audio, self._deliver, observers=observers)
         runtime.live_calls[key] = self.session
         runtime.metrics.calls_started.inc()
@@ -443,8 +420,8 @@ class IngestConnection:
             metrics.prompts_sent.labels(result.severity).inc()
             # Only a prompt the rules raised on hearing a final is measured; one raised as time passed (dead
             # air, a hold, a window for empathy that closed) or on a partial has no end of speech to start from.
-            trigger = self._reaction.final
-            if trigger is not None:
+            trigger = self.session.cause
+            if isinstance(trigger, FinalResult):
                 metrics.prompt_latency.observe(max(0.0, now - trigger.end))
         elif isinstance(result, EndedResult):
             metrics.calls_ended.labels(result.status).inc()

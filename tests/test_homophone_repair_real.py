@@ -5,8 +5,6 @@ What Whisper first writes differs between CPUs (int8 CTranslate2 takes other cod
 AVX2 and AVX-512), so the repair is checked on a fixed hypothesis against the real audio, not on whatever
 this machine's first pass happened to write."""
 
-from dataclasses import replace
-
 from models.asr import DecodeOptions, DecodeRequest, Transcript
 from models.homophones import Proposal
 
