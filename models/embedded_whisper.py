@@ -35,14 +35,6 @@ def _package_data_dir(module: str) -> Path:
     return Path(spec.origin).parent / "data"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def ensure_embedded_whisper(cache_dir: Path) -> Path:
     """Return a folder holding the joined Whisper base model, building it on first use."""
     target = cache_dir / "whisper-base"

@@ -101,9 +101,3 @@ class CallState:
     def anyone_speaking(self) -> bool:
         return self.speaking_since["agent"] is not None or self.speaking_since["customer"] is not None
 
-    def last_any_speech_end(self) -> float | None:
-        ends = [e for e in self.last_speech_end.values() if e is not None]
-        return max(ends) if ends else None
-
-    def in_complaint(self) -> bool:
-        return bool(self.negative_onsets)

@@ -50,7 +50,6 @@ WEB_DIR = Path(__file__).resolve().parent / "web"
 HELLO_TIMEOUT_S = 10.0
 CLOSE_POLICY = 1008  # wrong or missing credentials
 CLOSE_TOO_SLOW = 1013  # "try again later": the subscriber fell behind; it reconnects and resumes
-CLOSE_NO_HUB = 1011
 
 
 # ---------------------------------------------------------------- models
@@ -715,11 +714,7 @@ class FeedConnection:
 async def agent_feed(websocket: WebSocket) -> None:
     await websocket.accept()
     runtime = websocket.app.state.runtime
-    hub = getattr(runtime, "feed_hub", None)
-    if hub is None:
-        await websocket.close(code=CLOSE_NO_HUB, reason="agent feed not configured")
-        return
-    await FeedConnection(websocket, hub, runtime.settings).run()
+    await FeedConnection(websocket, runtime.feed_hub, runtime.settings).run()
 
 
 @router.get("/v1/live-calls")

@@ -45,10 +45,6 @@ def bind_call_context(**fields: str | None) -> CallLogContext:
     return updated
 
 
-def current_call_context() -> CallLogContext:
-    return _call_context.get()
-
-
 # Query parameters whose value is a key: these names, and any ending in `_token` or `_key` (case, `-` or `_`).
 SECRET_PARAMETERS = frozenset({"token", "key", "apikey", "api_key", "access_token", "secret", "password"})
 _QUERY_PARAMETER = re.compile(r"([?&])([^?&=#\s\"']+)=([^&#\s\"']*)")

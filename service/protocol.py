@@ -216,8 +216,3 @@ class ReportResult(_Result):
     score: float
     findings: list[FindingOut]
 
-
-ServerMessage = Union[
-    StartedResult, PartialResult, FinalResult, EventResult, ErrorResult, EndedResult, EmotionResult, PromptResult,
-    ReportResult,
-]
