@@ -23,6 +23,8 @@ serve: $(STAMP)
 	$(VENV)/bin/callwatch serve
 
 test: $(STAMP)
+	# Pyflakes' checks first (unused and undefined names): seconds, and they catch what a merge leaves behind.
+	$(VENV)/bin/ruff check --select F .
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
