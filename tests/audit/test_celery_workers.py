@@ -368,6 +368,11 @@ def test_two_workers_one_killed_mid_file(redis_url, shared_audio, tmp_path):
                     victim = job_id
             if victim is None:
                 time.sleep(0.02)
+        # The lease is taken a moment before the worker logs the claim (it reads the job first): kill it once
+        # it has said so, still with the file in hand (an audit takes seconds).
+        while not _lines(a.text(), victim, f"claimed by {re.escape(a.owner)}"):
+            assert time.monotonic() < deadline + 10, f"worker A never logged its claim:\n{a.text()[-3000:]}"
+            time.sleep(0.01)
         a.proc.send_signal(signal.SIGKILL)
         a.proc.wait(timeout=10)
         killed_at = datetime.now(timezone.utc)

@@ -123,14 +123,6 @@ def test_server_side_drop_closes_with_1013(client: TestClient, hub: AgentFeedHub
     assert closed.value.code == 1013
 
 
-def test_no_hub_closes_1011() -> None:
-    app = feed_app(None)
-    with TestClient(app) as c, c.websocket_connect("/v1/agent-feed") as ws:
-        with pytest.raises(WebSocketDisconnect) as closed:
-            ws.receive_json()
-    assert closed.value.code == 1011
-
-
 def test_live_calls_rest_access(client: TestClient, hub: AgentFeedHub) -> None:
     hub.publish_nowait(C1, {"type": "started", "call_id": "c1", "event_id": 1, "protocol": 1, "legs": []})
     hub.publish_nowait(C2, {"type": "started", "call_id": "c2", "event_id": 1, "protocol": 1, "legs": []})
