@@ -31,6 +31,7 @@ DEFAULT_HALLUCINATION_PHRASES = [
     "谢谢观看",
     "谢谢大家观看",
     "欢迎订阅",
+    "请订阅",  # "Subscribe 请订阅 点赞", written once over synthetic hold music
     "中文字幕",
     "字幕组",
     "amara.org",
