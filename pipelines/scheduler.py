@@ -5,9 +5,9 @@ are never dropped and always go first, in arrival order within a call, and fairl
 names itself as the final's `owner`, a worker coming free serves the calls in turn (round robin) among those
 with nothing decoding, and a call gets a second worker only while no other call waits (then one
 final at a time, so whoever comes next waits little). A call that sends audio faster than real time so waits
-for its own backlog, not everyone else. Partials only make the screen feel alive: each leg has at most one waiting (a newer one replaces it),
-and one that waited too long is dropped. When the machine falls behind, partials slow down and finals
-stay whole. Background work (the second pass over ended calls and audited recordings) comes last, one
+for its own backlog, not everyone else. Partials only make the screen feel alive: each leg has at most one
+waiting (a newer one replaces it), and one that waited too long is dropped. When the machine falls behind,
+partials slow down and finals stay whole. Background work (the second pass over ended calls and audited recordings) comes last, one
 window at a time, so a final that arrives waits at most for the window in hand.
 """
 
@@ -191,8 +191,9 @@ class ASRScheduler:
         for job in batch:
             self._decoding_finals[job.owner] += 1
             self._last_served[job.owner] = self._turns
-            if not self._finals.get(job.owner, True):
-                del self._finals[job.owner]
+        for owner in {job.owner for job in batch}:
+            if not self._finals[owner]:
+                del self._finals[owner]
         return batch
 
     def _finished_finals(self, jobs: list[_Job]) -> None:

@@ -92,6 +92,11 @@ class PartialDropWatch:
         return self.fired
 
 
+def _frame_size(message: dict[str, Any]) -> int:
+    # Text frames count too: held back, a stream of small events would otherwise grow without bound.
+    return len(message.get("bytes") or message.get("text") or "")
+
+
 class LiveConnections:
     """The ingest sockets open in one app, each under the key holder that opened it: so that shutdown can
     end their calls before the server closes the sockets under them, and so that one integrator cannot hold
@@ -318,7 +323,7 @@ class IngestConnection:
 
     def _take_held(self) -> dict[str, Any]:
         message = self._held.popleft()
-        self._held_bytes -= len(message.get("bytes") or b"")
+        self._held_bytes -= _frame_size(message)
         return message
 
     async def _hold_back(self, wait_s: float) -> None:
@@ -337,7 +342,7 @@ class IngestConnection:
             except TimeoutError:
                 return
             self._held.append(message)
-            self._held_bytes += len(message.get("bytes") or b"")
+            self._held_bytes += _frame_size(message)
             if message["type"] == "websocket.disconnect":
                 return
             if self._held_bytes / per_second > lead:
