@@ -7,8 +7,8 @@ with nothing decoding, and a call gets a second worker only while no other call 
 final at a time, so whoever comes next waits little). A call that sends audio faster than real time so waits
 for its own backlog, not everyone else. Partials only make the screen feel alive: each leg has at most one
 waiting (a newer one replaces it), and one that waited too long is dropped. When the machine falls behind,
-partials slow down and finals stay whole. Background work (the second pass over ended calls and audited recordings) comes last, one
-window at a time, so a final that arrives waits at most for the window in hand.
+partials slow down and finals stay whole. Background work (the second pass over ended calls and audited
+recordings) comes last, one window at a time, so a final that arrives waits at most for the window in hand.
 """
 
 from __future__ import annotations
