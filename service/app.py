@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from service import agent_feed, calls_api, health, ingest, timeline_api
+from service import agent_feed, calls_api, connectors, health, ingest, timeline_api
 from service.access.ring import KeyRing
 from service.audit import api as audit_api
 from service.audit import pages as audit_pages
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.ops_threads = health.OpsThreads()
     app.include_router(health.router)
     app.include_router(ingest.router)
+    app.include_router(connectors.router)
     app.include_router(agent_feed.router)
     app.include_router(agent_feed.pages_router)
     app.include_router(timeline_api.router)

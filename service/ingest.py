@@ -23,11 +23,11 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
-from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from pipelines.call_session import CallSession, FrameError
-from service.access.guard import INGEST_ROLES, Refusal, authorize, bearer_key
+from service.access.guard import INGEST_ROLES, Principal, Refusal, authorize, bearer_key
 from service.agent_feed import CallInfo
+from service.call_link import CallLink, Gone, Incoming, ProtocolFault, WebSocketLink, frame_size
 from service.log_format import bind_call_context
 from service.protocol import (
     CallEventMessage,
@@ -92,11 +92,6 @@ class PartialDropWatch:
         return self.fired
 
 
-def _frame_size(message: dict[str, Any]) -> int:
-    # Text frames count too: held back, a stream of small events would otherwise grow without bound.
-    return len(message.get("bytes") or message.get("text") or "")
-
-
 class LiveConnections:
     """The ingest sockets open in one app, each under the key holder that opened it: so that shutdown can
     end their calls before the server closes the sockets under them, and so that one integrator cannot hold
@@ -139,8 +134,10 @@ class LiveConnections:
 
 
 class IngestConnection:
-    def __init__(self, websocket: WebSocket, runtime: Runtime, connections: LiveConnections):
-        self.ws = websocket
+    """The owner of one live call, whatever link it arrives over (service/call_link.py)."""
+
+    def __init__(self, link: CallLink, runtime: Runtime, connections: LiveConnections):
+        self.link = link
         self.runtime = runtime
         self.connections = connections
         self.session: CallSession | None = None
@@ -156,7 +153,7 @@ class IngestConnection:
         self._errors_seen: Counter[str] = Counter()
         settings = runtime.settings
         self._pacer = RealTimePacer(settings.live_max_lead_s)
-        self._held: deque[dict[str, Any]] = deque()  # read from the socket, not yet taken (pacing)
+        self._held: deque[Incoming | ProtocolFault] = deque()  # read from the link, not yet taken (pacing)
         self._held_bytes = 0
         self._asr_watch = PartialDropWatch(settings.asr_behind_partials_dropped, settings.asr_behind_window_s,
                                            settings.asr_behind_dropped_share)
@@ -165,32 +162,33 @@ class IngestConnection:
         start_by = asyncio.get_running_loop().time() + self.runtime.settings.ingest_start_timeout_s
         try:
             while True:
-                message = self._take_held() if self._held else await self._receive(start_by)
-                if message["type"] == "websocket.disconnect":
+                try:
+                    message = self._take_held() if self._held else await self._receive(start_by)
+                except ProtocolFault as fault:
+                    await self._fault(fault)
+                    continue
+                if isinstance(message, Gone):
                     self.client_gone = True
                     # 1012: the server is restarting and closed the socket itself (a server that did not
                     # let this app end its calls first): the call was interrupted, not dropped by the client.
-                    self.ending = self.ending or message.get("code") == CloseCode.SERVICE_RESTART
+                    self.ending = self.ending or message.code == CloseCode.SERVICE_RESTART
                     break
                 if self.ending:
                     continue
-                if message.get("bytes") is not None:
-                    await self._on_audio(message["bytes"])
-                elif message.get("text") is not None:
-                    if await self._on_text(message["text"]):
-                        break
+                if isinstance(message, bytes):
+                    await self._on_audio(message)
+                elif await self._on_message(message):
+                    break
         except _Close as close:
             await self.close_with(close)
             return
-        except WebSocketDisconnect:
-            self.client_gone = True
         if self.session is not None and not self.session.ended:
             # Reaching here without a hangup means the phone system went away mid-call (or, while shutting
             # down, that the shutdown is already ending it: then this waits for that).
             await self._finish("interrupted" if self.ending else "dropped")
         await self._close(CloseCode.NORMAL, "call ended")
 
-    async def _receive(self, start_by: float) -> dict[str, Any]:
+    async def _receive(self, start_by: float) -> Incoming:
         """The next message from the client. A socket that holds a place without using it is closed: one
         with no valid `start` by `start_by` (loop time), and a call whose client has sent nothing at all for
         the idle timeout (a phone system streams audio, silence included, all through a call). A call being
@@ -199,12 +197,12 @@ class IngestConnection:
         loop = asyncio.get_running_loop()
         while True:
             if self.ending:
-                return await self.ws.receive()
+                return await self.link.receive()
             started = self.session is not None
             wait = settings.ingest_idle_timeout_s if started else start_by - loop.time()
             try:
                 async with asyncio.timeout(max(0.0, wait)):
-                    return await self.ws.receive()
+                    return await self.link.receive()
             except TimeoutError:
                 if self.ending:
                     continue
@@ -229,10 +227,24 @@ class IngestConnection:
             await self._finish("interrupted")
         await self._close(CloseCode.SERVICE_RESTART, "service restart: reconnect to another instance")
 
+    async def _fault(self, fault: ProtocolFault) -> None:
+        if fault.close is not None:
+            raise _Close(fault.close, f"{fault.code}: {fault.message}")
+        await self._error(fault.code, fault.message)
+
     # ------------------------------------------------------------------ frames
 
+    async def _on_message(self, message: StartMessage | CallEventMessage | str) -> bool:
+        """Handle one message; True when the call is over."""
+        if isinstance(message, StartMessage):
+            await self._on_start(message)
+            return False
+        if isinstance(message, CallEventMessage):
+            return await self._on_event(message)
+        return await self._on_text(message)
+
     async def _on_text(self, text: str) -> bool:
-        """Handle one JSON frame; True when the call is over."""
+        """Handle one JSON frame of protocol v1; True when the call is over."""
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -277,7 +289,7 @@ class IngestConnection:
             self._refused("asr_queue_full")
             raise _Close(CloseCode.SERVER_FULL, f"asr_queue_full: the recogniser is behind ({waiting} finals waiting, "
                                                 f"limit {settings.max_asr_queue_depth}); retry elsewhere")
-        tenant = getattr(self.ws.state, "tenant", None)
+        tenant = self.link.tenant
         # Call ids are per tenant: only this tenant's own calls make the id a duplicate, and the refusal
         # says nothing of other tenants' ids. `live_calls` is keyed by row key, unique across tenants.
         key = await runtime.store_async(
@@ -302,12 +314,12 @@ class IngestConnection:
                                   started_at=start.started_at.isoformat() if start.started_at else None)
         self.session = runtime.new_call(key, start.audio, self._deliver, observers=observers)
         runtime.live_calls[key] = self.session
-        runtime.metrics.calls_started.inc()
+        runtime.metrics.calls_started.labels(self.link.connector).inc()
         log.info("call started", extra={"direction": start.direction, "audio": start.audio.model_dump(mode="json")})
         await self.session.start()
 
     def _refused(self, reason: str) -> None:
-        self.runtime.metrics.calls_refused.labels(reason).inc()
+        self.runtime.metrics.calls_refused.labels(reason, self.link.connector).inc()
 
     async def _on_event(self, event: CallEventMessage) -> bool:
         if self.session is None:
@@ -321,15 +333,17 @@ class IngestConnection:
             return True
         return False
 
-    def _take_held(self) -> dict[str, Any]:
+    def _take_held(self) -> Incoming:
         message = self._held.popleft()
-        self._held_bytes -= _frame_size(message)
+        if isinstance(message, ProtocolFault):
+            raise message
+        self._held_bytes -= frame_size(message)
         return message
 
     async def _hold_back(self, wait_s: float) -> None:
-        """Take no more of the call for `wait_s` (it is past its lead on real time), but go on reading the socket
-        into `_held`: a socket left unread would hold the websocket's keep-alive pong behind the audio, and the
-        server would drop it for a missed ping. Past one more lead's worth of held audio the client is not
+        """Take no more of the call for `wait_s` (it is past its lead on real time), but go on reading the link
+        into `_held`: a socket left unread would hold the websocket's keep-alive pong (and a platform's own
+        pings) behind the audio, and the other side would drop it for a missed ping. Past one more lead's worth of held audio the client is not
         catching up but flooding: the call is ended (what was heard is kept) with 4429."""
         assert self.session is not None
         lead, per_second = self.runtime.settings.live_max_lead_s, self.session.audio_format.bytes_per_second
@@ -338,12 +352,16 @@ class IngestConnection:
         while (left := until - loop.time()) > 0:
             try:
                 async with asyncio.timeout(left):
-                    message = await self.ws.receive()
+                    message: Incoming | ProtocolFault = await self.link.receive()
             except TimeoutError:
                 return
+            except ProtocolFault as fault:
+                message = fault
             self._held.append(message)
-            self._held_bytes += _frame_size(message)
-            if message["type"] == "websocket.disconnect":
+            if isinstance(message, ProtocolFault):
+                continue
+            self._held_bytes += frame_size(message)
+            if isinstance(message, Gone):
                 return
             if self._held_bytes / per_second > lead:
                 raise _Close(CloseCode.TOO_FAST, f"too_fast: the audio ran more than {2 * lead:g} s ahead of real "
@@ -376,7 +394,7 @@ class IngestConnection:
         except FrameError as exc:
             await self._error("bad_audio_frame", str(exc))
         finally:
-            self.runtime.metrics.audio_received_seconds.inc(max(0.0, self.session.now - heard))
+            self.runtime.metrics.audio_received_seconds.labels(self.link.connector).inc(max(0.0, self.session.now - heard))
         if (wait := self._pacer.delay(self.session.now)) > 0:
             self.runtime.metrics.ingest_paced_seconds.inc(wait)
             await self._hold_back(wait)
@@ -419,8 +437,9 @@ class IngestConnection:
         if self.session is None:
             return
         metrics, now = self.runtime.metrics, self.session.now
+        connector = self.link.connector
         if isinstance(result, FinalResult):
-            metrics.final_latency.observe(max(0.0, now - result.end))
+            metrics.final_latency.labels(connector).observe(max(0.0, now - result.end))
         elif isinstance(result, PromptResult):
             metrics.prompts_sent.labels(result.severity).inc()
             # Only a prompt the rules raised on hearing a final is measured; one raised as time passed (dead
@@ -429,10 +448,10 @@ class IngestConnection:
             if isinstance(trigger, FinalResult):
                 metrics.prompt_latency.observe(max(0.0, now - trigger.end))
         elif isinstance(result, EndedResult):
-            metrics.calls_ended.labels(result.status).inc()
+            metrics.calls_ended.labels(result.status, connector).inc()
 
     async def _error(self, code: str, message: str, fatal: bool = False) -> None:
-        self.runtime.metrics.ingest_errors.labels(code).inc()
+        self.runtime.metrics.ingest_errors.labels(code, self.link.connector).inc()
         self._errors_seen[code] += 1
         seen = self._errors_seen[code]
         if fatal or seen <= LOGGED_ERRORS_PER_CODE:
@@ -445,15 +464,12 @@ class IngestConnection:
             await self._send(ErrorResult(call_id=call_id, event_id=0, code=code, message=message, fatal=fatal).model_dump())
 
     async def _send(self, payload: dict[str, Any]) -> None:
-        if self.client_gone or self.ws.application_state != WebSocketState.CONNECTED:
+        # A client that is gone gets nothing; the call goes on being transcribed and stored.
+        if self.client_gone:
             return
         if self.sent_call_id and payload.get("call_id") not in (None, "", self.sent_call_id):
             payload = {**payload, "call_id": self.sent_call_id}  # the phone system's own id, never the row key
-        try:
-            await self.ws.send_text(json.dumps(payload, ensure_ascii=False))
-        except (WebSocketDisconnect, RuntimeError, OSError):
-            # The client is gone; keep transcribing and storing what was already heard.
-            self.client_gone = True
+        await self.link.send(payload)
 
     async def _finish(self, status: str) -> None:
         # A hangup, a dead socket and a shutdown may all try to end the call; the first one does, the others
@@ -472,13 +488,32 @@ class IngestConnection:
             if status != "interrupted":  # a stopping process cannot finish it; the live transcript stays
                 self.runtime.hear_again_later(session)
 
-    async def _close(self, code: int, reason: str) -> None:
-        if self.client_gone or self.ws.application_state != WebSocketState.CONNECTED:
-            return
-        try:
-            await self.ws.close(code=int(code), reason=reason[:120])
-        except (RuntimeError, OSError):
-            pass
+    async def _close(self, code: CloseCode, reason: str) -> None:
+        if not self.client_gone:
+            await self.link.close(code, reason)
+
+
+async def serve_call(link: CallLink, runtime: Runtime, connections: LiveConnections, principal: Principal) -> None:
+    """Own the one call that arrives over `link`, admitted for `principal` (not yet accepted): the same limits,
+    pipeline, store and agent screen for every connector."""
+    # This task serves the one call of this link: everything it (and what it starts) logs names the call.
+    bind_call_context(integrator=None if principal.role == "local" else principal.name)
+    connection = IngestConnection(link, runtime, connections)
+    limit = runtime.settings.resolved_ingest_sockets_per_integrator
+    # Counted before the first await, so that a burst of handshakes cannot overshoot the limit. Refused
+    # after accepting, as the other refusals are: 4503 and an `error` saying why, not a bare HTTP 403.
+    if not connections.add(connection, principal.name, limit):
+        runtime.metrics.calls_refused.labels("too_many_sockets", link.connector).inc()
+        await link.accept()
+        reason = (f"too_many_sockets: {limit} ingest sockets of this integrator are open on this instance; "
+                  "close idle ones or retry elsewhere")
+        await connection.close_with(_Close(CloseCode.SERVER_FULL, reason))
+        return
+    try:
+        await link.accept()
+        await connection.run()
+    finally:
+        connections.discard(connection)
 
 
 @router.websocket("/v1/ingest")
@@ -487,27 +522,9 @@ async def ingest(websocket: WebSocket) -> None:
     # An integrator's key (docs/security.md); refusals are logged by `authorize`, with who and why.
     principal = authorize(websocket, INGEST_ROLES, bearer_key(websocket))
     if isinstance(principal, Refusal):
-        runtime.metrics.calls_refused.labels("unauthorized").inc()
+        runtime.metrics.calls_refused.labels("unauthorized", "ingest").inc()
         await websocket.close(code=int(CloseCode.UNAUTHORIZED), reason="missing or wrong API key")
         return
-    websocket.state.tenant = principal.tenant  # the calls of this socket are its integrator's tenant's
-    integrator = None if principal.role == "local" else principal.name
-    # This task serves the one call of this socket: everything it (and what it starts) logs names the call.
-    bind_call_context(integrator=integrator)
-    connections: LiveConnections = websocket.app.state.ingest_connections
-    connection = IngestConnection(websocket, runtime, connections)
-    limit = runtime.settings.resolved_ingest_sockets_per_integrator
-    # Counted before the first await, so that a burst of handshakes cannot overshoot the limit. Refused
-    # after accepting, as the other refusals are: 4503 and an `error` saying why, not a bare HTTP 403.
-    if not connections.add(connection, principal.name, limit):
-        runtime.metrics.calls_refused.labels("too_many_sockets").inc()
-        await websocket.accept()
-        reason = (f"too_many_sockets: {limit} ingest sockets of this integrator are open on this instance; "
-                  "close idle ones or retry elsewhere")
-        await connection.close_with(_Close(CloseCode.SERVER_FULL, reason))
-        return
-    try:
-        await websocket.accept()
-        await connection.run()
-    finally:
-        connections.discard(connection)
+    # The calls of this socket are its integrator's tenant's.
+    link = WebSocketLink(websocket, principal.tenant)
+    await serve_call(link, runtime, websocket.app.state.ingest_connections, principal)

@@ -46,17 +46,19 @@ class ServiceMetrics:
         r = self.registry
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
+        # `connector`: how the call arrived: `ingest` (protocol v1) or a platform's connector (docs/connectors.md).
         self.audio_received_seconds = Counter(
-            "callwatch_audio_received_seconds", "Seconds of call audio received on ingest sockets (the calls' clocks)", registry=r)
+            "callwatch_audio_received_seconds", "Seconds of call audio received on live links (the calls' clocks)",
+            ["connector"], registry=r)
         self.ingest_paced_seconds = Counter(
             "callwatch_ingest_paced_seconds", "Seconds the ingest held back reading live sockets whose audio ran ahead "
             "of real time by more than CALLWATCH_LIVE_MAX_LEAD_S", registry=r)
-        self.calls_started = Counter("callwatch_calls_started", "Live calls accepted", registry=r)
-        self.calls_ended = Counter("callwatch_calls_ended", "Live calls ended, by status", ["status"], registry=r)
+        self.calls_started = Counter("callwatch_calls_started", "Live calls accepted", ["connector"], registry=r)
+        self.calls_ended = Counter("callwatch_calls_ended", "Live calls ended, by status", ["status", "connector"], registry=r)
         self.calls_refused = Counter(
-            "callwatch_calls_refused", "Calls or sockets refused, by reason", ["reason"], registry=r)
+            "callwatch_calls_refused", "Calls or sockets refused, by reason", ["reason", "connector"], registry=r)
         self.ingest_errors = Counter(
-            "callwatch_ingest_errors", "error messages sent to phone systems, by code", ["code"], registry=r)
+            "callwatch_ingest_errors", "error messages sent to phone systems, by code", ["code", "connector"], registry=r)
         self.log_errors = Counter(
             "callwatch_log_errors", "ERROR log lines of the service, by logger (failures inside the service)",
             ["logger"], registry=r)
@@ -67,7 +69,7 @@ class ServiceMetrics:
             buckets=LATENCY_BUCKETS, registry=r)
         self.final_latency = Histogram(
             "callwatch_final_latency_seconds", "End of an utterance to its final being sent, on the call's clock",
-            buckets=LATENCY_BUCKETS, registry=r)
+            ["connector"], buckets=LATENCY_BUCKETS, registry=r)
         self.asr_behind_notices = Counter(
             "callwatch_asr_behind_notices", "Calls told that the recogniser is behind (asr_behind)", registry=r)
         self.draining = Gauge("callwatch_draining", "1 while the process is ending its calls to shut down", registry=r)

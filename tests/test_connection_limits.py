@@ -163,7 +163,7 @@ async def test_past_its_socket_limit_an_integrators_next_socket_is_closed_with_4
     monkeypatch.setattr(guarded.runtime.settings, "max_ingest_sockets_per_integrator", 3)
     def refused() -> float:
         return guarded.runtime.metrics.registry.get_sample_value(
-            "callwatch_calls_refused_total", {"reason": "too_many_sockets"}) or 0.0
+            "callwatch_calls_refused_total", {"reason": "too_many_sockets", "connector": "ingest"}) or 0.0
 
     refused_before = refused()
     connections = guarded.app.state.ingest_connections

@@ -67,7 +67,7 @@ async def test_over_the_live_call_limit_a_new_call_gets_4503_server_full_and_the
     live_server, runtime, sentence_frames, reference, monkeypatch
 ):
     monkeypatch.setattr(runtime.settings, "max_live_calls", 1)
-    refused_before = sample(runtime, "callwatch_calls_refused_total", reason="server_full")
+    refused_before = sample(runtime, "callwatch_calls_refused_total", reason="server_full", connector="ingest")
     async with CallStream(live_server.ingest_url) as first:
         await first.start(call_id="limit-live-1", agent_id="a-1", audio=AUDIO)
         await first.read_until(lambda r: r["type"] == "started")
@@ -79,7 +79,7 @@ async def test_over_the_live_call_limit_a_new_call_gets_4503_server_full_and_the
     assert next(r for r in results if r["type"] == "ended")["status"] == "completed"
     assert runtime.store.get_call("limit-live-2") is None
     assert_heard(runtime, "limit-live-1", reference, "completed")
-    assert sample(runtime, "callwatch_calls_refused_total", reason="server_full") == refused_before + 1
+    assert sample(runtime, "callwatch_calls_refused_total", reason="server_full", connector="ingest") == refused_before + 1
 
 
 async def test_with_the_recogniser_queue_too_deep_a_new_call_gets_4503_asr_queue_full_and_every_final_is_still_decoded(

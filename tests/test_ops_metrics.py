@@ -66,12 +66,12 @@ async def test_a_call_moves_the_counters_and_the_histograms(live_server, runtime
     finals = [r for r in results if r["type"] == "final"]
     prompts = [r for r in results if r["type"] == "prompt"]
     assert finals and prompts, [r["type"] for r in results]
-    assert delta("callwatch_calls_started_total") == 1
-    assert delta("callwatch_calls_ended_total", status="completed") == 1
-    assert abs(delta("callwatch_audio_received_seconds_total") - 6.0) < 0.05  # the recording is 6.0 s
-    assert delta("callwatch_ingest_errors_total", code="unknown_type") == 1
-    assert delta("callwatch_final_latency_seconds_count") == len(finals)
-    assert delta("callwatch_final_latency_seconds_sum") >= 0
+    assert delta("callwatch_calls_started_total", connector="ingest") == 1
+    assert delta("callwatch_calls_ended_total", status="completed", connector="ingest") == 1
+    assert abs(delta("callwatch_audio_received_seconds_total", connector="ingest") - 6.0) < 0.05  # the recording is 6.0 s
+    assert delta("callwatch_ingest_errors_total", code="unknown_type", connector="ingest") == 1
+    assert delta("callwatch_final_latency_seconds_count", connector="ingest") == len(finals)
+    assert delta("callwatch_final_latency_seconds_sum", connector="ingest") >= 0
     by_severity: dict[str, int] = {}
     for p in prompts:
         by_severity[p["severity"]] = by_severity.get(p["severity"], 0) + 1
