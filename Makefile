@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.callwatch-installed
 
-.PHONY: demo test setup serve bench
+.PHONY: demo test check setup serve bench
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -23,9 +23,17 @@ serve: $(STAMP)
 	$(VENV)/bin/callwatch serve
 
 test: $(STAMP)
-	# Pyflakes' checks first (unused and undefined names): seconds, and they catch what a merge leaves behind.
+	# Pyflakes' checks and the type checker first: a minute, and they catch what a merge leaves behind.
 	$(VENV)/bin/ruff check --select F .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q
+
+# The fast tier, while developing: lint, types, and the tests that need no model, browser, database or server
+# process (tests/conftest.py: HEAVY_FIXTURES). `make test` is the whole suite, as CI runs it.
+check: $(STAMP)
+	$(VENV)/bin/ruff check --select F .
+	$(VENV)/bin/mypy
+	$(PY) -m pytest -q -m "not heavy"
 
 bench: $(STAMP)
 	$(PY) benchmarks/asr.py

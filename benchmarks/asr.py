@@ -159,7 +159,7 @@ def run_direct(clips: list[Clip]) -> dict[str, Any]:
     return out
 
 
-def run_callwatch(clips: list[Clip], overrides: dict[str, str]) -> dict[str, Any]:
+def run_callwatch(clips: list[Clip], overrides: dict[str, Any]) -> dict[str, Any]:
     from service.runtime import Runtime
     from service.settings import Settings
 

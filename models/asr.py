@@ -10,13 +10,16 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 import numpy as np
 
 from models.embedded_whisper import EMBEDDED_MODEL_NAME, ensure_embedded_whisper
 from models.homophones import HomophoneLexicon, Proposal, apply_proposals
 from models.text import to_simplified
+
+if TYPE_CHECKING:
+    from faster_whisper import WhisperModel
 
 SAMPLE_RATE = 16_000
 
@@ -153,7 +156,7 @@ class FasterWhisperBackend:
     # itself conditions on up to 223 tokens, and a long prompt eats into the window's token budget.
     context_chars: int = 100
     name: str = "faster-whisper"
-    _model: object = field(init=False, repr=False)
+    _model: WhisperModel = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         from faster_whisper import WhisperModel

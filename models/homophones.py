@@ -82,8 +82,8 @@ class HomophoneLexicon:
                 word, count, *_ = line.split(" ")
                 counts[word] = counts.get(word, 0) + int(count)
         by_sound: dict[tuple[str, ...], list[str]] = {}
-        for word, count in counts.items():
-            if count >= options.min_word_count and 2 <= len(word) <= options.max_span and _HAN_RUN.fullmatch(word):
+        for word, times in counts.items():
+            if times >= options.min_word_count and 2 <= len(word) <= options.max_span and _HAN_RUN.fullmatch(word):
                 by_sound.setdefault(tuple(_tones(word)), []).append(word)
         lexicon = cls(counts, by_sound, options)
         lexicon.add_words(extra_words)

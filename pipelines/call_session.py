@@ -282,7 +282,7 @@ class CallSession:
                         call_id=self.call_id,
                         event_id=0,
                         utterance_id=f"{leg.speaker}-{index}",
-                        speaker=leg.speaker,  # type: ignore[arg-type]
+                        speaker=leg.speaker,
                         start=round(start, 3),
                         text=text,
                     )
@@ -329,7 +329,7 @@ class CallSession:
                 call_id=self.call_id,
                 event_id=0,
                 utterance_id=utterance_id,
-                speaker=speaker,  # type: ignore[arg-type]
+                speaker=speaker,
                 start=round(start, 3),
                 end=round(end, 3),
                 text=text,
@@ -373,7 +373,7 @@ class CallSession:
                                            heard.text)
         ended = await self.emit(
             EndedResult(
-                call_id=self.call_id, event_id=0, status=status,  # type: ignore[arg-type]
+                call_id=self.call_id, event_id=0, status=status,
                 duration=round(self.now, 3), utterances=self.utterance_count,
             )
         )

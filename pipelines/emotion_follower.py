@@ -38,7 +38,7 @@ class EmotionFollower(CallObserver):
         sample, turns = self.tracker.add(result.end, sentiment, arousal)
         await call.emit(EmotionResult(
             call_id=call.call_id, event_id=0, utterance_id=result.utterance_id, t=result.end,
-            valence=round(sample.valence, 3), arousal=round(sample.arousal, 3), label=sample.label,  # type: ignore[arg-type]
+            valence=round(sample.valence, 3), arousal=round(sample.arousal, 3), label=sample.label,
             confidence=round(sample.confidence, 3), smoothed_valence=round(sample.smoothed_valence, 3),
             turn=_turn(turns),
         ))

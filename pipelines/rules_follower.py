@@ -37,7 +37,7 @@ def describe_evidence(evidence: list[Evidence]) -> str:
 
 def prompt_message(call_id: str, prompt: Prompt) -> PromptResult:
     recovery = (
-        RecoveryStep(step=prompt.recovery.step, suggestion=prompt.recovery.suggestion)  # type: ignore[arg-type]
+        RecoveryStep(step=prompt.recovery.step, suggestion=prompt.recovery.suggestion)
         if prompt.recovery
         else None
     )
@@ -67,7 +67,7 @@ class RulesFollower(CallObserver):
 
     async def on_speech(self, speaker: str, start: float, end: float | None, call: CallSession) -> None:
         if speaker in _SPEAKER_LABEL:
-            self.engine.feed(VoiceSegment(speaker=speaker, start=start, end=end))  # type: ignore[arg-type]
+            self.engine.feed(VoiceSegment(speaker=speaker, start=start, end=end))
 
     async def on_tick(self, now: float, call: CallSession) -> None:
         await self._prompt(call, self.engine.advance(now))
@@ -106,6 +106,6 @@ class RulesFollower(CallObserver):
 def call_header(call_id: str, agent_id: str | None, direction: str, started_at: datetime | None,
                 caller_number: str | None = None) -> CallHeader:
     # Without a start time from the phone system, the call started now, in this machine's time zone.
-    return CallHeader(call_id=call_id, direction=direction,  # type: ignore[arg-type]
+    return CallHeader(call_id=call_id, direction=direction,
                       started_at=started_at or datetime.now().astimezone(), agent_id=agent_id,
                       caller_number=caller_number)

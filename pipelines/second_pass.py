@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Sequence
 
 import numpy as np
@@ -139,7 +140,7 @@ class SecondPass:
         out: list[HeardAgain] = []
         previous = ""
         for window in windows(sorted(pieces, key=lambda p: p.start), self.options):
-            texts = await self._scheduler.background(lambda window=window, previous=previous: self._hear(window, previous),
+            texts = await self._scheduler.background(partial(self._hear, window, previous),
                                                      audio_seconds=sum(p.seconds for p in window))
             out += [HeardAgain(piece, self._filter.clean(text, final=True)) for piece, text in zip(window, texts)]
             previous += "".join(texts)

@@ -32,8 +32,9 @@ def _rules_table_model() -> type[BaseModel]:
     fields: dict[str, Any] = {}
     for cls in RULE_CLASSES:
         field_name = cls.rule_id.replace(".", "__")
+        # A generic parameterised at run time, one per rule: mypy cannot check a type built from a variable.
         fields[field_name] = (RuleSettings[cls.options_model], Field(alias=cls.rule_id))  # type: ignore[name-defined]
-    return create_model(  # type: ignore[call-overload]
+    return create_model(
         "RulesTable",
         __config__=ConfigDict(extra="forbid", frozen=True, populate_by_name=False),
         **fields,
@@ -50,7 +51,7 @@ class RulesConfig(Strict):
     lexicon: Lexicon
     negative_turn: NegativeTurn
     recovery: Recovery
-    rules: RulesTable  # type: ignore[valid-type]
+    rules: RulesTable  # type: ignore[valid-type]  # built by create_model above: a class mypy cannot see
     # Emotion fusion, smoothing and turn thresholds, and voice-arousal tuning (models/emotion/config.py:
     # `voice` and `tracker`); which text model runs is a process setting, not etiquette.
     emotion: dict[str, Any] = Field(default_factory=dict)

@@ -82,20 +82,20 @@ class SpeechVolume(Rule[SpeechVolumeOptions]):
     options_model = SpeechVolumeOptions
 
     def on_finish(self, call: CallState, mem: None) -> Iterable[Detection]:
-        measured = [a for a in call.agent if a.level_db is not None]
+        measured = [(a, a.level_db) for a in call.agent if a.level_db is not None]
         if len(measured) < self.options.min_utterances:
             return ()
-        median = statistics.median(a.level_db for a in measured)  # type: ignore[misc]
+        median = statistics.median(level for _, level in measured)
         out = []
-        for a in measured:
-            delta = a.level_db - median  # type: ignore[operator]
+        for a, level in measured:
+            delta = level - median
             if abs(delta) > self.options.max_deviation_db:
                 word = "过高" if delta > 0 else "过低"
                 out.append(
                     Detection(
                         t=a.start,
                         evidence=[a.evidence()],
-                        detail=f"音量{word}：{a.level_db:.0f} dBFS，比坐席自己的中位数 {median:.0f} dBFS {'高' if delta > 0 else '低'} {abs(delta):.0f} dB",
+                        detail=f"音量{word}：{level:.0f} dBFS，比坐席自己的中位数 {median:.0f} dBFS {'高' if delta > 0 else '低'} {abs(delta):.0f} dB",
                         values={"delta_db": round(delta)},
                     )
                 )

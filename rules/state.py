@@ -24,7 +24,7 @@ class UtteranceRecord:
         return max(0.0, self.end - self.start)
 
     def evidence(self) -> Evidence:
-        return Evidence(kind="utterance", t=self.start, end=self.end, speaker=self.speaker, text=self.text)  # type: ignore[arg-type]
+        return Evidence(kind="utterance", t=self.start, end=self.end, speaker=self.speaker, text=self.text)
 
 
 def event_evidence(e: CallEvent) -> Evidence:

@@ -120,7 +120,7 @@ def is_backchannel(norm: str, tokens: Iterable[str], max_chars: int) -> bool:
 
 @lru_cache(maxsize=8192)
 def _pinyin(text: str) -> tuple[str, ...]:
-    return tuple(lazy_pinyin(text, style=Style.NORMAL, errors=lambda chars: list(chars)))
+    return tuple(lazy_pinyin(text, style=Style.NORMAL, errors=lambda chars: list(chars)))  # type: ignore[arg-type,return-value]  # pypinyin takes a list: one item per character
 
 
 def loose_syllable(syllable: str) -> str:

@@ -283,7 +283,7 @@ class RedisFeedBus:
         if not self._outbox:
             self._wake.wait(self.config.heartbeat_s)
             self._wake.clear()
-        batch = []
+        batch: list[_Outgoing] = []
         while self._outbox and len(batch) < self.config.batch_size:
             batch.append(self._outbox.popleft())
         return batch
@@ -299,7 +299,7 @@ class RedisFeedBus:
             pass
 
     def _take_now(self) -> list[_Outgoing]:
-        batch = []
+        batch: list[_Outgoing] = []
         while self._outbox and len(batch) < self.config.batch_size:
             batch.append(self._outbox.popleft())
         return batch

@@ -59,7 +59,7 @@ class OwnThread:
         if self._pending is not None and not self._pending.done():
             raise Busy()
         future = self._executor.submit(fn)
-        self._pending = future  # type: ignore[assignment]
+        self._pending = future  # type: ignore[assignment]  # Future[T] is a Future[object]: it is only polled
         return await asyncio.wait_for(asyncio.wrap_future(future), timeout_s)
 
     def close(self) -> None:

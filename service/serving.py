@@ -53,6 +53,7 @@ def request_head_deadline(timeout_s: float) -> type[asyncio.Protocol]:
     is complete, and the first byte of the next request stops it): a client that connects and sends nothing,
     or half a request line, held its connection (and a file descriptor) for as long as it liked."""
 
+    # uvicorn picks its HTTP protocol class at import time, so mypy sees a variable, not a class, as the base.
     class RequestHeadDeadline(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
         _head_timer: asyncio.TimerHandle | None = None
 

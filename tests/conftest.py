@@ -22,8 +22,27 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_AUDIO = Path(os.environ.get("CALLWATCH_SHARED_AUDIO", REPO.parent / "shared" / "audio"))
 
 
+# What loads the models or starts a browser, a database, Redis or a server process. A test that uses one of
+# these (or is marked `slow`) is `heavy` and left out of `make check`, the fast tier; `make test` runs all.
+HEAVY_FIXTURES = {
+    "runtime", "live_server", "audited", "audit_server", "e5_dir", "classifier", "tiny_classifier_dir", "vad",
+    "browser", "new_page", "light_server", "postgres_server", "postgres_url", "postgres_cluster", "database_url",
+    "redis_server", "redis_url", "server", "server_url", "cluster",
+}
+
+
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("CALLWATCH_CACHE_DIR", str(Path.home() / ".cache" / "callwatch"))
+    config.addinivalue_line("markers", "heavy: loads models or starts a browser, database or server (not in `make check`)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        params = getattr(item, "callspec", None)
+        on_postgres = params is not None and any(isinstance(v, str) and v == "postgresql" for v in params.params.values())
+        if (HEAVY_FIXTURES.intersection(getattr(item, "fixturenames", ())) or on_postgres
+                or item.get_closest_marker("slow")):
+            item.add_marker(pytest.mark.heavy)
 
 
 @pytest.fixture(scope="session")

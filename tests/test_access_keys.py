@@ -168,6 +168,7 @@ def test_list_shows_ids_and_states_never_keys(tmp_path: Path) -> None:
     assert a not in out and b not in out
 
 
+@pytest.mark.slow  # `callwatch keys` in a process of its own: the CLI imports the whole service
 def test_the_command_is_registered_in_callwatch(tmp_path: Path) -> None:
     path = tmp_path / "keys.yaml"
     env = {**os.environ, "CALLWATCH_KEYS_FILE": str(path)}

@@ -8,6 +8,7 @@ import signal
 import sqlite3
 
 import numpy as np
+import pytest
 from server_process import ServerProcess, pcm_frames
 
 from clients.ingest_client import CallStream
@@ -24,6 +25,7 @@ def call_row(db_path, call_id):
     return (status[0] if status else None), utterances
 
 
+@pytest.mark.slow  # a process of its own, with the models
 async def test_a_killed_server_leaves_what_it_stored_and_the_restart_marks_the_call_interrupted(tmp_path, clip, manifest):
     data = tmp_path / "data"
     first = ServerProcess(data, tmp_path / "first.log").start()

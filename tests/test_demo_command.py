@@ -8,11 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from models.text import character_error_rate
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "demo_call.json"
 
 
+@pytest.mark.slow  # a process of its own, with the models
 def test_demo_streams_the_sample_call_and_prints_its_transcript(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

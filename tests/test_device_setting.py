@@ -31,6 +31,7 @@ def test_device_is_the_default_for_both_models_and_picks_the_compute_type(monkey
     assert (s.asr_device, s.emotion_device, s.asr_compute_type) == ("cpu", "cpu", "int8")
 
 
+@pytest.mark.slow  # a process of its own, with the models
 def test_serve_with_cuda_and_no_gpu_stops_with_the_reason(tmp_path):
     import ctranslate2
     import torch

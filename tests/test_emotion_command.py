@@ -4,7 +4,10 @@ import json
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.slow  # a process of its own, with the models
 def test_emotion_command_labels_each_line_in_order():
     lines = ["你们这是什么服务！我都打了三次电话了！", "我的手机号是一三八一二三四五六七八", "好的好的，谢谢啊", ""]
     done = subprocess.run([sys.executable, "-m", "service.cli", "emotion"], input="\n".join(lines) + "\n",

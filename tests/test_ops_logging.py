@@ -91,6 +91,7 @@ def test_text_lines_carry_the_call_in_brackets():
     assert text.endswith("INFO callwatch.ingest: call ended [status=completed]")
 
 
+@pytest.mark.slow  # a process of its own, with the models
 @pytest.mark.parametrize("log_format", ["text", "json"])
 def test_a_real_server_logs_urls_without_the_keys_in_them(tmp_path: Path, log_format: str) -> None:
     """The QA pages take `?token=KEY` once (docs/security.md); uvicorn's access and websocket lines quote the

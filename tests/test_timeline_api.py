@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 TIMELINES = Path(__file__).parent / "data" / "timelines"
 SWITCHED_OFF = "rules:\n  opening.bare_wei:\n    enabled: false\n"
@@ -41,6 +42,7 @@ def test_rest_audit_refuses_a_bad_timeline_with_the_place_named(live_server):
     assert "events[0]" in response.json()["detail"]
 
 
+@pytest.mark.slow  # a process of its own, with the models
 def test_cli_prints_the_report_and_exits_2_on_a_bad_rules_file(tmp_path):
     path, _, rules_file = a_timeline_with_a_bare_wei()
     done = subprocess.run([sys.executable, "-m", "service.cli", "audit-timeline", str(path), "--rules", str(rules_file)],

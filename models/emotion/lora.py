@@ -4,11 +4,12 @@ into the weights at load time (no inference cost), shipped inside the head file.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 
-def _linear_targets(model, targets: tuple[str, ...]) -> dict[str, object]:
+def _linear_targets(model, targets: tuple[str, ...]) -> dict[str, Any]:
     import torch
 
     return {

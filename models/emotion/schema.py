@@ -20,10 +20,10 @@ class TextSentimentOut(BaseModel):
     @classmethod
     def of(cls, s: TextSentiment) -> "TextSentimentOut":
         return cls(
-            label=s.label,  # type: ignore[arg-type]
+            label=s.label,
             valence=round(s.valence, 4),
             confidence=round(s.confidence, 4),
-            polarity=s.polarity,  # type: ignore[arg-type]
+            polarity=s.polarity,
         )
 
 
@@ -47,7 +47,7 @@ class EmotionOut(BaseModel):
             t=s.t,
             valence=r(s.valence),
             arousal=r(s.arousal),
-            label=s.label,  # type: ignore[arg-type]
+            label=s.label,
             confidence=r(s.confidence),
             smoothed_valence=r(s.smoothed_valence),
             smoothed_arousal=r(s.smoothed_arousal),
@@ -67,10 +67,10 @@ class EmotionTurnOut(BaseModel):
     @classmethod
     def of(cls, e: EmotionTurn) -> "EmotionTurnOut":
         return cls(
-            kind=e.kind,  # type: ignore[arg-type]
+            kind=e.kind,
             t=e.t,
             valence=round(e.valence, 4),
-            label=e.label,  # type: ignore[arg-type]
+            label=e.label,
             index=e.index,
             lowest_valence=round(e.lowest_valence, 4),
         )

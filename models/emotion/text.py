@@ -180,7 +180,7 @@ class SentimentClassifier:
 
             cache = Path(cfg.cache_dir) if cfg.cache_dir else None
             model_ref: str = str(ensure_e5_model(cache))
-            head_ref = cfg.head or str(DEFAULT_HEAD_PATH)
+            head_ref: str | None = cfg.head or str(DEFAULT_HEAD_PATH)
         else:
             model_ref = cfg.model
             head_ref = cfg.head

@@ -138,7 +138,7 @@ class VoiceArousal:
     def excitement(self, f: VoiceFeatures) -> float | None:
         """Weighted change of the cues against the baseline, in "units" (0 = baseline)."""
         b, cfg = self._base, self.config
-        if not f.usable or b.voiced_s <= 0:
+        if not f.usable or b.voiced_s <= 0 or f.loudness_db is None or f.pitch_st is None:
             return None
         cues = {
             "loudness": (f.loudness_db - b.loudness_db) / cfg.loudness_unit_db,

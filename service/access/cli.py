@@ -200,7 +200,8 @@ def list_keys(
     now = datetime.now(timezone.utc).replace(microsecond=0)
     rows = []
     for p in keys.principals:
-        for k in p.keys or [None]:
+        keys_or_none: list[KeySpec | None] = list(p.keys) or [None]  # a principal without keys is listed, as "no key"
+        for k in keys_or_none:
             rows.append({
                 "role": p.role, "name": p.name, "tenant": p.effective_tenant,
                 "key_id": k.key_id if k else None,
@@ -214,7 +215,7 @@ def list_keys(
         return
     columns = ("role", "name", "tenant", "key_id", "created", "expires", "state")
     table = [columns] + [tuple(str(r[c] if r[c] is not None else "—") for c in columns) for r in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
-    for row in table:
-        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
+    for line in table:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
 

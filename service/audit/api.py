@@ -88,6 +88,7 @@ def query_params(model: type[CallQuery]) -> Callable[..., CallQuery]:
                 {**e, "loc": ("query", *e["loc"])} for e in err.errors(include_url=False, include_context=False)
             ]) from None
 
+    # FastAPI reads the query parameters off the signature; functions have no declared `__signature__`.
     dependency.__signature__ = inspect.signature(model)  # type: ignore[attr-defined]
     return dependency
 
@@ -110,7 +111,7 @@ def queue_for(request: Request) -> AuditQueue:
 def _options(request: Request, agent_channel: int, rules_name: str) -> AuditOptions:
     settings = request.app.state.runtime.settings
     return AuditOptions(
-        agent_channel=agent_channel,  # type: ignore[arg-type]
+        agent_channel=agent_channel,
         max_seconds=getattr(settings, "max_call_s", 4 * 3600),
         max_bytes=settings.audit_max_file_bytes,
         beam_size=settings.audit_beam_size,
@@ -181,7 +182,7 @@ async def upload_batch(
         file_meta = per_file.get(name) or common
         items.append(NewFile(target, name, resolve_meta(name, beside, file_meta)))
     batch_id = await queue.submit(items, options, book, source="upload", rules_text=rules_text)
-    return queue.batch(batch_id)  # type: ignore[return-value]
+    return _submitted(queue, batch_id)
 
 
 async def _rules_upload(rules: UploadFile | None, name: str) -> str | None:
@@ -248,7 +249,13 @@ async def path_batch(request: Request, body: PathBatchRequest) -> BatchOut:
         raise unprocessable(("body", "paths"), str(err)) from None
     batch_id = await queue.submit(items, _options(request, body.agent_channel, rules_name), book, source="path",
                                   rules_text=body.rules)
-    return queue.batch(batch_id)  # type: ignore[return-value]
+    return _submitted(queue, batch_id)
+
+
+def _submitted(queue: AuditQueue, batch_id: str) -> BatchOut:
+    batch = queue.batch(batch_id)
+    assert batch is not None, "a batch is read back in the request that submitted it"
+    return batch
 
 
 def _visible_batch(request: Request, queue: AuditQueue, batch_id: str) -> BatchOut:

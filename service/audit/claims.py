@@ -166,7 +166,8 @@ class JobClaims:
             row = self._row(job_id)
             if row is not None and row.state == "running":
                 lapsed = (audit_jobs.c.state == "running", audit_jobs.c.started_at == row.started_at)
-                done = self.store.retrying(lambda attempt, job_id=job_id, lapsed=lapsed: self._moved(
+                # Run at once, inside this iteration: the lambda needs no bound copies of the loop's names.
+                done = self.store.retrying(lambda attempt: self._moved(
                     job_id, *lapsed, attempt=attempt, then=("queued", None),
                     values={"state": "queued", "started_at": None, "progress": 0.0}))
                 if done:

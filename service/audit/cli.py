@@ -70,7 +70,7 @@ async def run_batch(
 
     book, rules_name, rules_text = book_from_file(rules, runtime)
     files = recordings(inputs, meta)
-    options = AuditOptions(agent_channel=agent_channel, beam_size=beam_size, rules_name=rules_name,  # type: ignore[arg-type]
+    options = AuditOptions(agent_channel=agent_channel, beam_size=beam_size, rules_name=rules_name,
                            max_seconds=max_seconds or runtime.settings.max_call_s)
     writer = ReportWriter(out_dir, formats)
     queue = AuditQueue(runtime, workers)

@@ -77,7 +77,9 @@ def index_call(
         row["tenant"] = owner
     rowid = conn.execute(select(audit_calls.c.rowid_).where(audit_calls.c.call_id == call_id)).scalar()
     if rowid is None:
-        rowid = conn.execute(insert(audit_calls).values(call_id=call_id, **row)).inserted_primary_key[0]
+        inserted = conn.execute(insert(audit_calls).values(call_id=call_id, **row)).inserted_primary_key
+        assert inserted is not None  # a single-row insert always has one
+        rowid = inserted[0]
     else:
         conn.execute(update(audit_calls).where(audit_calls.c.call_id == call_id).values(**row))
     conn.execute(delete(audit_call_rules).where(audit_call_rules.c.call_id == call_id))

@@ -82,7 +82,7 @@ def _events(row: dict[str, str], where: str) -> list[MetaEvent] | None:
         by = None
         if name == "hangup":
             by = _HANGUP_BY.get((row.get("hangup_by") or "").strip().lower(), "system")
-        events.append(MetaEvent(event=name, t=t, by=by))  # type: ignore[arg-type]
+        events.append(MetaEvent(event=name, t=t, by=by))
     return sorted(events, key=lambda e: e.t) or None
 
 
@@ -114,8 +114,8 @@ def _rows_meta(reader: csv.DictReader[str], file_name: str) -> dict[str, Recordi
         try:
             meta = RecordingMeta(
                 agent_id=row.get("agent_id") or None,
-                direction=_DIRECTIONS.get(direction) if direction else None,  # type: ignore[arg-type]
-                started_at=row.get("started_at") or None,  # type: ignore[arg-type]
+                direction=_DIRECTIONS.get(direction) if direction else None,
+                started_at=row.get("started_at") or None,
                 caller_number=row.get("caller_number") or None,
                 events=_events(row, where),
             )

@@ -201,8 +201,10 @@ def _timeline(outcome: Any, call_id: str, meta: RecordingMeta, direction: str,
          "evidence": r.evidence}
         for r in outcome.results if r.type == "prompt"
     ]
-    seen: set[str] = set()
-    prompts = [p for p in prompts if not (p["prompt_id"] in seen or seen.add(p["prompt_id"]))]  # type: ignore[func-returns-value]
+    first: dict[str, dict[str, Any]] = {}
+    for p in prompts:
+        first.setdefault(p["prompt_id"], p)
+    prompts = list(first.values())
     timeline, mono = build_timeline(call_id=call_id, direction=direction, started_at=started, agent_id=meta.agent_id,
                                     caller_number=meta.caller_number, events=events, utterances=utts)
     return timeline, {"mono": mono, "rows": {"events": events, "utts": utts, "prompts": prompts}}

@@ -51,7 +51,7 @@ def generate_calls(engine: Engine, n: int, *, seed: int = 7, batch: int = 5000, 
             call_id = f"gen-{i:07d}"
             agent = f"A{1000 + rng.randrange(agents)}"
             started = (start + timedelta(seconds=rng.randrange(60 * 86400))).isoformat()
-            t, lines = 0.0, []
+            t, lines = 0.0, list[dict[str, Any]]()
             for k in range(rng.randint(6, 18)):
                 speaker = "agent" if k % 2 == 0 else "customer"
                 text = rng.choice(AGENT_LINES if speaker == "agent" else CUSTOMER_LINES).format(n=rng.randint(1000, 9999))

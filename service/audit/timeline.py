@@ -76,12 +76,12 @@ def build_timeline(
     ]
     timeline = CallTimeline(
         call_id=call_id,
-        direction=direction,  # type: ignore[arg-type]
+        direction=direction,
         started_at=started_at,
         agent_id=agent_id,
         caller_number=caller_number,
         events=evs,
-        utterances=[Utterance(speaker=side, start=u["start"], end=max(u["end"], u["start"]), text=u["text"],  # type: ignore[arg-type]
+        utterances=[Utterance(speaker=side, start=u["start"], end=max(u["end"], u["start"]), text=u["text"],
                               level_db=u.get("level_db"))
                      for u, side in zip(utterances, sides)],
         emotion=sorted(emotion, key=lambda s: s.t),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -27,6 +28,7 @@ def test_usage_errors_exit_2(tmp_path):
     assert r.exit_code == 2 and "line" in r.output
 
 
+@pytest.mark.slow  # the real command in a process of its own, with the models
 def test_audit_command_writes_reports_and_summary(tmp_path, shared_audio, monkeypatch, settings):
     monkeypatch.setenv("CALLWATCH_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("CALLWATCH_CACHE_DIR", str(settings.cache_dir))
