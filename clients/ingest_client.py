@@ -106,6 +106,33 @@ def _wire_frames(audio: np.ndarray, rate: int, encoding: str) -> tuple[list[byte
     return frames, rate
 
 
+async def play_call(url: str, agent: np.ndarray, customer: np.ndarray, rate: int, *, call_id: str, agent_id: str,
+                    key: str | None = None, speed: float = 1.0,
+                    on_message: Callable[[dict[str, Any]], None] | None = None) -> None:
+    """Stream two float32 legs as a v1 call (μ-law 8 kHz stereo, as from a SIP trunk) at `speed` times real
+    time, then hang up; the same shape as the platform clients in `clients/platforms/`."""
+    audio = np.stack([agent, customer], axis=1)
+    frames, wire_rate = _wire_frames(audio, rate, "mulaw")
+    headers = {"Authorization": f"Bearer {key}"} if key else None
+    async with CallStream(url, headers) as call:
+        await call.start(call_id=call_id, agent_id=agent_id, audio={"encoding": "mulaw", "sample_rate": wire_rate})
+        await call.event("answered", t=0.0)
+
+        async def collect() -> None:
+            async for result in call.results():
+                if on_message:
+                    on_message(result)
+
+        collector = asyncio.create_task(collect())
+        t0 = time.monotonic()
+        for i, frame in enumerate(frames):
+            if (delay := t0 + i * FRAME_SECONDS / speed - time.monotonic()) > 0:
+                await asyncio.sleep(delay)
+            await call.send_audio(frame)
+        await call.event("hangup", by="customer")
+        await collector
+
+
 async def stream_file(
     path: Path,
     *,
