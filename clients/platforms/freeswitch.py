@@ -190,11 +190,12 @@ async def play_call(url: str, agent: np.ndarray, customer: np.ndarray, rate: int
                     module: Module = "mod_audio_fork", mix_type: MixType = "stereo", sample_rate: int | None = None,
                     caller: Literal["customer", "agent"] = "customer", caller_number: str | None = "13800138000",
                     direction: str = "inbound", audio_in_url: bool = False,
-                    texts: Sequence[tuple[float, dict[str, Any]]] = (), hangup_by: str | None = None) -> None:
+                    texts: Sequence[tuple[float, dict[str, Any]]] = (), hangup_by: str | None = "customer") -> None:
     """Fork one call to `url` as `module` would: metadata, then the legs as L16 in 20 ms frames at `speed` times
     real time, then the end. With `hangup_by`, the end is a `send_text` hangup event and the socket is read until
-    the server closes it (so `ended` and the report arrive); without, the module is stopped (close 1000), as
-    when the channel hangs up. `texts` are `send_text` messages at call times (`{"event": "hold"}`, ...)."""
+    the server closes it (so every final, `ended` and the report arrive); with None, the module is stopped
+    (close 1000) as when the channel hangs up, and what the server sends after that is lost, as it is to a real
+    module. `texts` are `send_text` messages at call times (`{"event": "hold"}`, ...)."""
     sample_rate = sample_rate or rate
     caller_leg, callee_leg = (customer, agent) if caller == "customer" else (agent, customer)
     samples = resample(mix_down(caller_leg, callee_leg, mix_type), rate, sample_rate)

@@ -39,8 +39,8 @@ router = APIRouter()
 CONNECTOR = "freeswitch"
 
 
-def _describe(error: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in item['loc']) or 'metadata'}: {item['msg']}" for item in error.errors())
+def _describe(error: ValidationError, what: str = "metadata") -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in item['loc']) or what}: {item['msg']}" for item in error.errors())
 
 
 def connector_key(websocket: WebSocket) -> str:
@@ -149,7 +149,7 @@ class ForkLink(WebSocketLink):
             if "event" not in data:
                 raise ProtocolFault("unknown_message", "a text frame after the metadata with no `event`: ignored; "
                                                        "send {\"event\": \"hold\"} and the like") from None
-            raise ProtocolFault("invalid_message", f"event: {_describe(exc)}") from None
+            raise ProtocolFault("invalid_message", _describe(exc, "event")) from None
 
     async def send(self, result: dict[str, Any]) -> None:
         await self.send_json(server_text(result).model_dump(mode="json"))

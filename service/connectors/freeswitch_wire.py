@@ -27,6 +27,7 @@ MixType = Literal["mono", "mixed", "stereo"]
 Role = Literal["agent", "customer"]
 # L16 rates the modules make (multiples of 8 kHz) that protocol v1 takes (up to 48 kHz).
 SAMPLE_RATES = (8000, 16000, 24000, 32000, 48000)
+MAX_NUMBER = StartMessage.model_fields["caller_number"].metadata[0].max_length
 
 
 def sample_rate_of(value: Any) -> int:
@@ -77,10 +78,10 @@ class ForkMetadata(BaseModel):
         return self.uuid or self.call_sid
 
     def number(self) -> str | None:
-        """The customer's number: as given, else Jambonz's `from` (inbound) or `to` (outbound)."""
-        if self.caller_number:
-            return self.caller_number
-        return self.to_number if self.direction == "outbound" else self.from_number
+        """The customer's number: as given, else Jambonz's `from` (inbound) or `to` (outbound). One longer than
+        v1 takes (a SIP URI, say) is left out rather than refusing the call: the module cannot send it again."""
+        number = self.caller_number or (self.to_number if self.direction == "outbound" else self.from_number)
+        return number if number is None or len(number) <= MAX_NUMBER else None
 
 
 class StreamChoice(BaseModel):

@@ -76,7 +76,7 @@ async def test_mod_audio_fork_stereo_8k_in_real_time(live_server, runtime, two_p
     await play_call(endpoint(live_server), two_party_call.agent, two_party_call.customer, two_party_call.rate,
                     call_id=call_id, agent_id="fs-agent-1", speed=1.0, on_message=messages.append,
                     module="mod_audio_fork", mix_type="stereo", caller_number="13912345678",
-                    texts=[(12.3, {"event": "hold"}), (12.9, {"event": "resume"})])
+                    texts=[(12.3, {"event": "hold"}), (12.9, {"event": "resume"})], hangup_by=None)
     call = await stored_status(runtime, call_id)
     assert (call.status, call.agent_id, call.caller_number) == ("completed", "fs-agent-1", "13912345678")
     assert call.audio_format["layout"] == "stereo" and call.audio_format["sample_rate"] == 8000
@@ -205,6 +205,18 @@ async def test_a_rate_jambonz_offers_but_v1_does_not_take(live_server, runtime):
     assert runtime.store.get_call("jz-64k-77a1") is None
 
 
+async def test_a_caller_number_v1_cannot_hold_is_left_out_not_the_call(live_server, runtime, two_party_call):
+    call_id = "jz-long-from-9d0e"
+    stream = await opened(live_server, module="jambonz")
+    await stream.send_text({"callSid": call_id, "agent_id": "jz-agent-2", "mixType": "mono", "sampleRate": 8000,
+                            "direction": "inbound", "from": "sip:+8613700001111@carrier.example.com;user=phone",
+                            "to": "95500"})
+    await stream.send_audio(two_party_call.customer[:two_party_call.rate], two_party_call.rate, speed=4.0)
+    await stream.stop()
+    call = await stored_status(runtime, call_id)
+    assert (call.status, call.agent_id, call.caller_number) == ("completed", "jz-agent-2", None)
+
+
 async def test_odd_length_frames_and_unknown_text_are_reported_and_the_call_goes_on(live_server, runtime,
                                                                                     two_party_call):
     call_id = "odd-frame-6f2a"
@@ -222,7 +234,8 @@ async def test_odd_length_frames_and_unknown_text_are_reported_and_the_call_goes
     call = await stored_status(runtime, call_id)
     assert call.status == "completed" and call.duration == pytest.approx(6.0, abs=0.1)
     errors = unwrapped(stream.received, "json")
-    codes = [m["code"] for m in errors if m["type"] == "error"]
+    # (`asr_behind` may come too, when the machine is loaded: it says so of the recogniser, not of this input)
+    codes = [m["code"] for m in errors if m["type"] == "error" and m["code"] != "asr_behind"]
     assert codes == ["bad_audio_frame", "unknown_message", "unknown_message", "invalid_message"]
     assert not unwrapped(stream.received, "error"), "non-fatal errors never go as mod_audio_fork `error`"
     assert [e["event"] for e in runtime.store.list_events(call_id)] == ["hangup"]
