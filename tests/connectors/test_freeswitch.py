@@ -230,15 +230,19 @@ async def test_odd_length_frames_and_unknown_text_are_reported_and_the_call_goes
     await stream.send_text({"event": "dtmf", "dtmf": "5", "duration": 1600})  # Jambonz passDtmf: passed over
     await stream.send_text({"event": "hangup"})  # no `by`
     await stream.send_audio(stereo[3 * two_party_call.rate:], two_party_call.rate, speed=4.0, start_s=3.0)
-    await stream.stop()
+    # Hung up as text, so every error reaches the module before `ended` (a stopped module hears nothing after
+    # it closes, and a loaded server may still be reading its last frames then).
+    await stream.send_text({"event": "hangup", "by": "agent"})
+    await stream.wait_closed()
     call = await stored_status(runtime, call_id)
     assert call.status == "completed" and call.duration == pytest.approx(6.0, abs=0.1)
     errors = unwrapped(stream.received, "json")
+    assert errors[-2]["type"] == "ended" and errors[-1]["type"] == "report"
     # (`asr_behind` may come too, when the machine is loaded: it says so of the recogniser, not of this input)
     codes = [m["code"] for m in errors if m["type"] == "error" and m["code"] != "asr_behind"]
     assert codes == ["bad_audio_frame", "unknown_message", "unknown_message", "invalid_message"]
     assert not unwrapped(stream.received, "error"), "non-fatal errors never go as mod_audio_fork `error`"
-    assert [e["event"] for e in runtime.store.list_events(call_id)] == ["hangup"]
+    assert [(e["event"], e["by"]) for e in runtime.store.list_events(call_id)] == [("hangup", "agent")]
 
 
 async def test_a_vanishing_module_leaves_the_call_dropped_with_what_was_heard(live_server, runtime,
