@@ -147,12 +147,28 @@ class Settings(BaseSettings):
     )
     redis_key_prefix: str = Field("callwatch:feed:", description="key prefix in Redis, so deployments can share one")
 
+    # FreeSWITCH mod_audio_fork / mod_audio_stream, Jambonz listen (docs/connectors.md)
+    freeswitch_mix_type: Literal["mono", "mixed", "stereo"] = Field(
+        "mono", description="the mix type of a stream whose metadata and URL do not say (Jambonz always says)")
+    freeswitch_sample_rate: int = Field(
+        8000, description="the L16 rate of a stream whose metadata and URL do not say: 8000, 16000, 24000, 32000 or 48000")
+    freeswitch_caller_is: Literal["customer", "agent"] = Field(
+        "customer", description="whose voice the module's 'caller' (read stream: stereo left, mono) is, unless the "
+                                "metadata's caller_is says; the other voice is the callee's")
+
     # Operations
     log_format: Literal["text", "json"] = Field("text", description="json: one object per line with call_id, for a log collector")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     metrics_token: str = Field("", description="when set, GET /metrics needs Authorization: Bearer TOKEN")
     shutdown_grace_s: float = Field(
         30.0, gt=0, description="on SIGTERM, time given to the calls in progress to flush their last finals before they are cut")
+
+    @field_validator("freeswitch_sample_rate")
+    @classmethod
+    def _fork_rate(cls, value: int) -> int:
+        if value not in (8000, 16000, 24000, 32000, 48000):
+            raise ValueError("an L16 rate the modules make and protocol v1 takes: 8000, 16000, 24000, 32000 or 48000")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -8,4 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from service.connectors import freeswitch
+
 router = APIRouter()
+router.include_router(freeswitch.router)
