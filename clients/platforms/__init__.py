@@ -1,0 +1,1 @@
+"""Clients that speak the phone platforms' own streaming protocols, written from their specifications."""
