@@ -231,8 +231,8 @@ async def play_call(url: str, agent: np.ndarray, customer: np.ndarray, rate: int
                 pinger = asyncio.create_task(_ping_every(session, PING_S))
                 ahead_s = await _stream(session, streams, frame_s, speed, hold, vanish_at)
                 pinger.cancel()  # no more pings once the session is closing
-                if vanish_at is not None and session.position_s >= vanish_at and session.disconnect is None:
-                    vanished = True  # gone mid-call: no close, no closing handshake
+                if vanish_at is not None and session.disconnect is None:
+                    vanished = True  # gone mid-call (or at the end): no close, no closing handshake
                 else:
                     await session.close("disconnect" if session.disconnect else "end", wait=wait_closed,
                                         ahead_s=ahead_s)

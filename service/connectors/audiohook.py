@@ -175,9 +175,11 @@ class AudioHookLink(WebSocketLink):
         self.clock_s += len(frame) / self.selected.channels / RATE
 
     async def _on_text(self, text: str) -> None:
-        quiet = self.state in ("disconnecting", "closed")  # the session is ending: only `close` matters now
+        # The session is ending: only the client's `close` matters now, and it is taken even when the error
+        # that ended the session was in the sequence numbers themselves.
+        quiet = self.state in ("disconnecting", "closed")
         try:
-            message = self._checked(text)
+            message = self._checked(text, in_sequence=not quiet)
         except ProtocolFault:
             if quiet:
                 return
@@ -223,7 +225,7 @@ class AudioHookLink(WebSocketLink):
         else:
             raise _fault("unknown_type", f"'{kind}' is not an AudioHook client message")
 
-    def _checked(self, text: str) -> ClientMessage:
+    def _checked(self, text: str, in_sequence: bool = True) -> ClientMessage:
         """The message, once it is one of this session's, in sequence; else the protocol error."""
         try:
             data = json.loads(text)
@@ -236,9 +238,9 @@ class AudioHookLink(WebSocketLink):
         except ValidationError as exc:
             where = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
             raise _fault("invalid_message", f"not an AudioHook version 2 client message ({where})") from None
-        if message.seq != self.clientseq + 1:
+        if in_sequence and message.seq != self.clientseq + 1:
             raise _fault("out_of_order", f"seq {message.seq} where {self.clientseq + 1} was due")
-        if message.serverseq > self.seq:
+        if in_sequence and message.serverseq > self.seq:
             raise _fault("out_of_order", f"serverseq {message.serverseq} is past the last server seq {self.seq}")
         if self.session_id is None:
             self.session_id = message.id
