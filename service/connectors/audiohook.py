@@ -207,7 +207,7 @@ class AudioHookLink(WebSocketLink):
         elif self.state in ("preparing", "opening"):
             if kind in ("paused", "resumed", "discarded", "update", "error"):
                 raise _fault("not_open", f"'{kind}' before the session was opened", CloseCode.NO_VALID_START)
-            raise _fault("unknown_type", f"'{kind}' is not an AudioHook client message", CloseCode.NO_VALID_START)
+            raise _fault("unknown_type", f"'{kind}' is not an AudioHook client message")
         elif kind == "paused":
             self._pause()
         elif kind == "resumed":
