@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from service.access.guard import INGEST_ROLES, Refusal, authorize
 from service.call_link import Gone, Incoming, ProtocolFault, WebSocketLink
 from service.connectors.audiohook_protocol import (
+    CLIENT_TYPES,
     NULL_UUID,
     ClientMessage,
     CloseParameters,
@@ -186,7 +187,7 @@ class AudioHookLink(WebSocketLink):
             raise
         kind, parameters = message.type, message.parameters
         if quiet:
-            if kind == "close":
+            if kind == "close" and self.state == "disconnecting":
                 await self._closed()
             elif kind == "ping":
                 await self._send("pong", {})
@@ -208,6 +209,8 @@ class AudioHookLink(WebSocketLink):
             if kind in ("paused", "resumed", "discarded", "update", "error"):
                 raise _fault("not_open", f"'{kind}' before the session was opened", CloseCode.NO_VALID_START)
             raise _fault("unknown_type", f"'{kind}' is not an AudioHook client message")
+        elif self.state == "probe" and kind in CLIENT_TYPES:
+            return  # a probe carries no call to hold or transcribe
         elif kind == "paused":
             self._pause()
         elif kind == "resumed":

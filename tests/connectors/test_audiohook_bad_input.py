@@ -170,3 +170,25 @@ async def test_a_second_connection_for_a_stored_conversation_is_refused(live_ser
         await refused(client, got, "duplicate_call")
         assert "opened" not in [m["type"] for m in got]
     assert runtime.store.get_call(conversation).status == "completed"
+
+
+async def test_update_discarded_and_a_client_error_go_on_with_the_call(live_server, runtime, two_party_call):
+    """Not errors: `update` with a language turns transcripts on, `discarded` audio is filled so the call's
+    clock stays on the stream's position, a client `error` is noted and the call goes on."""
+    conversation = str(uuid.uuid4())
+    async with session(live_server.url) as (client, got):
+        await client.send("open", open_parameters(conversation))
+        await arrival(got, "opened")
+        await client.send("update", {"language": "zh-CN"})
+        await client.send("error", {"code": 429, "message": "too many events", "retryAfter": "PT0.1S"})
+        await client.send("discarded", {"start": "PT0S", "discarded": "PT2S"})
+        client.position_s += 2.0
+        await speak(client, two_party_call, 5.5)
+        await client.close("end")
+        assert client.closed.is_set() and "disconnect" not in [m["type"] for m in got]
+    transcripts = [m for m in got if m["type"] == "event"]
+    assert transcripts, "update with a language asks for transcripts"
+    await heard_and_kept(runtime, conversation, "completed")
+    assert abs(runtime.store.get_call(conversation).duration - 7.5) < 0.2
+    first = min(float(e["parameters"]["entities"][0]["data"]["offset"][2:-1]) for e in transcripts)
+    assert first > 2.0  # the agent starts 0.5 s into the audio, which starts 2 s into the stream
