@@ -6,6 +6,7 @@ etiquette (company name, thresholds, phrase lists, prompts) lives in the rules f
 
 from __future__ import annotations
 
+import base64
 import socket
 import os
 from pathlib import Path
@@ -141,6 +142,11 @@ class Settings(BaseSettings):
     request_head_timeout_s: float = Field(
         10.0, gt=0, description="an HTTP connection that has not sent a whole request line and headers this long after connecting (or after its last response) is closed")
 
+    # Platform connectors (docs/connectors.md).
+    audiohook_client_secret: str = Field(
+        "", description="the Genesys AudioHook integration's client secret, base64 as Genesys shows it; when set, "
+                        "every AudioHook connection must carry a valid HTTP message signature made with it")
+
     # Several instances behind a load balancer share the agent feed over Redis (docs/agent-feed.md).
     redis_url: str | None = Field(
         None, description="redis://HOST:6379/0: every instance's feed serves every call; unset: in-process, one instance"
@@ -168,6 +174,16 @@ class Settings(BaseSettings):
     def _fork_rate(cls, value: int) -> int:
         if value not in (8000, 16000, 24000, 32000, 48000):
             raise ValueError("an L16 rate the modules make and protocol v1 takes: 8000, 16000, 24000, 32000 or 48000")
+        return value
+
+    @field_validator("audiohook_client_secret")
+    @classmethod
+    def _secret_is_base64(cls, value: str) -> str:
+        if value:
+            try:
+                base64.b64decode(value, validate=True)
+            except ValueError:
+                raise ValueError("must be base64, as Genesys shows the client secret") from None
         return value
 
     @field_validator("log_level", mode="before")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.connectors import freeswitch
+from service.connectors import audiohook, freeswitch
 
 router = APIRouter()
+router.include_router(audiohook.router)
 router.include_router(freeswitch.router)
