@@ -8,4 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from service.connectors import twilio
+
 router = APIRouter()
+router.include_router(twilio.router)
