@@ -216,6 +216,7 @@ class TwilioLink(WebSocketLink):
         self._ready: deque[Incoming | _Silence] = deque(
             [plan.start, CallEventMessage(type="event", event="answered", t=0.0)])
         self._timeline = TrackTimeline(tolerance=TIMESTAMP_TOLERANCE_MS * SAMPLES_PER_MS)
+        self._gone: Gone | None = None
 
     async def accept(self) -> None:
         """Accepted before `start` could be read (the key is in it)."""
@@ -225,8 +226,13 @@ class TwilioLink(WebSocketLink):
 
     async def receive(self) -> Incoming:
         while not self._ready:
+            if self._gone is not None:
+                # Twilio closes right after `stop`: the owner may still be working through audio it held
+                # back, and ask again.
+                return self._gone
             frame = await self.receive_frame()
             if isinstance(frame, Gone):
+                self._gone = frame
                 return frame
             self._translate(frame)
         head = self._ready[0]
@@ -258,8 +264,10 @@ class TwilioLink(WebSocketLink):
         if isinstance(message, Media):
             self._media(message)
         elif isinstance(message, Stop):
-            # Twilio does not say who ended the call, or whether only the stream was stopped.
-            self._ready.append(CallEventMessage(type="event", event="hangup", by="system"))
+            # Twilio does not say who ended the call, or whether only the stream was stopped. The stream
+            # ended where its furthest track did.
+            end = max(self._timeline.delivered(track) for track in self.legs) / RATE
+            self._ready.append(CallEventMessage(type="event", event="hangup", by="system", t=end))
         elif isinstance(message, (Connected, Start)):
             raise ProtocolFault("already_started", f"a second {event!r} on a started stream: ignored")
         # `dtmf` and `mark` are taken and ignored: protocol v1 has no key presses, and callwatch sends no
