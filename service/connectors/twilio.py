@@ -244,8 +244,7 @@ class TwilioLink(WebSocketLink):
         return self._ready.popleft()
 
     def _translate(self, frame: str | bytes) -> None:
-        """Queue what one Twilio frame means for the call; raise ProtocolFault (after queuing any audio it
-        still carries) for what cannot be taken."""
+        """Queue what one Twilio frame means for the call; raise ProtocolFault for what cannot be taken."""
         if isinstance(frame, bytes):
             raise ProtocolFault("unexpected_binary", f"a binary frame of {len(frame)} bytes; Twilio sends JSON text "
                                                      "frames: dropped")
