@@ -162,6 +162,16 @@ class Settings(BaseSettings):
         "customer", description="whose voice the module's 'caller' (read stream: stereo left, mono) is, unless the "
                                 "metadata's caller_is says; the other voice is the callee's")
 
+    # Twilio Media Streams (docs/connectors.md#twilio-media-streams)
+    twilio_auth_token: str = Field(
+        "", description="the Twilio account's auth token: when set, a stream's handshake must carry a valid X-Twilio-Signature")
+    twilio_stream_url: str = Field(
+        "", description="the wss URL the TwiML's <Stream url> names, as Twilio signs it; default wss://HOST/PATH of the "
+                        "request: set it behind a proxy that changes the host or the path")
+    twilio_inbound_speaker: Literal["customer", "agent"] = Field(
+        "customer", description="whose voice Twilio's inbound track carries (the party on the call leg the TwiML runs "
+                                "on); the outbound track is the other's")
+
     # Operations
     log_format: Literal["text", "json"] = Field("text", description="json: one object per line with call_id, for a log collector")
     log_level: Literal["debug", "info", "warning", "error"] = "info"

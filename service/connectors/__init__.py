@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.connectors import audiohook, freeswitch
+from service.connectors import audiohook, freeswitch, twilio
 
 router = APIRouter()
 router.include_router(audiohook.router)
 router.include_router(freeswitch.router)
+router.include_router(twilio.router)
