@@ -82,23 +82,30 @@ class WebSocketLink:
         self.ws = websocket
         self.tenant = tenant
         self.client_gone = False
+        self._left: Gone | None = None
 
     async def accept(self) -> None:
         await self.ws.accept()
 
     async def receive_frame(self) -> str | bytes | Gone:
-        """The next websocket frame as it came."""
+        """The next websocket frame as it came. Once the client is gone, `Gone` again on every call: the owner
+        may still be working through audio it held back, and ask again (starlette raises on a second read)."""
+        if self._left is not None:
+            return self._left
         try:
             message = await self.ws.receive()
         except WebSocketDisconnect as gone:
-            self.client_gone = True
-            return Gone(gone.code)
+            return self._went(Gone(gone.code))
         if message["type"] == "websocket.disconnect":
-            self.client_gone = True
-            return Gone(message.get("code"))
+            return self._went(Gone(message.get("code")))
         if message.get("bytes") is not None:
             return message["bytes"]
         return message.get("text") or ""
+
+    def _went(self, gone: Gone) -> Gone:
+        self.client_gone = True
+        self._left = gone
+        return gone
 
     async def receive(self) -> Incoming:
         return await self.receive_frame()

@@ -182,6 +182,11 @@ class IngestConnection:
         except _Close as close:
             await self.close_with(close)
             return
+        except Exception:
+            # A link that broke in a way nobody foresaw must not leave its call `live` forever: it ends as
+            # dropped, with what was heard.
+            log.exception("the call's link failed; ending the call as dropped")
+            self.client_gone = True
         if self.session is not None and not self.session.ended:
             # Reaching here without a hangup means the phone system went away mid-call (or, while shutting
             # down, that the shutdown is already ending it: then this waits for that).

@@ -369,7 +369,7 @@ class AudioHookLink(WebSocketLink):
         # One at a time: the pipeline's results and the link's own answers must leave in `seq` order.
         async with self._send_lock:
             self.seq += 1
-            message = ServerMessage(id=self.session_id or NULL_UUID, type=kind, seq=self.seq,  # type: ignore[arg-type]
+            message = ServerMessage(id=self.session_id or NULL_UUID, type=kind, seq=self.seq,
                                     clientseq=self.clientseq, parameters=parameters)
             await self.send_json(message.model_dump())
 

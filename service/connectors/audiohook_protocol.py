@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-VERSION = "2"
+VERSION: Literal["2"] = "2"
 NULL_UUID = "00000000-0000-0000-0000-000000000000"  # the conversation id of Genesys's connection probe
 CLIENT_TYPES = ("open", "close", "discarded", "error", "paused", "ping", "resumed", "update")
 

@@ -71,7 +71,8 @@ class _Reader:
     def bare(self) -> Bare | Token:
         char = self.peek()
         if char == '"':
-            out, self.at = [], self.at + 1
+            out: list[str] = []
+            self.at += 1
             while True:
                 char = self.peek()
                 if char == "":

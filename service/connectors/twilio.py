@@ -167,7 +167,7 @@ def plan_call(start: Start, inbound_speaker: str) -> CallPlan | Refused:
     tracks = set(meta.tracks)
     if len(tracks) == 2:
         speaker = {"inbound": inbound_speaker, "outbound": "agent" if inbound_speaker == "customer" else "customer"}
-        legs = {track: bytes([LEG_NUMBER[speaker[track]]]) for track in tracks}
+        legs: dict[str, bytes] = {track: bytes([LEG_NUMBER[speaker[track]]]) for track in tracks}
         layout = "two_legs"
     else:
         legs, layout = {tracks.pop(): b""}, "mono"
@@ -176,7 +176,7 @@ def plan_call(start: Start, inbound_speaker: str) -> CallPlan | Refused:
         message = StartMessage(
             type="start", call_id=meta.call_sid, agent_id=params.get(AGENT_PARAMETER, ""),
             caller_number=params.get(CALLER_PARAMETER) or None,
-            direction=params.get(DIRECTION_PARAMETER, "inbound"),  # type: ignore[arg-type]  # validated
+            direction=params.get(DIRECTION_PARAMETER, "inbound"),
             audio=AudioFormat(encoding="mulaw", sample_rate=RATE, layout=layout),
         )
     except ValidationError as exc:
@@ -216,7 +216,6 @@ class TwilioLink(WebSocketLink):
         self._ready: deque[Incoming | _Silence] = deque(
             [plan.start, CallEventMessage(type="event", event="answered", t=0.0)])
         self._timeline = TrackTimeline(tolerance=TIMESTAMP_TOLERANCE_MS * SAMPLES_PER_MS)
-        self._gone: Gone | None = None
 
     async def accept(self) -> None:
         """Accepted before `start` could be read (the key is in it)."""
@@ -226,13 +225,9 @@ class TwilioLink(WebSocketLink):
 
     async def receive(self) -> Incoming:
         while not self._ready:
-            if self._gone is not None:
-                # Twilio closes right after `stop`: the owner may still be working through audio it held
-                # back, and ask again.
-                return self._gone
+            # Twilio closes right after `stop`; once gone, every later call answers `Gone` (WebSocketLink).
             frame = await self.receive_frame()
             if isinstance(frame, Gone):
-                self._gone = frame
                 return frame
             self._translate(frame)
         head = self._ready[0]
@@ -241,7 +236,9 @@ class TwilioLink(WebSocketLink):
             if not head.samples:
                 self._ready.popleft()
             return frame
-        return self._ready.popleft()
+        message = self._ready.popleft()
+        assert not isinstance(message, _Silence)
+        return message
 
     def _translate(self, frame: str | bytes) -> None:
         """Queue what one Twilio frame means for the call; raise ProtocolFault for what cannot be taken."""
