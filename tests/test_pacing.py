@@ -3,6 +3,7 @@ client flooding audio cannot take more than a real-time call's share of the reco
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 
@@ -87,3 +88,19 @@ async def test_a_client_that_keeps_flooding_past_a_second_lead_is_closed_with_44
     assert ended["status"] == "dropped" and 1.0 <= ended["duration"] <= 2.5
     record = runtime.store.get_call("paced-flood")
     assert record.status == "dropped" and record.duration == ended["duration"]
+
+
+async def test_a_client_that_vanishes_while_its_audio_is_held_back_ends_its_call_as_dropped(
+        live_server, runtime, monkeypatch):
+    # Held-back audio is taken after the socket is gone; asking the socket again raised inside starlette, and
+    # the call stayed `live` for ever.
+    monkeypatch.setattr(runtime.settings, "live_max_lead_s", 1.0)
+    async with CallStream(live_server.ingest_url) as call:
+        await call.start(call_id="paced-vanish", agent_id="pv", audio=MONO_16K)
+        await send_seconds(call, 1.8)  # 0.8 s past the lead: held back, within the second lead
+    deadline = time.monotonic() + 15
+    while ((record := runtime.store.get_call("paced-vanish")) is None or record.status == "live") \
+            and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    assert record is not None and record.status == "dropped" and record.duration == pytest.approx(1.8, abs=0.05)
+    assert "paced-vanish" not in runtime.live_calls
