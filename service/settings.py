@@ -147,6 +147,19 @@ class Settings(BaseSettings):
     )
     redis_key_prefix: str = Field("callwatch:feed:", description="key prefix in Redis, so deployments can share one")
 
+    # Asterisk (docs/connectors.md#asterisk): AudioSocket listens on a TCP port of its own; chan_websocket comes in
+    # on /v1/connectors/asterisk. Both carry one leg per connection; two legs of one call are paired into one call.
+    audiosocket_port: int = Field(0, ge=0, le=65535, description="TCP port of the AudioSocket listener; 0 = off")
+    audiosocket_host: str = Field("127.0.0.1", description="address the AudioSocket listener binds to")
+    audiosocket_integrator: str = Field(
+        "", description="the integrator (keys file or ingest_keys) AudioSocket calls are admitted as, whose tenant they are stored under; AudioSocket has no key of its own. Without any integrator keys configured, calls come from this machine only")
+    audiosocket_allow: list[str] = Field(
+        default_factory=list, description="addresses or networks (CIDR) AudioSocket connections are taken from; empty = any that reaches the listener")
+    asterisk_pair_window_s: float = Field(
+        5.0, gt=0, le=300, description="how long after a call's first leg arrives its second leg may join it")
+    asterisk_agent_id: str = Field(
+        "unknown", min_length=1, max_length=128, description="agent id of an Asterisk call whose connection names none (AudioSocket never does)")
+
     # Operations
     log_format: Literal["text", "json"] = Field("text", description="json: one object per line with call_id, for a log collector")
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -8,4 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from service.connectors import asterisk
+
 router = APIRouter()
+router.include_router(asterisk.router)
