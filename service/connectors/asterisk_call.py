@@ -3,8 +3,8 @@
 Asterisk sends one leg per connection: a call's agent and customer come in as two connections that name the
 same call. The first leg opens the call; a second one naming the same call (same tenant) within
 CALLWATCH_ASTERISK_PAIR_WINDOW_S joins it. The call reaches its owner (service/ingest.py) as ONE link in the
-v1 `two_legs` layout: each binary frame's first byte is the leg (0 agent, 1 customer). A leg that joins late
-is preceded by the silence the other leg has already sent, so both legs keep one clock.
+v1 `two_legs` layout: each binary frame's first byte is the leg (0 agent, 1 customer). A leg whose audio starts
+later than the other's is preceded by silence for the time between, so both legs keep one clock.
 
 A leg that hangs up does not end the call: the call ends when every leg that joined has ended. It ends as
 `completed`, hung up `by` the leg that ended first, when every leg ended in Asterisk's normal way (a hangup
@@ -40,6 +40,10 @@ Encoding = Literal["pcm_s16le", "mulaw", "alaw"]
 SILENCE_BYTE = {"pcm_s16le": b"\x00\x00", "mulaw": b"\xff", "alaw": b"\xd5"}
 # Items read from the legs and not yet taken by the owner; past this a leg's reader waits (TCP back-pressure).
 QUEUE_ITEMS = 256
+# Two legs whose audio starts within this of each other started together (ChanSpy or ARI snoops start both
+# legs at once): a busy server reads the second socket a little later, and shifting a leg by a few frames
+# changes how its speech is cut up (on the shared two-party call, 40 ms lost the customer's first turn).
+SIMULTANEOUS_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,7 @@ class AsteriskCall:
     connector: str = CONNECTOR
     legs: dict[int, _Leg] = field(default_factory=dict)
     audio: LegAudio | None = None
+    audio_since: float = 0.0  # loop time of the call's first audio
     first_hangup_by: str | None = None
     lost: bool = False
     refused_media: bool = False
@@ -222,6 +227,7 @@ class AsteriskCall:
         """Pass on one leg's audio; False when the leg cannot be taken (its format differs from the call's)."""
         if self.audio is None:
             self.audio = media.audio
+            self.audio_since = asyncio.get_running_loop().time()
             await self._put(self.identity.start(media.audio))
         elif media.audio != self.audio:
             self.refused_media = True
@@ -237,16 +243,19 @@ class AsteriskCall:
         return True
 
     async def _catch_up(self, number: int) -> None:
-        """A leg's first audio: the silence the other leg has sent before it, so that both legs keep one clock."""
+        """A leg's first audio: silence for the time the call's audio has run before it (Asterisk streams in real
+        time), so that both legs keep one clock."""
         assert self.audio is not None
-        ahead = max((other.sent_bytes for n, other in self.legs.items() if n != number), default=0)
+        late = asyncio.get_running_loop().time() - self.audio_since
+        if late < SIMULTANEOUS_S:
+            return
         sample = SILENCE_BYTE[self.audio.encoding]
         frame = self.audio.bytes_per_second // 50 // len(sample) * len(sample)  # 20 ms
-        ahead -= ahead % len(sample)
-        while ahead > 0:
-            size = min(frame * 50, ahead)
-            await self._put(bytes([number]) + sample * (size // len(sample)))
-            ahead -= size
+        frames = int(late * 50)
+        while frames > 0:
+            chunk = min(frames, 50)  # up to a second a message
+            await self._put(bytes([number]) + sample * (chunk * frame // len(sample)))
+            frames -= chunk
 
     async def _all_legs_ended(self) -> None:
         if self.audio is None and (self.lost or self.refused_media):
