@@ -6,6 +6,7 @@ etiquette (company name, thresholds, phrase lists, prompts) lives in the rules f
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import os
 from pathlib import Path
@@ -166,6 +167,14 @@ class Settings(BaseSettings):
     metrics_token: str = Field("", description="when set, GET /metrics needs Authorization: Bearer TOKEN")
     shutdown_grace_s: float = Field(
         30.0, gt=0, description="on SIGTERM, time given to the calls in progress to flush their last finals before they are cut")
+
+    @field_validator("audiosocket_allow")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        # A typo here would otherwise surface only when Asterisk first connects.
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -358,3 +358,15 @@ async def test_chan_websocket_unknown_message_is_reported_and_vanishing_drops_th
     call, utterances = await second_pass(asterisk, call_id)
     assert call.status == "dropped" and utterances
     assert asterisk.counted("callwatch_ingest_errors_total", code="unknown_type") == before + 1
+
+
+async def test_audiosocket_from_an_address_not_allowed_is_refused(asterisk: Asterisk) -> None:
+    settings = asterisk.runtime.settings
+    before = asterisk.counted("callwatch_calls_refused_total", reason="unauthorized")
+    settings.audiosocket_allow = ["10.0.4.0/24"]  # the settings are read per connection
+    try:
+        messages = await refused_at_once(asterisk, bytes([0x01, 0, 16]) + uuid.uuid4().bytes)
+    finally:
+        settings.audiosocket_allow = []
+    assert messages[0]["type"] == "hangup"
+    assert asterisk.counted("callwatch_calls_refused_total", reason="unauthorized") == before + 1
