@@ -130,5 +130,5 @@ class WebSocketLink:
             return
         try:
             await self.ws.close(code=int(code), reason=reason[:120])
-        except (RuntimeError, OSError):
-            pass
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            self.client_gone = True  # it left while we were closing: nothing more to say to it

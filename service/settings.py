@@ -7,6 +7,7 @@ etiquette (company name, thresholds, phrase lists, prompts) lives in the rules f
 from __future__ import annotations
 
 import base64
+import ipaddress
 import socket
 import os
 from pathlib import Path
@@ -172,6 +173,19 @@ class Settings(BaseSettings):
         "customer", description="whose voice Twilio's inbound track carries (the party on the call leg the TwiML runs "
                                 "on); the outbound track is the other's")
 
+    # Asterisk (docs/connectors.md#asterisk): AudioSocket listens on a TCP port of its own; chan_websocket comes in
+    # on /v1/connectors/asterisk. Both carry one leg per connection; two legs of one call are paired into one call.
+    audiosocket_port: int = Field(0, ge=0, le=65535, description="TCP port of the AudioSocket listener; 0 = off")
+    audiosocket_host: str = Field("127.0.0.1", description="address the AudioSocket listener binds to")
+    audiosocket_integrator: str = Field(
+        "", description="the integrator (keys file or ingest_keys) AudioSocket calls are admitted as, whose tenant they are stored under; AudioSocket has no key of its own. Without any integrator keys configured, calls come from this machine only")
+    audiosocket_allow: list[str] = Field(
+        default_factory=list, description="addresses or networks (CIDR) AudioSocket connections are taken from; empty = any that reaches the listener")
+    asterisk_pair_window_s: float = Field(
+        5.0, gt=0, le=300, description="how long after a call's first leg arrives its second leg may join it")
+    asterisk_agent_id: str = Field(
+        "unknown", min_length=1, max_length=128, description="agent id of an Asterisk call whose connection names none (AudioSocket never does)")
+
     # Operations
     log_format: Literal["text", "json"] = Field("text", description="json: one object per line with call_id, for a log collector")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -194,6 +208,14 @@ class Settings(BaseSettings):
                 base64.b64decode(value, validate=True)
             except ValueError:
                 raise ValueError("must be base64, as Genesys shows the client secret") from None
+        return value
+
+    @field_validator("audiosocket_allow")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        # A typo here would otherwise surface only when Asterisk first connects.
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)
         return value
 
     @field_validator("log_level", mode="before")

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.connectors import audiohook, freeswitch, twilio
+from service.connectors import asterisk, audiohook, freeswitch, twilio
 
 router = APIRouter()
+router.include_router(asterisk.router)
 router.include_router(audiohook.router)
 router.include_router(freeswitch.router)
 router.include_router(twilio.router)
