@@ -498,6 +498,17 @@ class IngestConnection:
             await self.link.close(code, reason)
 
 
+async def admit_integrator(websocket: WebSocket, key: str, connector: str) -> Principal | None:
+    """The integrator `key` belongs to; None once the handshake is refused (before accept: HTTP 403), which
+    is logged by `authorize` with who and why, and counted."""
+    principal = authorize(websocket, INGEST_ROLES, key)
+    if isinstance(principal, Refusal):
+        websocket.app.state.runtime.metrics.calls_refused.labels("unauthorized", connector).inc()
+        await websocket.close(code=int(CloseCode.UNAUTHORIZED), reason="missing or wrong API key")
+        return None
+    return principal
+
+
 async def serve_call(link: CallLink, runtime: Runtime, connections: LiveConnections, principal: Principal) -> None:
     """Own the one call that arrives over `link`, admitted for `principal` (not yet accepted): the same limits,
     pipeline, store and agent screen for every connector."""
@@ -523,13 +534,9 @@ async def serve_call(link: CallLink, runtime: Runtime, connections: LiveConnecti
 
 @router.websocket("/v1/ingest")
 async def ingest(websocket: WebSocket) -> None:
-    runtime: Runtime = websocket.app.state.runtime
-    # An integrator's key (docs/security.md); refusals are logged by `authorize`, with who and why.
-    principal = authorize(websocket, INGEST_ROLES, bearer_key(websocket))
-    if isinstance(principal, Refusal):
-        runtime.metrics.calls_refused.labels("unauthorized", "ingest").inc()
-        await websocket.close(code=int(CloseCode.UNAUTHORIZED), reason="missing or wrong API key")
+    principal = await admit_integrator(websocket, bearer_key(websocket), WebSocketLink.connector)
+    if principal is None:
         return
     # The calls of this socket are its integrator's tenant's.
     link = WebSocketLink(websocket, principal.tenant)
-    await serve_call(link, runtime, websocket.app.state.ingest_connections, principal)
+    await serve_call(link, websocket.app.state.runtime, websocket.app.state.ingest_connections, principal)

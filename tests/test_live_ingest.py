@@ -6,21 +6,7 @@ import pytest
 
 from clients.ingest_client import stream_file
 from models.text import character_error_rate, to_simplified
-from support.heard import BOUNDS, speaker_cer
-
-
-async def second_pass_stored(runtime, call_id: str, timeout: float = 90.0) -> list[dict]:
-    """The call's stored utterances once the second pass has written them (it runs after the call ends)."""
-    import asyncio
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        call = runtime.store.get_call(call_id)
-        if call is not None and (call.report or {}).get("transcript") == "second_pass":
-            return runtime.store.list_utterances(call_id)
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"no second pass stored for {call_id} within {timeout} s")
+from support.heard import BOUNDS, second_pass_stored, speaker_cer
 
 
 @pytest.mark.parametrize("encoding", ["pcm_s16le", "mulaw"])

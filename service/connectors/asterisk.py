@@ -30,7 +30,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from service.access.guard import INGEST_ROLES, Refusal, authorize, bearer_key
+from service.access.guard import bearer_key
 from service.call_link import Gone
 from service.connectors.asterisk_call import (
     AGENT_LEG,
@@ -47,6 +47,7 @@ from service.connectors.asterisk_call import (
     LegMedia,
 )
 from service.connectors.audiosocket import audiosocket_listener
+from service.ingest import admit_integrator
 from service.protocol import CloseCode
 from service.runtime import Runtime
 
@@ -200,10 +201,8 @@ def identity_of(websocket: WebSocket, start: dict[str, Any], agent_default: str)
 @router.websocket("/v1/connectors/asterisk")
 async def chan_websocket(websocket: WebSocket) -> None:
     runtime: Runtime = websocket.app.state.runtime
-    principal = authorize(websocket, INGEST_ROLES, key_of(websocket))
-    if isinstance(principal, Refusal):
-        runtime.metrics.calls_refused.labels("unauthorized", CONNECTOR).inc()
-        await websocket.close(code=int(CloseCode.UNAUTHORIZED), reason="missing or wrong key")
+    principal = await admit_integrator(websocket, key_of(websocket), CONNECTOR)
+    if principal is None:
         return
     # websocket_client.conf's `protocols` is offered as the subprotocol; Asterisk expects one of them back.
     offered = websocket.scope.get("subprotocols") or []

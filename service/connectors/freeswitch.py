@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 
-from service.access.guard import INGEST_ROLES, Refusal, authorize, bearer_key
+from service.access.guard import bearer_key
 from service.call_link import Gone, Incoming, ProtocolFault, WebSocketLink
 from service.connectors.freeswitch_wire import (
     PLATFORM_CHATTER,
@@ -29,7 +29,7 @@ from service.connectors.freeswitch_wire import (
     server_text,
     start_message,
 )
-from service.ingest import serve_call
+from service.ingest import admit_integrator, serve_call
 from service.protocol import CallEventMessage, CloseCode
 from service.runtime import Runtime
 from service.settings import Settings
@@ -158,11 +158,9 @@ class ForkLink(WebSocketLink):
 @router.websocket("/v1/connectors/freeswitch")
 async def freeswitch(websocket: WebSocket) -> None:
     runtime: Runtime = websocket.app.state.runtime
-    principal = authorize(websocket, INGEST_ROLES, connector_key(websocket))
-    if isinstance(principal, Refusal):
-        runtime.metrics.calls_refused.labels("unauthorized", CONNECTOR).inc()
-        # Before accept: the module sees the handshake refused with HTTP 403.
-        await websocket.close(code=int(CloseCode.UNAUTHORIZED), reason="missing or wrong API key")
+    # Before accept: the module sees the handshake refused with HTTP 403.
+    principal = await admit_integrator(websocket, connector_key(websocket), CONNECTOR)
+    if principal is None:
         return
     link = ForkLink(websocket, principal.tenant, runtime.settings)
     await serve_call(link, runtime, websocket.app.state.ingest_connections, principal)

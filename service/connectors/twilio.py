@@ -151,7 +151,7 @@ async def read_start(link: WebSocketLink, timeout_s: float) -> Start | Refused |
 @dataclass(frozen=True)
 class CallPlan:
     """A stream's call in protocol v1 terms: its `start`, and each Twilio track's leg prefix (the v1 leg
-    byte with `two_legs`; nothing with one track, `mono`)."""
+    byte of the `two_legs` layout, also when one track is streamed)."""
 
     start: StartMessage
     legs: dict[str, bytes]
@@ -164,13 +164,11 @@ def plan_call(start: Start, inbound_speaker: str) -> CallPlan | Refused:
         return Refused(CloseCode.NO_VALID_START, "unsupported_media_format",
                        f"{fmt.encoding} at {fmt.sample_rate} Hz, {fmt.channels} channel(s); Twilio streams "
                        f"audio/x-mulaw at 8000 Hz, 1 channel")
-    tracks = set(meta.tracks)
-    if len(tracks) == 2:
-        speaker = {"inbound": inbound_speaker, "outbound": "agent" if inbound_speaker == "customer" else "customer"}
-        legs: dict[str, bytes] = {track: bytes([LEG_NUMBER[speaker[track]]]) for track in tracks}
-        layout = "two_legs"
-    else:
-        legs, layout = {tracks.pop(): b""}, "mono"
+    # One track streamed is still one known party's voice: a two-leg call whose other leg stays silent (v1
+    # `mono` would mean both voices mixed, and the rules could not tell the agent's words from the caller's).
+    speaker = {"inbound": inbound_speaker, "outbound": "agent" if inbound_speaker == "customer" else "customer"}
+    legs: dict[str, bytes] = {track: bytes([LEG_NUMBER[speaker[track]]]) for track in set(meta.tracks)}
+    layout = "two_legs"
     params = meta.custom_parameters
     try:
         message = StartMessage(

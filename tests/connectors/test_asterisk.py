@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import websockets
 from keyed_server import Served, close_private, free_port, private_runtime
-from support.heard import BOUNDS, speaker_cer
+from support.heard import BOUNDS, second_pass_stored, speaker_cer
 
 from clients.platforms.asterisk import (
     AudioSocketConnection,
@@ -92,13 +92,9 @@ async def ended(env: Asterisk, call_id: str, timeout: float = 60.0) -> Any:
 
 async def second_pass(env: Asterisk, call_id: str, timeout: float = 120.0) -> tuple[Any, list[dict[str, Any]]]:
     """The ended call and its utterances once the second pass has written them."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        call = await ended(env, call_id)
-        if (call.report or {}).get("transcript") == "second_pass":
-            return call, await asyncio.to_thread(env.runtime.store.list_utterances, call.call_id)
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"no second pass stored for {call_id} within {timeout} s")
+    key = (await ended(env, call_id)).call_id
+    utterances = await second_pass_stored(env.runtime, key, timeout)
+    return env.runtime.store.get_call(key), utterances
 
 
 def assert_heard(call: Any, utterances: list[dict[str, Any]], timeline: dict[str, Any], encoding: str) -> None:

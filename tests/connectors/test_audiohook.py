@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 import pytest
-from test_live_ingest import second_pass_stored
+from support.heard import second_pass_stored
 
 from clients.platforms.audiohook import play_call
 from support.heard import BOUNDS, speaker_cer

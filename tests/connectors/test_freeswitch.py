@@ -21,25 +21,13 @@ from clients.platforms.freeswitch import ForkStream, auth_headers, l16, play_cal
 from service.access.keys import digest_of
 from service.access.keysfile import KeysFile, KeySpec, PrincipalSpec, save_keys_file
 from service.app import create_app
-from support.heard import BOUNDS, speaker_cer
+from support.heard import BOUNDS, second_pass_stored, speaker_cer
 
 PATH = "/v1/connectors/freeswitch"
 
 
 def endpoint(server: Any) -> str:
     return f"ws://127.0.0.1:{server.port}{PATH}"
-
-
-async def second_pass_stored(runtime: Any, key: str, timeout: float = 120.0) -> list[dict[str, Any]]:
-    """The call's stored utterances once the second pass has replaced the live ones (after the call ends)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        call = runtime.store.get_call(key)
-        if call is not None and (call.report or {}).get("transcript") == "second_pass":
-            return runtime.store.list_utterances(key)
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"no second pass stored for {key} within {timeout} s")
 
 
 async def stored_status(runtime: Any, key: str, timeout: float = 30.0) -> Any:

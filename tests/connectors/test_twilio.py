@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import websockets
 from keyed_server import Served, close_private, private_runtime
-from support.heard import BOUNDS, speaker_cer
+from support.heard import BOUNDS, second_pass_stored, speaker_cer
 
 from clients.platforms.twilio import CHUNK_MS, MediaStream, connect, mulaw_chunks, play_call, twilio_signature
 from service.access.keys import digest_of
@@ -93,17 +93,6 @@ def keyed(runtime: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ke
             yield Keyed(served, rt, keys)
     finally:
         close_private(rt)
-
-
-async def second_pass_stored(runtime: Any, call_id: str, timeout: float = 120.0) -> list[dict[str, Any]]:
-    """The call's stored utterances once the second pass has replaced them (it runs after the call ends)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        call = runtime.store.get_call(call_id)
-        if call is not None and (call.report or {}).get("transcript") == "second_pass":
-            return runtime.store.list_utterances(call_id)
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"no second pass stored for {call_id} within {timeout} s")
 
 
 def assert_heard(utterances: list[dict[str, Any]], timeline: dict[str, Any]) -> None:
@@ -179,7 +168,7 @@ async def test_twice_real_time_signed_keyed_with_the_tracks_swapped_and_a_skippe
 
 
 async def test_one_track_streamed_is_a_call_of_one_leg(keyed: Keyed, two_party_call: Any) -> None:
-    """`<Connect><Stream>` (or `track="inbound_track"`) streams the inbound track only: one leg, `mono`."""
+    """`<Connect><Stream>` (or `track="inbound_track"`) streams the inbound track only: one leg, the customer's."""
     sid = call_sid()
     ws = await connect(keyed.url, auth_token=AUTH_TOKEN)
     stream = MediaStream(ws, sid)
@@ -190,7 +179,8 @@ async def test_one_track_streamed_is_a_call_of_one_leg(keyed: Keyed, two_party_c
     await stream.stop()
     assert await closed(ws) == (1000, "call ended")
     call = keyed.runtime.store.get_call(sid)
-    assert call.status == "completed" and call.audio_format["layout"] == "mono"
+    assert call.status == "completed" and call.audio_format["layout"] == "two_legs"
+    assert {u["speaker"] for u in keyed.runtime.store.list_utterances(sid)} == {"customer"}
 
 
 # ---------------------------------------------------------------- refusals and faults

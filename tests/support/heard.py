@@ -26,3 +26,18 @@ def speaker_cer(lines: Iterable[Mapping[str, Any]], timeline: Mapping[str, Any],
     reference = "".join(turn["text"] for turn in timeline["turns"] if turn["role"] == role)
     errors, length = character_error_rate(reference, hypothesis)
     return errors / length
+
+
+async def second_pass_stored(runtime: Any, key: str, timeout: float = 120.0) -> list[dict[str, Any]]:
+    """The call's stored utterances once the second pass has replaced the live ones (it runs after the call
+    ends, in the background)."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        call = runtime.store.get_call(key)
+        if call is not None and (call.report or {}).get("transcript") == "second_pass":
+            return runtime.store.list_utterances(key)
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no second pass stored for {key} within {timeout} s")
