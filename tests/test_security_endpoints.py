@@ -35,6 +35,8 @@ from service.app import create_app
 INTEGRATOR, AGENT, SUPERVISOR, QA = "integrator", "agent", "supervisor", "qa"
 ACCESS: list[tuple[str, tuple[str, ...]]] = [
     ("/v1/ingest", (INTEGRATOR,)),
+    # Each platform's own way of carrying the key; each connector's tests check its refusals.
+    ("/v1/connectors/", (INTEGRATOR,)),
     ("/v1/agent-feed", (AGENT, SUPERVISOR)),
     ("/v1/live-calls", (AGENT, SUPERVISOR)),
     ("/v1/calls/", (INTEGRATOR, AGENT, SUPERVISOR, QA)),

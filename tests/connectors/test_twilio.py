@@ -174,7 +174,8 @@ async def test_one_track_streamed_is_a_call_of_one_leg(keyed: Keyed, two_party_c
     stream = MediaStream(ws, sid)
     await stream.connected()
     await stream.start(["inbound"], {"callwatch_key": keyed.keys["pbx-twilio"], "agent_id": AGENT_ID})
-    for index, chunk in enumerate(mulaw_chunks(two_party_call.customer[:8000], 8000)):
+    # The customer's first turn, 5.5–7.3 s in.
+    for index, chunk in enumerate(mulaw_chunks(two_party_call.customer[:8 * 8000], 8000)):
         await stream.media("inbound", chunk, index * CHUNK_MS)
     await stream.stop()
     assert await closed(ws) == (1000, "call ended")
