@@ -13,10 +13,10 @@ from typing import Any, Iterator
 
 import numpy as np
 import pytest
-from live_server import LiveServer
+from support.live_server import LiveServer
 
 # The throwaway PostgreSQL (postgres_server, postgres_url, database_url, postgres_cluster).
-pytest_plugins = ["postgres_plugin"]
+pytest_plugins = ["support.postgres_plugin"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_AUDIO = Path(os.environ.get("CALLWATCH_SHARED_AUDIO", REPO.parent / "shared" / "audio"))

@@ -19,8 +19,8 @@ from typing import Any, Iterator
 import numpy as np
 import pytest
 import websockets
-from keyed_server import Served, close_private, private_runtime
-from server_process import pcm_frames
+from support.keyed_server import Served, close_private, private_runtime
+from support.server_process import pcm_frames
 
 from clients.ingest_client import CallStream
 from models.text import character_error_rate

@@ -9,7 +9,7 @@ import sqlite3
 
 import numpy as np
 import pytest
-from server_process import ServerProcess, pcm_frames
+from support.server_process import ServerProcess, pcm_frames
 
 from clients.ingest_client import CallStream
 from models.text import character_error_rate

@@ -12,8 +12,8 @@ import sqlite3
 
 import numpy as np
 import pytest
-from live_server import LiveServer
-from server_process import ServerProcess, pcm_frames
+from support.live_server import LiveServer
+from support.server_process import ServerProcess, pcm_frames
 
 from clients.ingest_client import CallStream
 from models.text import character_error_rate

@@ -3,7 +3,7 @@ exports that no spreadsheet runs as formulas, GBK files read, deep JSON, odd pat
 with a 422 that says why (never a 500), and a keys file truncated to nothing that keeps its last good keys.
 
 A real uvicorn server on loopback around the real app, on its own SQLite store and keys file beside the
-shared models (tests/keyed_server.py). docs/security.md, "Input limits", lists each rule with its test here.
+shared models (tests/support/keyed_server.py). docs/security.md, "Input limits", lists each rule with its test here.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any, Iterator
 import httpx
 import pytest
 import soundfile as sf
-from keyed_server import Served, close_private, private_runtime, start_and_hang_up
+from support.keyed_server import Served, close_private, private_runtime, start_and_hang_up
 from sqlalchemy import select
 from websockets.sync.client import connect
 

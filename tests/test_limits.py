@@ -9,7 +9,7 @@ import asyncio
 import numpy as np
 import pytest
 import websockets
-from server_process import pcm_frames
+from support.server_process import pcm_frames
 
 from clients.ingest_client import CallStream
 from models.asr import DecodeRequest

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
-from keyed_server import Served, close_private, private_runtime
+from support.keyed_server import Served, close_private, private_runtime
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,

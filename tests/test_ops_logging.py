@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_process import ServerProcess
+from support.server_process import ServerProcess
 from websockets.sync.client import connect
 
 from service.access.keys import digest_of

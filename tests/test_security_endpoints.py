@@ -22,7 +22,7 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-from keyed_server import Served, close_private, private_runtime, start_and_hang_up
+from support.keyed_server import Served, close_private, private_runtime, start_and_hang_up
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 

@@ -25,7 +25,7 @@ def _stopped(cluster) -> Iterator[None]:
 
 @pytest.fixture
 def outage_url(postgres_cluster) -> Iterator[str]:
-    from postgres_plugin import PostgresServer
+    from support.postgres_plugin import PostgresServer
 
     server = PostgresServer(postgres_cluster.url(), postgres_cluster)
     url = server.create_database()

@@ -17,7 +17,7 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-from keyed_server import Served, close_private, private_runtime
+from support.keyed_server import Served, close_private, private_runtime
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 

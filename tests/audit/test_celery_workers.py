@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from live_server import free_port
+from support.live_server import free_port
 from sqlalchemy import func, insert, select
 
 from service.audit.claims import CLAIMED_SET, ClaimOutcome, JobClaims, lease_key
@@ -189,7 +189,7 @@ def test_audit_writes_and_claims_ride_out_a_database_restart(postgres_cluster, r
     """A real PostgreSQL stopped for two seconds under an audit's result write, a re-audit and a worker's
     claim, progress and finish: each waits for the database and gets through, nothing is marked failed."""
     import redis
-    from postgres_plugin import PostgresServer
+    from support.postgres_plugin import PostgresServer
 
     from service.audit.persist import is_done, store_audit
     from service.audit.reaudit import reaudit_calls

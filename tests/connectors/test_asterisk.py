@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import numpy as np
 import pytest
 import websockets
-from keyed_server import Served, close_private, free_port, private_runtime
+from support.keyed_server import Served, close_private, free_port, private_runtime
 from support.heard import BOUNDS, second_pass_stored, speaker_cer
 
 from clients.platforms.asterisk import (

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterator
 
 import pytest
-from keyed_server import Served, close_private, private_runtime
+from support.keyed_server import Served, close_private, private_runtime
 
 from clients.platforms.audiohook import play_call
 from service.access.keys import digest_of

@@ -11,7 +11,7 @@ import time
 import uuid
 from typing import Any
 
-from keyed_server import close_private, free_port, private_runtime
+from support.keyed_server import close_private, free_port, private_runtime
 
 from clients.platforms.audiohook import play_call
 from service.access.keys import digest_of

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import numpy as np
 import pytest
-from keyed_server import Served, close_private, private_runtime
+from support.keyed_server import Served, close_private, private_runtime
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 

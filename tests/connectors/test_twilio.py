@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import websockets
-from keyed_server import Served, close_private, private_runtime
+from support.keyed_server import Served, close_private, private_runtime
 from support.heard import BOUNDS, second_pass_stored, speaker_cer
 
 from clients.platforms.twilio import CHUNK_MS, MediaStream, connect, mulaw_chunks, play_call, twilio_signature

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from live_server import free_port
+from support.live_server import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT = REPO / "test-output" / "web"

@@ -3,18 +3,13 @@ for the access tests (tests/test_security_endpoints.py, tests/test_openapi_schem
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from dataclasses import MISSING, fields, replace
 from pathlib import Path
 from typing import Any
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from support.live_server import free_port
 
 
 def private_runtime(runtime: Any, tmp: Path, keys_file: Path, **settings: Any) -> Any:

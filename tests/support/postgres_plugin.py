@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from live_server import free_port
+from support.live_server import free_port
 
 PG_ROOTS = (Path("/usr/lib/postgresql"),)
 ADMIN_USER = "postgres"
