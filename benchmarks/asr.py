@@ -112,7 +112,7 @@ async def live_call(runtime: Any, audio: np.ndarray, call_id: str) -> tuple[str,
     """The clip as a one-leg live call (20 ms PCM frames, as fast as the recogniser allows): the finals'
     text by start, and the session's stored transcript if the call keeps one."""
     from pipelines.audio import encode_pcm16
-    from service.protocol import AudioFormat
+    from wire.ingest import AudioFormat
 
     payload = encode_pcm16(audio)
     finals: list[Any] = []

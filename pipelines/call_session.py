@@ -29,7 +29,7 @@ from pipelines.scheduler import ASRScheduler
 from pipelines.second_pass import SecondPass, SpokenPiece
 from pipelines.segmenter import ClosedUtterance, SegmenterOptions, UtteranceSegmenter
 from pipelines.transcript_filter import TranscriptFilter
-from service.protocol import (
+from wire.ingest import (
     AudioFormat,
     CallEventMessage,
     EndedResult,

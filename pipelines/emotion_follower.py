@@ -13,7 +13,7 @@ import numpy as np
 from models.emotion import EmotionConfig, EmotionTracker, SentimentClassifier, VoiceArousal
 from models.emotion.results import EmotionTurn, TextSentiment
 from pipelines.call_session import CallObserver, CallSession
-from service.protocol import EmotionResult
+from wire.ingest import EmotionResult
 
 _TURNS = {"turned_negative": "negative", "recovered": "recovered"}
 

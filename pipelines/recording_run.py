@@ -16,7 +16,7 @@ import numpy as np
 
 from pipelines.audio import load_audio_file
 from pipelines.call_session import CallObserver, CallSession
-from service.protocol import AudioFormat, CallEventMessage
+from wire.ingest import AudioFormat, CallEventMessage
 
 FEED_SECONDS = 0.5  # audio handed to the session at a time; events land between these steps
 

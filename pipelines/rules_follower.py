@@ -14,7 +14,7 @@ from pipelines.call_session import CallObserver, CallSession
 from rules.engine import RuleBook, RulesEngine
 from rules.findings import CallReport, Evidence, Finding, Prompt
 from rules.timeline import CallEvent, CallHeader, EmotionSample, Utterance, VoiceSegment
-from service.protocol import FindingOut, PromptResult, RecoveryStep, ReportResult
+from wire.ingest import FindingOut, PromptResult, RecoveryStep, ReportResult
 
 log = logging.getLogger("callwatch.rules")
 _SPEAKER_LABEL = {"agent": "坐席", "customer": "客户"}

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from service.protocol import CallEventMessage, CloseCode, StartMessage
+from wire.ingest import CallEventMessage, CloseCode, StartMessage
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,9 @@ from service.access.guard import INGEST_ROLES, Principal, Refusal, authorize, be
 from service.agent_feed import CallInfo
 from service.call_link import CallLink, Gone, Incoming, ProtocolFault, WebSocketLink, frame_size
 from service.log_format import bind_call_context
-from service.protocol import (
+from service.pacing import RealTimePacer
+from service.runtime import Runtime
+from wire.ingest import (
     CallEventMessage,
     CloseCode,
     EmotionResult,
@@ -41,8 +43,6 @@ from service.protocol import (
     StartMessage,
     client_message_adapter,
 )
-from service.pacing import RealTimePacer
-from service.runtime import Runtime
 
 log = logging.getLogger("callwatch.ingest")
 router = APIRouter()

@@ -29,9 +29,9 @@ from rules.findings import CallReport
 from pipelines.transcript_filter import TranscriptFilter
 from service.agent_feed import AgentFeedHub, feed_hub_for
 from service.metrics import ServiceMetrics
-from service.protocol import AudioFormat
 from service.settings import Settings
 from service.store import CallStore
+from wire.ingest import AudioFormat
 
 log = logging.getLogger("callwatch.runtime")
 

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from rules.engine import audit_timeline
-from service.protocol import AudioFormat, CallEventMessage, FinalResult
+from wire.ingest import AudioFormat, CallEventMessage, FinalResult
 
 FORMAT = AudioFormat(encoding="pcm_s16le", sample_rate=16000, layout="stereo")
 FRAME = np.zeros(320 * 2, dtype=np.int16).tobytes()  # 20 ms of stereo silence

@@ -26,8 +26,8 @@ from websockets.sync.client import connect
 from clients.ingest_client import CallStream
 from models.text import character_error_rate
 from pipelines.audio import encode_pcm16
-from service.protocol import CloseCode
 from service.store import calls
+from wire.ingest import CloseCode
 
 SENTENCE = "aishell1_S0764_W0122.wav"  # 0 errors through the live path (tests/test_ingest_bad_input.py)
 AUDIO = {"encoding": "pcm_s16le", "sample_rate": 16000, "layout": "two_legs"}

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from service.protocol import client_message_adapter
+from wire.ingest import client_message_adapter
 
 
 def start(**audio):

@@ -4,7 +4,7 @@ import time
 
 from models.text import character_error_rate
 from pipelines.recording_run import run_recording
-from service.protocol import CallEventMessage
+from wire.ingest import CallEventMessage
 
 
 async def test_a_stereo_recording_is_transcribed_by_speaker_faster_than_real_time(runtime, shared_audio, call_timeline):

@@ -7,7 +7,7 @@ import soxr
 
 from pipelines.audio import speech_level_db
 from pipelines.recording_run import run_recording
-from service.protocol import CallEventMessage
+from wire.ingest import CallEventMessage
 
 SENTENCES = ["aishell1_S0764_W0121.wav", "aishell1_S0764_W0122.wav"]
 

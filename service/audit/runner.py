@@ -34,7 +34,7 @@ from service.audit.probe import AuditFileError, Probe, probe_recording
 from service.audit.tables import audit_calls
 from service.judging import JudgingOverBudget, judge_off_loop
 from service.audit.timeline import build_timeline
-from service.protocol import CallEventMessage
+from wire.ingest import CallEventMessage
 
 log = logging.getLogger("callwatch.audit")
 ProgressFn = Callable[[float], None]

@@ -48,8 +48,8 @@ from service.connectors.asterisk_call import (
 )
 from service.connectors.audiosocket import audiosocket_listener
 from service.ingest import admit_integrator
-from service.protocol import CloseCode
 from service.runtime import Runtime
+from wire.ingest import CloseCode
 
 log = logging.getLogger("callwatch.connectors.asterisk")
 

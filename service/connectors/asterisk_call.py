@@ -27,8 +27,8 @@ from pydantic import ValidationError
 from service.access.keys import Principal
 from service.call_link import Gone, Incoming, ProtocolFault
 from service.ingest import LiveConnections, serve_call
-from service.protocol import AudioFormat, CallEventMessage, CloseCode, StartMessage
 from service.runtime import Runtime
+from wire.ingest import AudioFormat, CallEventMessage, CloseCode, StartMessage
 
 log = logging.getLogger("callwatch.connectors.asterisk")
 

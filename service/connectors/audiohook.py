@@ -49,7 +49,7 @@ from service.connectors.audiohook_protocol import (
 )
 from service.connectors.http_signature import SignatureError, verify
 from service.ingest import serve_call
-from service.protocol import AudioFormat, CallEventMessage, CloseCode, Speaker, StartMessage
+from wire.ingest import AudioFormat, CallEventMessage, CloseCode, Speaker, StartMessage
 
 log = logging.getLogger("callwatch.connectors.audiohook")
 router = APIRouter()

@@ -48,9 +48,9 @@ from service.connectors.asterisk_call import (
     LegLost,
     LegMedia,
 )
-from service.protocol import CloseCode
 from service.runtime import Runtime
 from service.settings import Settings
+from wire.ingest import CloseCode
 
 log = logging.getLogger("callwatch.connectors.audiosocket")
 
@@ -61,7 +61,7 @@ KIND_ERROR = 0xFF
 # res_audiosocket.h: AST_AUDIOSOCKET_KIND_AUDIO (slin) and _AUDIO_SLIN12 … _AUDIO_SLIN192.
 AUDIO_RATES = {0x10: 8000, 0x11: 12000, 0x12: 16000, 0x13: 24000, 0x14: 32000, 0x15: 44100, 0x16: 48000,
                0x17: 96000, 0x18: 192000}
-MAX_TAKEN_RATE = 48000  # the highest rate a call takes (service/protocol.py: AudioFormat)
+MAX_TAKEN_RATE = 48000  # the highest rate a call takes (wire/ingest.py: AudioFormat)
 ERROR_HANGUP = 0x01
 ERROR_BITS = {0x01: "hangup of the calling party", 0x02: "frame forwarding error", 0x04: "memory (allocation) error"}
 HANGUP_MESSAGE = bytes([KIND_HANGUP, 0, 0])

@@ -30,9 +30,9 @@ from service.connectors.freeswitch_wire import (
     start_message,
 )
 from service.ingest import admit_integrator, serve_call
-from service.protocol import CallEventMessage, CloseCode
 from service.runtime import Runtime
 from service.settings import Settings
+from wire.ingest import CallEventMessage, CloseCode
 
 log = logging.getLogger("callwatch.connectors.freeswitch")
 router = APIRouter()

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
-from service.protocol import AudioFormat, CallEventMessage, StartMessage
+from wire.ingest import AudioFormat, CallEventMessage, StartMessage
 
 MixType = Literal["mono", "mixed", "stereo"]
 Role = Literal["agent", "customer"]

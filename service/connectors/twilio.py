@@ -34,9 +34,9 @@ from service.call_link import Gone, Incoming, ProtocolFault, WebSocketLink
 from service.connectors.track_timeline import TrackTimeline
 from service.connectors.twilio_messages import EVENTS, Connected, Media, Start, Stop, twilio_message_adapter
 from service.ingest import serve_call
-from service.protocol import AudioFormat, CallEventMessage, CloseCode, StartMessage
 from service.runtime import Runtime
 from service.settings import Settings
+from wire.ingest import AudioFormat, CallEventMessage, CloseCode, StartMessage
 
 log = logging.getLogger("callwatch.connectors.twilio")
 router = APIRouter()
