@@ -4,7 +4,8 @@ The ingest path publishes every result of a call into one `AgentFeedHub` per pro
 history per live call (so a browser that reconnects resumes where it left off) and fans messages out to the
 websocket subscribers that may see them: an agent sees only calls with their agent id (of their tenant, for
 an agent with one: agents are told apart by tenant and agent id), a supervisor sees every call as a summary
-and, on request, one call in full. docs/agent-feed.md describes the wire format.
+and, on request, one call in full. docs/agent-feed.md describes the wire format; its models are in
+wire/agent_feed.py.
 
 Calls are held by their row key (service/store.py), unique across tenants; the socket (`FeedFilter`) shows a
 tenant-scoped subscriber the ids its phone systems sent and turns the ids it sends back into keys.
@@ -35,11 +36,26 @@ from typing import Any, Awaitable, Callable, Literal, Union
 import jinja2
 from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from service.access.guard import FEED_ROLES, FeedFilter, Refusal, authorize, bearer_key
 from service.feed_bus import CallSnapshot, FeedBus, LocalFeedBus
+from wire.agent_feed import (
+    AgentHello,
+    CallInfo,
+    CallMessage,
+    Dismiss,
+    DismissedMessage,
+    ReadyMessage,
+    Resume,
+    SummaryMessage,
+    SupervisorHello,
+    Unwatch,
+    Watch,
+    command_adapter,
+    hello_adapter,
+)
 
 log = logging.getLogger("callwatch.agent_feed")
 
@@ -50,110 +66,6 @@ WEB_DIR = Path(__file__).resolve().parent / "web"
 HELLO_TIMEOUT_S = 10.0
 CLOSE_POLICY = 1008  # wrong or missing credentials
 CLOSE_TOO_SLOW = 1013  # "try again later": the subscriber fell behind; it reconnects and resumes
-
-
-# ---------------------------------------------------------------- models
-
-
-class _Wire(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CallInfo(BaseModel):
-    """What the feed needs to know about a call besides its results (from the ingest `start`)."""
-
-    call_id: str = Field(description="the call's row key (the id as sent, unless another tenant's call had it)")
-    agent_id: str
-    tenant: str | None = Field(None, description="the integrator's tenant that streams it (None: no tenant)")
-    direction: Literal["inbound", "outbound"] = "inbound"
-    caller_number: str | None = None
-    started_at: str | None = Field(None, description="local start time as the phone system gave it, ISO 8601")
-
-
-class Resume(_Wire):
-    call_id: str = Field(min_length=1, max_length=128)
-    after: int = Field(ge=0, description="the last event id the client saw in that call")
-
-
-class AgentHello(_Wire):
-    type: Literal["hello"]
-    agent_id: str = Field(min_length=1, max_length=128)
-    token: str = Field(max_length=512)
-    resume: Resume | None = None
-
-
-class SupervisorHello(_Wire):
-    type: Literal["hello"]
-    supervisor: str = Field(min_length=1, max_length=128)
-    token: str = Field(max_length=512)
-
-
-class Dismiss(_Wire):
-    type: Literal["dismiss"]
-    call_id: str = Field(min_length=1, max_length=128)
-    prompt_id: str = Field(min_length=1, max_length=128)
-
-
-class Watch(_Wire):
-    """Supervisor only: stream one call in full (transcript, emotion, prompts), resuming after `after`."""
-
-    type: Literal["watch"]
-    call_id: str = Field(min_length=1, max_length=128)
-    after: int = Field(0, ge=0)
-
-
-class Unwatch(_Wire):
-    type: Literal["unwatch"]
-    call_id: str = Field(min_length=1, max_length=128)
-
-
-hello_adapter: TypeAdapter[AgentHello | SupervisorHello] = TypeAdapter(Union[AgentHello, SupervisorHello])
-command_adapter: TypeAdapter[Dismiss | Watch | Unwatch] = TypeAdapter(
-    Union[Dismiss, Watch, Unwatch]  # discriminated by `type`
-)
-
-
-# Feed-only messages (the others are the ingest results and the lead's emotion/prompt/report, passed through).
-
-
-class CallMessage(_Wire):
-    type: Literal["call"] = "call"
-    call_id: str
-    agent_id: str
-    direction: str
-    caller_number: str | None
-    started_at: str | None
-    status: Literal["live", "ended"]
-    elapsed: float = Field(description="seconds since callwatch first heard of the call, at sending time")
-
-
-class DismissedMessage(_Wire):
-    type: Literal["dismissed"] = "dismissed"
-    call_id: str
-    prompt_id: str
-
-
-class ReadyMessage(_Wire):
-    type: Literal["ready"] = "ready"
-    role: Literal["agent", "supervisor"]
-    name: str
-    live_calls: list[str]
-
-
-class SummaryMessage(_Wire):
-    """Supervisor view: one line per call, sent when its mood, prompts or status change."""
-
-    type: Literal["summary"] = "summary"
-    call_id: str
-    agent_id: str
-    caller_number: str | None
-    direction: str
-    status: Literal["live", "ended"]
-    elapsed: float
-    mood: dict[str, Any] | None
-    mood_trend: list[float]
-    open_prompts: list[dict[str, Any]]
-    score: float | None
 
 
 # ---------------------------------------------------------------- the hub

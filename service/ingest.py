@@ -26,11 +26,11 @@ from pydantic import ValidationError
 
 from pipelines.call_session import CallSession, FrameError
 from service.access.guard import INGEST_ROLES, Principal, Refusal, authorize, bearer_key
-from service.agent_feed import CallInfo
 from service.call_link import CallLink, Gone, Incoming, ProtocolFault, WebSocketLink, frame_size
 from service.log_format import bind_call_context
 from service.pacing import RealTimePacer
 from service.runtime import Runtime
+from wire.agent_feed import CallInfo
 from wire.ingest import (
     CallEventMessage,
     CloseCode,

@@ -28,8 +28,8 @@ from websockets.sync.client import connect
 
 from service.access.keys import digest_of
 from service.access.keysfile import KeysFile, KeySpec, PrincipalSpec, save_keys_file
-from service.agent_feed import CallInfo
 from service.app import create_app
+from wire.agent_feed import CallInfo
 
 # Who may use what, stated here independently of the code under test. Longest prefix first.
 INTEGRATOR, AGENT, SUPERVISOR, QA = "integrator", "agent", "supervisor", "qa"

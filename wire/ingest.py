@@ -9,9 +9,10 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import Field, TypeAdapter, model_validator
 
 from rules.timeline import MAX_CALL_TIME_S
+from wire.base import WireModel
 
 PROTOCOL_VERSION = 1
 Speaker = Literal["agent", "customer", "unknown"]
@@ -32,14 +33,10 @@ class CloseCode(IntEnum):
     SERVICE_RESTART = 1012  # the instance is shutting down; the call was ended as `interrupted`, reconnect elsewhere
 
 
-class _Wire(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 # ---------------------------------------------------------------- client → server
 
 
-class AudioFormat(_Wire):
+class AudioFormat(WireModel):
     """How the audio bytes are laid out.
 
     `layout`:
@@ -79,7 +76,7 @@ class AudioFormat(_Wire):
         return list(self.channel_map)
 
 
-class StartMessage(_Wire):
+class StartMessage(WireModel):
     type: Literal["start"]
     protocol: Literal[1] = 1
     call_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")
@@ -90,7 +87,7 @@ class StartMessage(_Wire):
     audio: AudioFormat
 
 
-class CallEventMessage(_Wire):
+class CallEventMessage(WireModel):
     type: Literal["event"]
     event: Literal["ringing", "answered", "hold", "resume", "transfer", "hangup"]
     t: float | None = Field(None, ge=0, le=MAX_CALL_TIME_S, allow_inf_nan=False,
@@ -114,7 +111,7 @@ client_message_adapter: TypeAdapter[StartMessage | CallEventMessage] = TypeAdapt
 # ---------------------------------------------------------------- server → client
 
 
-class _Result(_Wire):
+class _Result(WireModel):
     call_id: str
     event_id: int = Field(description="increases by one with every message of the call, from 1")
 
@@ -180,7 +177,7 @@ class EmotionResult(_Result):
     turn: Literal["negative", "recovered"] | None = Field(None, description="the customer turned at this utterance")
 
 
-class RecoveryStep(_Wire):
+class RecoveryStep(WireModel):
     step: Literal["感受", "道歉", "解决", "调查", "加分", "预防"]
     suggestion: str
 
@@ -198,7 +195,7 @@ class PromptResult(_Result):
     recovery: RecoveryStep | None = None
 
 
-class FindingOut(_Wire):
+class FindingOut(WireModel):
     rule_id: str
     severity: str
     t: float | None

@@ -115,7 +115,7 @@ class ScriptedCall:
     """Publishes a call's messages into a hub by hand, as the live pipeline would (event ids from 1)."""
 
     def __init__(self, hub: Any, call_id: str, agent_id: str, caller_number: str = "13800138000"):
-        from service.agent_feed import CallInfo
+        from wire.agent_feed import CallInfo
 
         self.hub = hub
         self.info = CallInfo(call_id=call_id, agent_id=agent_id, caller_number=caller_number,

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from service.agent_feed import AgentFeedHub, CallInfo, Resume
+from service.agent_feed import AgentFeedHub
+from wire.agent_feed import CallInfo, Resume
 
 A1 = CallInfo(call_id="c1", agent_id="a1", caller_number="13800138000", started_at="2026-11-23T09:30:12+08:00")
 A2 = CallInfo(call_id="c2", agent_id="a2")

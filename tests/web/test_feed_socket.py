@@ -9,7 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from service.agent_feed import AgentFeedHub, CallInfo
+from service.agent_feed import AgentFeedHub
+from wire.agent_feed import CallInfo
 from feedkit import AGENT_TOKENS, SUPERVISOR_TOKENS, feed_app
 
 C1 = CallInfo(call_id="c1", agent_id="a1", caller_number="13800138000")
