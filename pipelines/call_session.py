@@ -22,7 +22,7 @@ from typing import Any, Awaitable, Protocol
 
 import numpy as np
 
-from models.asr import DecodeOptions, DecodeRequest
+from models.asr import DecodeOptions, DecodeRequest, Transcript
 from models.vad import SileroVAD
 from pipelines.audio import AudioFrameError, ChannelResampler, decode_frame, speech_level_db
 from pipelines.scheduler import ASRScheduler
@@ -61,6 +61,10 @@ class StreamingOptions:
     live_finals: bool = True
     # Keep each leg's speech for the second pass after the call.
     keep_speech: bool = True
+    # Decode an utterance's final as soon as its audio is settled (the speaker has been quiet for the
+    # post-roll), not when the end silence is over: the final comes that much sooner (150 ms with the
+    # defaults). Only while no final waits, since a speaker who goes on makes that decode wasted.
+    early_finals: bool = True
     # How often time-based rules (dead air, long holds) are looked at, in audio seconds.
     tick_interval_s: float = 0.5
 
@@ -93,6 +97,18 @@ class FrameError(ValueError):
 
 
 @dataclass
+class _EarlyFinal:
+    """A final decoded before its utterance closed; it stands if the utterance closes as it was then."""
+
+    utterance: ClosedUtterance
+    transcript: asyncio.Future[Transcript | None]
+
+    def stands_for(self, closed: ClosedUtterance) -> bool:
+        return (self.utterance.index, self.utterance.start, self.utterance.audio.size) == (
+            closed.index, closed.start, closed.audio.size)
+
+
+@dataclass
 class _Leg:
     number: int
     speaker: str
@@ -103,6 +119,7 @@ class _Leg:
     # The delivery of this leg's latest final: the next one waits for it, so that a short utterance decoded
     # beside a long one does not overtake it.
     last_final: asyncio.Future[None] | None = None
+    early: _EarlyFinal | None = None
     speech: list[SpokenPiece] = field(default_factory=list)
 
 
@@ -253,6 +270,8 @@ class CallSession:
             await self._notify("on_speech", leg.speaker, closed.start, closed.end, self)
         if seg.is_open and (not was_open or seg.open_index != open_index):
             await self._notify("on_speech", leg.speaker, seg.open_start, None, self)
+        if self._options.live_finals and self._options.early_finals:
+            self._decode_early(leg)
         if (
             self._options.partials
             and seg.is_open
@@ -264,6 +283,21 @@ class CallSession:
         ):
             leg.last_partial_at = seg.now
             self._submit_partial(leg)
+
+    def _decode_early(self, leg: _Leg) -> None:
+        seg = leg.segmenter
+        if leg.early is not None:
+            if seg.is_open and seg.open_index == leg.early.utterance.index and seg.settled:
+                return
+            # The speaker went on: the early decode heard only part of the utterance.
+            self._scheduler.withdraw(leg.early.transcript)
+            leg.early = None
+        if seg.settled and not self._scheduler.finals_waiting and (pending := seg.pending_close()) is not None:
+            leg.early = _EarlyFinal(pending, self._request_final(pending))
+
+    def _request_final(self, utterance: ClosedUtterance) -> asyncio.Future[Transcript | None]:
+        request = DecodeRequest(utterance.audio, self._options.final_decode, self._options.hotwords)
+        return self._scheduler.final(request, owner=self.call_id)
 
     def _submit_partial(self, leg: _Leg) -> None:
         seg = leg.segmenter
@@ -303,8 +337,13 @@ class CallSession:
             self._submit_final(leg, closed)
 
     def _submit_final(self, leg: _Leg, closed: ClosedUtterance) -> None:
-        future = self._scheduler.final(DecodeRequest(closed.audio, self._options.final_decode, self._options.hotwords),
-                                        owner=self.call_id)
+        early, leg.early = leg.early, None
+        if early is not None and early.stands_for(closed):
+            future = early.transcript
+        else:
+            if early is not None:
+                self._scheduler.withdraw(early.transcript)
+            future = self._request_final(closed)
         previous = leg.last_final
 
         async def deliver() -> None:

@@ -54,6 +54,7 @@ class SchedulerStats:
     finals_done: int = 0
     partials_done: int = 0
     partials_dropped: int = 0
+    finals_withdrawn: int = 0
     background_done: int = 0
     batches: int = 0
     audio_seconds: float = 0.0
@@ -121,6 +122,25 @@ class ASRScheduler:
             self._last_final_at = time.monotonic()
             self._wake.notify()
         return job.future
+
+    def withdraw(self, future: asyncio.Future[Transcript | None]) -> None:
+        """Take back a final nobody needs any more (an utterance decoded early whose speaker went on): if it
+        still waits it is dropped and resolves to None; if it is being decoded, its result is let go."""
+        with self._wake:
+            for owner, queue in self._finals.items():
+                job = next((j for j in queue if j.future is future), None)
+                if job is not None:
+                    queue.remove(job)
+                    if not queue:
+                        del self._finals[owner]
+                    self.stats.finals_withdrawn += 1
+                    break
+            else:
+                job = None
+        if job is not None:
+            self._resolve(job, None)
+        # A failure of a decode nobody waits for is not worth a warning.
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     def background(self, work: Callable[[], Any], audio_seconds: float = 0.0) -> asyncio.Future[Any]:
         """Run `work` (one window of a second pass: about a second of CPU) on a worker once no final or

@@ -89,6 +89,28 @@ class UtteranceSegmenter:
     def open_audio(self) -> np.ndarray:
         return np.concatenate(self._open) if self._open else np.zeros(0, dtype=np.float32)
 
+    @property
+    def settled(self) -> bool:
+        """Whether the open utterance's audio is settled if its speaker stays quiet: the silence since its
+        last speech covers the post-roll, so more silence adds nothing to the audio it keeps."""
+        opts = self.options
+        return (
+            self._open is not None
+            and self._silence_samples >= opts.post_roll_ms * RATE // 1000
+            and self._speech_samples >= opts.min_speech_ms * RATE // 1000
+        )
+
+    def pending_close(self) -> ClosedUtterance | None:
+        """Once `settled`: the utterance the open one will close as if its speaker stays quiet. Its final can
+        be decoded while the rest of the end silence runs out; whether speech resumed is the caller's to
+        check at the close."""
+        if not self.settled:
+            return None
+        assert self._open is not None
+        keep = self._last_speech_end - self._open_start + self.options.post_roll_ms * RATE // 1000
+        return ClosedUtterance(self._count, self._open_start / RATE, self._last_speech_end / RATE,
+                               np.concatenate(self._open)[:keep])
+
     def feed(self, audio: np.ndarray) -> list[ClosedUtterance]:
         """Advance over `audio`; return the utterances it closed."""
         opts = self.options

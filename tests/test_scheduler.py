@@ -233,3 +233,20 @@ async def test_a_backlog_counts_two_finals_toward_the_recogniser_being_behind():
         scheduler.close()
     # One worker, batches of one: the steady call's final comes second, not after the burst.
     assert backend.batches[:3] == [["f0"], ["b0"], ["s"]]
+
+
+async def test_a_withdrawn_final_is_not_decoded_if_it_still_waits():
+    backend = GatedRecogniser()
+    scheduler = ASRScheduler(backend)
+    try:
+        blocker = await started(scheduler, "f0")
+        early = scheduler.final(request("early"), owner="c1")
+        kept = scheduler.final(request("kept"), owner="c1")
+        scheduler.withdraw(early)
+        backend.release.set()
+        done = await asyncio.gather(blocker, early, kept)
+    finally:
+        scheduler.close()
+    assert done[1] is None and done[2].text == "kept"
+    assert all("early" not in batch for batch in backend.batches)
+    assert scheduler.stats.finals_withdrawn == 1

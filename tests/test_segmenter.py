@@ -3,6 +3,7 @@ import pytest
 
 from models.vad import CHUNK, SileroVAD
 from pipelines.segmenter import SegmenterOptions, UtteranceSegmenter
+from tests.support.scripted_vad import ScriptedVAD
 
 RATE = 16000
 
@@ -52,20 +53,6 @@ def test_a_monologue_is_cut_at_the_maximum_length(vad, clip):
 
 
 
-class ScriptedVAD:
-    """Says "speech" wherever the audio is non-zero: the split policy on its own, without Silero's judgement
-    (the tests above run the real VAD)."""
-
-    def __init__(self):
-        self._pending = np.zeros(0, np.float32)
-
-    def feed(self, audio):
-        buffered = np.concatenate([self._pending, audio])
-        n = len(buffered) // CHUNK
-        self._pending = buffered[n * CHUNK :]
-        return [float(np.abs(buffered[i * CHUNK : (i + 1) * CHUNK]).max() > 0) for i in range(n)]
-
-
 def test_a_long_turn_closes_at_a_short_pause_once_past_the_soft_maximum():
     speech = lambda s: np.full(int(s * RATE), 0.1, np.float32)  # noqa: E731
     silence = lambda s: np.zeros(int(s * RATE), np.float32)  # noqa: E731
@@ -95,3 +82,17 @@ def test_a_leg_that_ends_in_speech_keeps_its_last_part_chunk():
     assert len(closed[0].audio) == len(audio)
     assert np.array_equal(closed[0].audio[-100:], audio[-100:])
     assert segmenter.now == len(audio) / RATE
+
+
+def test_a_pending_close_is_the_utterance_the_end_silence_then_closes():
+    speech = lambda s: np.full(int(s * RATE), 0.1, np.float32)  # noqa: E731
+    silence = lambda s: np.zeros(int(s * RATE), np.float32)  # noqa: E731
+    segmenter = UtteranceSegmenter(ScriptedVAD())
+    assert segmenter.feed(np.concatenate([silence(0.5), speech(2), silence(0.2)])) == []
+    assert not segmenter.settled and segmenter.pending_close() is None  # the post-roll is not heard yet
+    assert segmenter.feed(silence(0.15)) == []
+    pending = segmenter.pending_close()
+    assert segmenter.settled and pending is not None
+    [closed] = segmenter.feed(silence(0.2))
+    assert (pending.index, pending.start, pending.end) == (closed.index, closed.start, closed.end)
+    assert np.array_equal(pending.audio, closed.audio)
