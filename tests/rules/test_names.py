@@ -1,5 +1,5 @@
 """The names table: every rule id, severity and recovery step named from the rules file, a deployment's file
-renames them, a name that is not one is refused with its line, and the rule book carries its table."""
+renames them, a name that is not one is refused with its line, and the docs show the shipped table."""
 
 from __future__ import annotations
 
@@ -70,3 +70,12 @@ def test_the_rule_book_carries_its_names() -> None:
     config = load_rules_config_text(RENAMED, "site.yaml")
     assert RuleBook(config).names == name_table(config)
 
+
+def test_the_documented_example_is_the_shipped_table() -> None:
+    """docs/rules.md shows GET /v1/rules/names's answer with the shipped rules: it must be that answer."""
+    import json
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "rules.md").read_text(encoding="utf-8")
+    section = docs[docs.index("### Names"):docs.index("## Rule ids")]
+    example = section[section.index("```json") + len("```json"):]
+    assert json.loads(example[:example.index("```")]) == name_table(load_rules_config()).model_dump()
