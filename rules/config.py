@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from rules.catalog import RULE_CLASSES, RULE_IDS
 from rules.encodings import UndecodableText, decode_text
-from rules.settings import Deployment, EngineSettings, Lexicon, NegativeTurn, Recovery, RuleSettings, Strict
+from rules.settings import Deployment, EngineSettings, Lexicon, NegativeTurn, Recovery, RuleSettings, SeverityNames, Strict
 
 DEFAULTS_RESOURCE = "defaults.yaml"
 
@@ -51,6 +51,7 @@ class RulesConfig(Strict):
     lexicon: Lexicon
     negative_turn: NegativeTurn
     recovery: Recovery
+    severity_names: SeverityNames
     rules: RulesTable  # type: ignore[valid-type]  # built by create_model above: a class mypy cannot see
     # Emotion fusion, smoothing and turn thresholds, and voice-arousal tuning (models/emotion/config.py:
     # `voice` and `tracker`); which text model runs is a process setting, not etiquette.

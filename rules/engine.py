@@ -27,6 +27,7 @@ from rules.complaint import Recovered
 from rules.config import RulesConfig
 from rules.figures import compute_figures
 from rules.findings import CallReport, Finding, Prompt, RecoveryHint
+from rules.names import name_table
 from rules.negative import NegativeTurnDetector
 from rules.score import score_findings
 from rules.state import CallState, NegativeOnset, RecoveryTracker, UtteranceRecord
@@ -50,6 +51,7 @@ class RuleBook:
 
     def __init__(self, config: RulesConfig) -> None:
         self.config = config
+        self.names = name_table(config)  # what every page calls the rules, severities and recovery steps
         self.ctx = RuleContext.build(config.deployment, config.lexicon, config.negative_turn, config.recovery)
         self.rules: list[Rule] = [
             cls(config.rule(cls.rule_id), self.ctx) for cls in RULE_CLASSES if config.rule(cls.rule_id).enabled

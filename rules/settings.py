@@ -148,8 +148,12 @@ class NegativeTurn(Strict):
     episode_gap_s: PositiveSeconds  # calm this long and a new outburst is a new episode
 
 
+# A name people read on the agent screen, the supervisor board and the QA report (rules/names.py).
+DisplayName = Annotated[str, Field(min_length=1, max_length=40)]
+
+
 class RecoveryStep(Strict):
-    name: str
+    name: DisplayName  # shown as it is, and sent as the prompt's `recovery.step`
     done_when: PhraseList  # agent phrases that show the step was taken
     suggestion: str
 
@@ -158,13 +162,23 @@ class RecoveryStep(Strict):
 class Recovery(Strict):
     """The six-step recovery of seed 000: 感受 → 道歉 → 解决 → 调查 → 加分 → 预防."""
 
+    name: DisplayName  # what the pages call the method, before a step's name (六步法·感受)
     steps: Annotated[list[RecoveryStep], Field(min_length=1)]
 
 
 OptionsT = TypeVar("OptionsT", bound=BaseModel)
 
 
+class SeverityNames(Strict):
+    """What each severity is called on every page; the keys are the severities themselves."""
+
+    info: DisplayName
+    warn: DisplayName
+    breach: DisplayName
+
+
 class RuleSettings(Strict, Generic[OptionsT]):
+    name: DisplayName  # the rule's short name on every page; the id stays the key everywhere else
     enabled: bool
     kind: Kind
     severity: Severity

@@ -41,6 +41,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from service.access.guard import FEED_ROLES, FeedFilter, Refusal, authorize, bearer_key
 from service.feed_bus import CallSnapshot, FeedBus, LocalFeedBus
+from service.names_api import names_of
 from wire.agent_feed import (
     AgentHello,
     CallInfo,
@@ -661,18 +662,21 @@ def _templates() -> jinja2.Environment:
     return jinja2.Environment(loader=jinja2.FileSystemLoader(WEB_DIR / "templates"), autoescape=True)
 
 
-def _page(name: str) -> HTMLResponse:
-    return HTMLResponse(_templates().get_template(name).render(), headers=_PAGE_HEADERS)
+def _page(request: Request, name: str) -> HTMLResponse:
+    # The names table goes into the page itself: the scripts name rules before the agent has signed in, and
+    # without a request of their own (names_api.py serves the same table to other clients).
+    names = names_of(request.app.state.runtime)
+    return HTMLResponse(_templates().get_template(name).render(names=names), headers=_PAGE_HEADERS)
 
 
 @pages_router.get("/agent", response_class=HTMLResponse, include_in_schema=False)
-async def agent_page() -> HTMLResponse:
-    return _page("agent.html")
+async def agent_page(request: Request) -> HTMLResponse:
+    return _page(request, "agent.html")
 
 
 @pages_router.get("/supervisor", response_class=HTMLResponse, include_in_schema=False)
-async def supervisor_page() -> HTMLResponse:
-    return _page("supervisor.html")
+async def supervisor_page(request: Request) -> HTMLResponse:
+    return _page(request, "supervisor.html")
 
 
 @pages_router.get("/static/{name}", include_in_schema=False)

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from service import agent_feed, calls_api, connectors, health, ingest, timeline_api
+from service import agent_feed, calls_api, connectors, health, ingest, names_api, timeline_api
 from service.access.ring import KeyRing
 from service.audit import api as audit_api
 from service.audit import pages as audit_pages
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(agent_feed.pages_router)
     app.include_router(timeline_api.router)
     app.include_router(calls_api.router)
+    app.include_router(names_api.router)
     app.include_router(audit_api.router)
     app.include_router(audit_pages.router)
     return app

@@ -159,11 +159,13 @@ def test_an_agent_id_from_a_metadata_csv_is_text_in_the_batch_summary_csv(server
 
 def test_the_command_lines_summary_and_comparison_csv_neutralise_text_cells_too(tmp_path: Path) -> None:
     """`callwatch audit --format csv` and `callwatch reaudit --out` write through the same function."""
+    from rules.config import load_rules_config
+    from rules.names import name_table
     from service.audit.models import ReauditOut, ReauditRow
     from service.audit.outputs import ReportWriter
     from service.audit.reaudit import comparison_csv
 
-    writer = ReportWriter(tmp_path / "out", ["csv"])
+    writer = ReportWriter(tmp_path / "out", ["csv"], name_table(load_rules_config()))
     report = {"call_id": "rec-1", "agent_id": "+86 cmd", "score": 80.0, "findings": [], "worst_mood": {"valence": -0.5},
               "utterances": [{"speaker": "agent", "start": 0.5, "end": 1.5, "text": "\tsneaky", "emotion": None}]}
     written = writer.write_call(tmp_path / "@call.wav", "done", report)

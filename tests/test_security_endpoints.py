@@ -40,6 +40,8 @@ ACCESS: list[tuple[str, tuple[str, ...]]] = [
     ("/v1/agent-feed", (AGENT, SUPERVISOR)),
     ("/v1/live-calls", (AGENT, SUPERVISOR)),
     ("/v1/calls/", (INTEGRATOR, AGENT, SUPERVISOR, QA)),
+    # The names table (no call's data): every role's screens or reports name rules.
+    ("/v1/rules/", (INTEGRATOR, AGENT, SUPERVISOR, QA)),
     ("/v1/audit-timeline", (INTEGRATOR, SUPERVISOR, QA)),
     ("/v1/audit/", (SUPERVISOR, QA)),
     ("/audit", (SUPERVISOR, QA)),

@@ -37,6 +37,8 @@ QA_ROLES = ("supervisor", "qa")
 TIMELINE_ROLES = ("integrator", "supervisor", "qa")
 CALL_ROLES = ("integrator", "agent", "supervisor", "qa")
 FEED_ROLES = ("agent", "supervisor")
+# Every role: each one's pages, reports or own screens name rules (GET /v1/rules/names).
+NAMES_ROLES = ("integrator", "agent", "supervisor", "qa")
 _LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1", "localhost", "testclient"}
 
 

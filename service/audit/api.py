@@ -45,6 +45,7 @@ from service.audit.sources import LinkLoop, inside, path_problem, real_path, rec
 from service.audit.tables import audit_calls
 from service.audit.tenancy import HiddenCall, call_keys, may_open_batch, principal_of, scoped_jobs, tenant_of
 from service.json_depth import too_deep, too_deep_message
+from service.names_api import names_of
 from service.pii import masked
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], dependencies=[Depends(require_supervisor)])
@@ -388,14 +389,16 @@ async def call_json(request: Request, call_id: str) -> JSONResponse:
 async def call_html(request: Request, call_id: str) -> HTMLResponse:
     report = await asyncio.to_thread(_report, request)
     audio = f"/v1/audit/calls/{call_id}/audio" if await asyncio.to_thread(_audio_path, request) else None
-    body = await asyncio.to_thread(report_html, report, audio, back_link="/audit/calls", script_src="/audit/static/report.js")
+    names = names_of(request.app.state.runtime)
+    body = await asyncio.to_thread(report_html, report, audio, names, back_link="/audit/calls", script_src="/audit/static/report.js")
     return HTMLResponse(body, headers=REPORT_HEADERS)
 
 
 @router.get("/calls/{call_id}/report.csv", response_class=CSVResponse)
 async def call_report_csv(request: Request, call_id: str) -> CSVResponse:
     report = await asyncio.to_thread(_report, request)
-    return CSVResponse(call_csv(report), headers={"Content-Disposition": f'attachment; filename="{call_id}.csv"'})
+    body = call_csv(report, names_of(request.app.state.runtime))
+    return CSVResponse(body, headers={"Content-Disposition": f'attachment; filename="{call_id}.csv"'})
 
 
 def _audio_path(request: Request) -> Path | None:

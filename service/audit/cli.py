@@ -72,7 +72,7 @@ async def run_batch(
     files = recordings(inputs, meta)
     options = AuditOptions(agent_channel=agent_channel, beam_size=beam_size, rules_name=rules_name,
                            max_seconds=max_seconds or runtime.settings.max_call_s)
-    writer = ReportWriter(out_dir, formats)
+    writer = ReportWriter(out_dir, formats, book.names)
     queue = AuditQueue(runtime, workers)
     started = time.perf_counter()
     bar = _Bar(len(files)) if show_progress else None

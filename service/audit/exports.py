@@ -12,6 +12,7 @@ import io
 from typing import Any, Iterable, Sequence
 
 from rules.catalog import RULE_IDS
+from rules.names import NameTable
 
 BATCH_COLUMNS = ["file_name", "call_id", "state", "error", "agent_id", "direction", "started_at", "duration_s",
                  "score", "findings", "worst_valence", "worst_mood", "speaker_attribution"]
@@ -60,13 +61,18 @@ def batch_csv(rows: Iterable[dict[str, Any]]) -> str:
     return spreadsheet_csv(columns, ([row.get(c) for c in columns] for row in rows))
 
 
-def call_csv(report: dict[str, Any]) -> str:
-    """One call: the transcript line by line with its emotion, then its findings."""
+def call_csv(report: dict[str, Any], names: NameTable) -> str:
+    """One call: the transcript line by line with its emotion, then its findings. A finding's rule and severity
+    are written as ids (for programs) and, in the last two columns, as `names` calls them (for people, the same
+    names as the report page)."""
     rows: list[list[Any]] = []
     for u in report.get("utterances", []):
         e = u.get("emotion") or {}
         speaker = u["speaker"] if not u.get("speaker_uncertain") else f"{u.get('speaker_guess')}?"
-        rows.append(["utterance", u["start"], u["end"], speaker, u["text"], e.get("valence", ""), e.get("label", ""), "", ""])
+        rows.append(["utterance", u["start"], u["end"], speaker, u["text"], e.get("valence", ""), e.get("label", ""),
+                     "", "", "", ""])
     for f in report.get("findings", []):
-        rows.append(["finding", f["t"], f.get("end") or "", "", f.get("detail", ""), "", "", f["rule_id"], f["severity"]])
-    return spreadsheet_csv(["kind", "start", "end", "speaker", "text", "valence", "mood", "rule_id", "severity"], rows)
+        rows.append(["finding", f["t"], f.get("end") or "", "", f.get("detail", ""), "", "", f["rule_id"], f["severity"],
+                     names.rule(f["rule_id"]), names.severity(f["severity"])])
+    return spreadsheet_csv(["kind", "start", "end", "speaker", "text", "valence", "mood", "rule_id", "severity",
+                            "rule_name", "severity_name"], rows)

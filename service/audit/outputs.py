@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from rules.names import NameTable
 from service.audit.exports import batch_csv, batch_row, call_csv
 from service.audit.render import batch_index_html, report_html
 
@@ -15,9 +16,10 @@ FORMATS = ("json", "csv", "html")
 
 
 class ReportWriter:
-    def __init__(self, out_dir: Path, formats: list[str]):
+    def __init__(self, out_dir: Path, formats: list[str], names: NameTable):
         self.out_dir = out_dir
         self.formats = formats
+        self.name_table = names  # the batch's rules file's: reports name rules as the rules that judged them
         self.rows: list[dict[str, Any]] = []
         self._names: dict[str, str] = {}
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -40,11 +42,11 @@ class ReportWriter:
             written["json"].write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
         if "csv" in self.formats:
             written["csv"] = self.out_dir / f"{stem}.csv"
-            written["csv"].write_text(call_csv(report), encoding="utf-8")
+            written["csv"].write_text(call_csv(report, self.name_table), encoding="utf-8")
         if "html" in self.formats:
             written["html"] = self.out_dir / f"{stem}.html"
             audio = quote(Path(os.path.relpath(source.resolve(), self.out_dir.resolve())).as_posix())
-            written["html"].write_text(report_html(report, audio, nav=False), encoding="utf-8")
+            written["html"].write_text(report_html(report, audio, self.name_table, nav=False), encoding="utf-8")
         row = batch_row(source.name, state, report)
         row.update(source=str(source), reports={k: v.name for k, v in written.items()})
         self.rows.append(row)

@@ -11,8 +11,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from service.audit.api import REPORT_HEADERS, _audio_path, _report
 from service.audit.auth import COOKIE, require_supervisor
-from service.audit.labels import MOOD_LABELS, RULE_LABELS
+from service.audit.labels import MOOD_LABELS
 from service.audit.render import environment, report_html
+from service.names_api import names_of
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_supervisor)])
 STATIC = Path(__file__).parent / "static"
@@ -43,7 +44,7 @@ async def upload_page(request: Request) -> Response:
 
 @router.get("/audit/calls", response_class=HTMLResponse)
 async def calls_page(request: Request) -> Response:
-    return _page(request, "calls.html", rules=sorted(RULE_LABELS.items()), moods=MOOD_LABELS)
+    return _page(request, "calls.html", names=names_of(request.app.state.runtime), moods=MOOD_LABELS)
 
 
 @router.get("/audit/calls/{call_id}", response_class=HTMLResponse)
@@ -52,7 +53,8 @@ async def report_page(request: Request, call_id: str) -> Response:
         return login
     report = await asyncio.to_thread(_report, request)
     audio = f"/v1/audit/calls/{call_id}/audio" if await asyncio.to_thread(_audio_path, request) else None
-    html = await asyncio.to_thread(report_html, report, audio, back_link="/audit/calls", script_src="/audit/static/report.js")
+    names = names_of(request.app.state.runtime)
+    html = await asyncio.to_thread(report_html, report, audio, names, back_link="/audit/calls", script_src="/audit/static/report.js")
     return HTMLResponse(html, headers=REPORT_HEADERS)
 
 

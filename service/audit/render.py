@@ -8,6 +8,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from rules.names import NameTable
 from service.audit import labels
 from service.audit.plot import emotion_svg
 
@@ -23,17 +24,18 @@ def clock(seconds: float | None) -> str:
 def environment() -> Environment:
     env = Environment(loader=PackageLoader("service.audit", "templates"), autoescape=select_autoescape(["html"]))
     env.filters["clock"] = clock
-    env.globals.update(rule_label=labels.rule_label, SEVERITY=labels.SEVERITY_LABELS, MOOD=labels.MOOD_LABELS,
-                       SPEAKER=labels.SPEAKER_LABELS, EVENT=labels.EVENT_LABELS, DIRECTION=labels.DIRECTION_LABELS)
+    env.globals.update(MOOD=labels.MOOD_LABELS, SPEAKER=labels.SPEAKER_LABELS, EVENT=labels.EVENT_LABELS,
+                       DIRECTION=labels.DIRECTION_LABELS)
     return env
 
 
-def report_html(report: dict[str, Any], audio_src: str | None, *, back_link: str | None = None, nav: bool = True,
-                base: str = "", script_src: str | None = None) -> str:
+def report_html(report: dict[str, Any], audio_src: str | None, names: NameTable, *, back_link: str | None = None,
+                nav: bool = True, base: str = "", script_src: str | None = None) -> str:
     """A readable, printable page: score and deductions, findings with evidence and jump links, the emotion
-    curve with the findings marked, the transcript by speaker and time, and the player."""
+    curve with the findings marked, the transcript by speaker and time, and the player. Rules and severities
+    are called what `names` (the deployment's table, or the batch's rules file's) calls them."""
     return environment().get_template("report.html").render(
-        r=report, svg=emotion_svg(report), audio_src=audio_src, back_link=back_link, nav=nav, base=base,
+        r=report, names=names, svg=emotion_svg(report), audio_src=audio_src, back_link=back_link, nav=nav, base=base,
         script_src=script_src, inline_js=None if script_src else _static("report.js"),
     )
 

@@ -2,11 +2,12 @@
 (no models), uvicorn in a thread that can be stopped and restarted on its port, and Chromium settings.
 
 The fake runtime carries just what service/agent_feed.py reads: `settings.agent_tokens`,
-`settings.supervisor_tokens` and `feed_hub`.
+`settings.supervisor_tokens`, `feed_hub`, and `rule_book` (the pages embed its names table).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -33,10 +34,20 @@ class FakeSettings:
     supervisor_tokens: dict[str, str] = field(default_factory=lambda: dict(SUPERVISOR_TOKENS))
 
 
+@functools.cache
+def shipped_rule_book() -> Any:
+    """The rules the pages name things by when a test brings none: the shipped defaults (loaded once)."""
+    from rules.config import load_rules_config
+    from rules.engine import RuleBook
+
+    return RuleBook(load_rules_config())
+
+
 @dataclass
 class FakeRuntime:
     feed_hub: Any
     settings: FakeSettings = field(default_factory=FakeSettings)
+    rule_book: Any = field(default_factory=shipped_rule_book)
 
 
 class Dismissals:

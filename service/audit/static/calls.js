@@ -1,6 +1,8 @@
 // Call list: the filter form becomes a /v1/audit/calls query; column headers sort; pages of 50.
 (function () {
   var MOOD = { angry: "愤怒", upset: "不满", neutral: "平静", satisfied: "满意" };
+  // Rules are named from the deployment's table that the page embeds (rules/names.py); an unknown id as itself.
+  var NAMES = JSON.parse(document.getElementById("callwatch-names").textContent).rules || {};
   var state = { sort: "started_at", order: "desc", offset: 0, limit: 50 };
   var form = document.getElementById("filters");
 
@@ -23,7 +25,7 @@
         var a = document.createElement("a"); a.href = "/audit/calls/" + encodeURIComponent(r.call_id); a.textContent = (r.started_at || "").replace("T", " ").slice(0, 19) || r.call_id;
         td(tr, "").appendChild(a);
         td(tr, r.agent_id); td(tr, clock(r.duration)); td(tr, r.score == null ? "" : r.score.toFixed(1)); td(tr, r.finding_count);
-        td(tr, r.rules.join(" "));
+        td(tr, r.rules.map(function (id) { return NAMES[id] || id; }).join(" "));
         td(tr, r.worst_label ? (MOOD[r.worst_label] || r.worst_label) + (r.worst_valence != null ? " (" + r.worst_valence.toFixed(2) + ")" : "") : "");
         var last = td(tr, r.file_name || "");
         if (r.snippet) { var s = document.createElement("div"); s.className = "snippet"; s.textContent = r.snippet; last.appendChild(s); }

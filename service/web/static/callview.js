@@ -1,10 +1,12 @@
 // One call's state (built from feed messages) and its view: transcript, prompts, mood curve, report.
 // Shared by the agent screen and the supervisor's detail pane. Updates are incremental and every live value
-// sits in a box of fixed size, so partials and timers never move the rest of the page.
+// sits in a box of fixed size, so partials and timers never move the rest of the page. Rules, severities
+// and recovery steps are named from the deployment's table (names.js), never here.
+
+import { recoveryStepName, ruleName, severityName } from "./names.js";
 
 export const SPEAKER = { agent: "坐席", customer: "客户", unknown: "说话人" };
 export const MOOD = { angry: "愤怒", upset: "不满", neutral: "平静", satisfied: "满意" };
-export const SEVERITY = { info: "提示", warn: "注意", breach: "违规" };
 const SEVERITY_ICON = { info: "i", warn: "!", breach: "!!" };
 const SEVERITY_RANK = { breach: 0, warn: 1, info: 2 };
 const DIRECTION = { inbound: "呼入", outbound: "呼出" };
@@ -17,36 +19,6 @@ const EVENT_TEXT = {
   hangup: "挂断",
 };
 const BY = { agent: "坐席", customer: "客户", system: "线路" };
-// Short Chinese names for the rulebook's ids (a deployment's own rules show their id).
-export const RULES = {
-  "answer.rings": "接听速度",
-  "opening.bare_wei": "开场只说“喂”",
-  "opening.greeting": "开场问候",
-  "outbound.hours": "外呼时段",
-  "outbound.self_intro": "外呼自我介绍",
-  "listen.no_silence": "倾听回应",
-  "listen.dead_air": "长时间冷场",
-  "listen.no_interrupt": "打断客户",
-  "hold.apology": "等待后致歉",
-  "transfer.hold_first": "转接前保持",
-  "speech.rate": "语速",
-  "speech.volume": "音量",
-  "language.polite": "礼貌用语",
-  "promise.rash": "轻率承诺",
-  "wrong_number.no_blame": "打错电话",
-  "intake.confirm": "确认来电信息",
-  "complaint.empathy_first": "先共情",
-  "complaint.apology_wording": "道歉措辞",
-  "complaint.no_argue": "不与客户争辩",
-  "complaint.own_it": "首问负责",
-  "complaint.resolution_path": "说明处理办法",
-  "complaint.follow_up": "留下联系方式",
-  "complaint.recovered": "情绪挽回",
-  "closing.summary_thanks": "总结与致谢",
-  "closing.goodbye": "道别",
-  "closing.caller_hangs_up_first": "客户先挂机",
-  "closing.redial_dropped": "掉线回拨",
-};
 
 export function clock(seconds) {
   const s = Math.max(0, Math.floor(seconds || 0));
@@ -79,8 +51,8 @@ function el(tag, cls, text) {
 function severityIcon(severity) {
   const icon = el("span", "sev-icon", SEVERITY_ICON[severity] || "i");
   icon.dataset.severity = severity;
-  icon.title = SEVERITY[severity] || severity;
-  icon.setAttribute("aria-label", SEVERITY[severity] || severity);
+  icon.title = severityName(severity);
+  icon.setAttribute("aria-label", severityName(severity));
   return icon;
 }
 
@@ -338,16 +310,16 @@ export class DeskView {
     li.dataset.rule = p.rule_id || "";
     li.dataset.severity = p.severity || "info";
     const body = el("div", "pbody");
-    body.append(el("div", "ptext", p.text || RULES[p.rule_id] || p.rule_id));
+    body.append(el("div", "ptext", p.text || ruleName(p.rule_id)));
     if (p.recovery && p.recovery.suggestion) {
       const rec = el("div", "recovery");
-      rec.append(el("span", "step", `六步法·${p.recovery.step}`), el("span", "say", p.recovery.suggestion));
+      rec.append(el("span", "step", recoveryStepName(p.recovery.step)), el("span", "say", p.recovery.suggestion));
       body.append(rec);
     }
     const meta = el("div", "meta");
     meta.append(el("span", "num", clock(p.t)));
     const ev = evidenceText(p.evidence);
-    const evidence = el("span", "evidence", ev ? `依据：${ev}` : RULES[p.rule_id] || p.rule_id || "");
+    const evidence = el("span", "evidence", ev ? `依据：${ev}` : ruleName(p.rule_id));
     evidence.title = ev;
     meta.append(evidence);
     if (this.onDismiss) {
@@ -392,9 +364,9 @@ export class DeskView {
         const li = el("li", "finding");
         li.dataset.rule = f.rule_id || "";
         const body = el("div");
-        body.append(el("div", "ftext", f.prompt || RULES[f.rule_id] || f.rule_id));
+        body.append(el("div", "ftext", f.prompt || ruleName(f.rule_id)));
         const ev = evidenceText(f.evidence);
-        body.append(el("div", "meta", `${clock(f.t)} · ${RULES[f.rule_id] || f.rule_id}${ev ? " · " + ev : ""}`));
+        body.append(el("div", "meta", `${clock(f.t)} · ${ruleName(f.rule_id)}${ev ? " · " + ev : ""}`));
         li.append(severityIcon(f.severity || "info"), body);
         return li;
       }),

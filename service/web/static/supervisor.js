@@ -2,7 +2,8 @@
 // that need help first; a click follows one call in full (read-only) beside the list.
 
 import { FeedSocket, SignIn, showConnection } from "./feed.js";
-import { CallState, DeskView, MOOD, RULES, SEVERITY, clock } from "./callview.js";
+import { CallState, DeskView, MOOD, clock } from "./callview.js";
+import { ruleName, severityName } from "./names.js";
 
 const CREDENTIALS = "callwatch.supervisor";
 const KEEP_ENDED_MS = 60000; // an ended call stays on the board a minute, greyed, then goes
@@ -126,7 +127,7 @@ function renderBoard() {
         const pill = document.createElement("span");
         pill.className = "pill";
         pill.dataset.severity = p.severity;
-        pill.textContent = RULES[p.rule_id] || SEVERITY[p.severity] || p.rule_id;
+        pill.textContent = ruleName(p.rule_id) || severityName(p.severity);
         pill.title = p.text || "";
         promptCell.append(pill);
       }
