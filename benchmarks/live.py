@@ -90,8 +90,23 @@ def pct(values: list[float], q: float) -> float:
     return round(float(np.percentile(values, q)), 3) if values else float("nan")
 
 
+def resident_mib(pid: int) -> float:
+    """Resident memory of a process and all its descendants, MiB, from /proc (0 for one that has just gone)."""
+    total_kib, pending = 0, [pid]
+    while pending:
+        p = pending.pop()
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            for task in Path(f"/proc/{p}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total_kib += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+    return total_kib / 1024
+
+
 class ProcessSampler:
-    """CPU time and peak resident memory of one process, from /proc, while a level runs."""
+    """CPU time of one process and peak resident memory of it and its descendants, from /proc, while a level runs."""
 
     def __init__(self, pid: int):
         self.pid = pid
@@ -105,9 +120,7 @@ class ProcessSampler:
 
     def _sample(self) -> None:
         while not self._stop.wait(0.25):
-            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    self.peak_rss_mb = max(self.peak_rss_mb, int(line.split()[1]) / 1024)
+            self.peak_rss_mb = max(self.peak_rss_mb, resident_mib(self.pid))
 
     def __enter__(self) -> "ProcessSampler":
         self._cpu0, self._wall0 = self._cpu_seconds(), time.monotonic()
@@ -143,13 +156,18 @@ async def level(url: str, n: int, run: int, server_pid: int) -> dict[str, Any]:
             "server_cpu_percent": round(sampler.cpu_percent), "server_peak_rss_mb": round(sampler.peak_rss_mb)}
 
 
+def bench_data_dir(port: int) -> Path:
+    """The data folder (store, server.log) of the benchmark server on `port`."""
+    return Path(f"/tmp/callwatch-bench-{port}")
+
+
 @contextmanager
 def running_server(env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
     """A `callwatch serve` process on a free loopback port with its own data folder: (ingest URL, pid)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    data_dir = Path(f"/tmp/callwatch-bench-{port}")
+    data_dir = bench_data_dir(port)
     data_dir.mkdir(parents=True, exist_ok=True)
     # The server's log goes to a file: an unread pipe fills up and stalls the server mid-benchmark.
     log = (data_dir / "server.log").open("w")
