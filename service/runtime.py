@@ -89,6 +89,7 @@ def streaming_options(settings: Settings, hotwords: tuple[str, ...] = ()) -> Str
         final_decode=DecodeOptions(beam_size=settings.final_beam_size, repair_homophones=settings.asr_homophone_repair),
         partial_decode=DecodeOptions(beam_size=settings.partial_beam_size, temperatures=(0.0,), window_fallback=False),
         partial_interval_s=settings.partial_interval_s,
+        early_finals=settings.early_finals,
         hotwords=hotwords,
     )
 

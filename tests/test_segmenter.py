@@ -58,7 +58,7 @@ def test_a_long_turn_closes_at_a_short_pause_once_past_the_soft_maximum():
     silence = lambda s: np.zeros(int(s * RATE), np.float32)  # noqa: E731
     # 8 s, a 300 ms breath (too short to end an utterance), 3 s, then quiet.
     audio = np.concatenate([speech(8), silence(0.3), speech(3), silence(1)])
-    whole = feed_in_frames(UtteranceSegmenter(ScriptedVAD()), audio)
+    whole = feed_in_frames(UtteranceSegmenter(ScriptedVAD(), SegmenterOptions(soft_max_utterance_s=12)), audio)
     assert len(whole) == 1
     split = feed_in_frames(UtteranceSegmenter(ScriptedVAD(), SegmenterOptions(soft_max_utterance_s=6)), audio)
     assert len(split) == 2
