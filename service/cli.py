@@ -11,6 +11,15 @@ import typer
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="callwatch: Mandarin call monitoring")
 
+
+@app.callback()
+def _process_setup() -> None:
+    """Before any command and its threads: the malloc arena cap (CALLWATCH_MALLOC_ARENAS)."""
+    from service.malloc_arenas import limit_malloc_arenas
+    from service.settings import Settings
+
+    limit_malloc_arenas(Settings().malloc_arenas)
+
 DEFAULT_INGEST_URL = "ws://127.0.0.1:8000/v1/ingest"
 SAMPLE_CALL = Path(__file__).resolve().parents[1] / "samples" / "demo_call.wav"
 

@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     asr_device: str = Field("", description="default: device")
     asr_compute_type: str = Field("", description="CTranslate2 compute type; default int8 on cpu, float16 on cuda")
     asr_threads: int = Field(1, ge=1, description="CPU threads per recogniser worker")
+    malloc_arenas: int = Field(2, ge=0, le=64, description="glibc malloc arenas for the process (service/malloc_arenas.py); 0 = glibc's default of eight per core")
     asr_workers: int = Field(0, ge=0, description="utterances decoded at once; 0 = one per core on CPU, one on a GPU")
     asr_encoder_window: str = Field("fit", pattern="^(fit|full)$")
     asr_prompt: str = ""
