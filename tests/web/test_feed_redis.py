@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 import pytest
 from redis_proc import RedisProcess, redis_server_binary
 
-from service.agent_feed import AgentFeedHub, feed_hub_for
+from service.agent_feed.hub import AgentFeedHub, feed_hub_for
 from service.feed_bus import LocalFeedBus, RedisFeedBus, RedisFeedConfig
 from wire.agent_feed import CallInfo, Resume
 
