@@ -15,7 +15,7 @@ message to bounded per-subscriber queues without waiting; a subscriber that fall
 (its socket is closed with 1013) and will resume from its last event id when it reconnects.
 
 With several instances (CALLWATCH_REDIS_URL), each hub also hands what it publishes to a bus
-(service/feed_bus.py) and holds a mirror of the other instances' calls, applied from the bus; subscribing,
+(service/agent_feed/buses.py) and holds a mirror of the other instances' calls, applied from the bus; subscribing,
 resuming, watching and dismissing then work the same whichever instance holds the call.
 """
 
@@ -30,7 +30,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Literal, Union
 
-from service.feed_bus import CallSnapshot, FeedBus, LocalFeedBus
+from service.agent_feed.buses import CallSnapshot, FeedBus, LocalFeedBus
 from wire.agent_feed import (
     CallInfo,
     CallMessage,
@@ -485,6 +485,6 @@ def feed_hub_for(settings: Any) -> AgentFeedHub:
     """The hub a server process runs: in-process, or over Redis when `settings.redis_url` is set."""
     if not getattr(settings, "redis_url", None):
         return AgentFeedHub()
-    from service.feed_bus import RedisFeedBus, RedisFeedConfig
+    from service.agent_feed.buses import RedisFeedBus, RedisFeedConfig
 
     return AgentFeedHub(bus=RedisFeedBus(RedisFeedConfig(url=settings.redis_url, prefix=settings.redis_key_prefix)))
