@@ -27,7 +27,7 @@ from rules.config import load_rules_config, recogniser_hotwords
 from rules.engine import RuleBook
 from rules.findings import CallReport
 from pipelines.transcript_filter import TranscriptFilter
-from service.agent_feed import AgentFeedHub, feed_hub_for
+from service.agent_feed.hub import AgentFeedHub, feed_hub_for
 from service.metrics import ServiceMetrics
 from service.settings import Settings
 from service.store import CallStore

@@ -20,7 +20,7 @@ def dismissals() -> Dismissals:
 
 @pytest.fixture
 def hub(dismissals: Dismissals):
-    from service.agent_feed import AgentFeedHub
+    from service.agent_feed.hub import AgentFeedHub
 
     return AgentFeedHub(on_dismiss=dismissals)
 

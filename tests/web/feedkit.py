@@ -1,7 +1,7 @@
 """Helpers for the agent-screen tests and the prompt-latency benchmark: a light app around a fake runtime
 (no models), uvicorn in a thread that can be stopped and restarted on its port, and Chromium settings.
 
-The fake runtime carries just what service/agent_feed.py reads: `settings.agent_tokens`,
+The fake runtime carries just what service/agent_feed/ reads: `settings.agent_tokens`,
 `settings.supervisor_tokens`, `feed_hub`, and `rule_book` (the pages embed its names table).
 """
 
@@ -63,11 +63,10 @@ class Dismissals:
 def feed_app(hub: Any):
     from fastapi import FastAPI
 
-    from service.agent_feed import pages_router, router
+    from service.agent_feed import router
 
     app = FastAPI()
     app.include_router(router)
-    app.include_router(pages_router)
     app.state.runtime = FakeRuntime(feed_hub=hub)
     return app
 

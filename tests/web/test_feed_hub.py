@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from service.agent_feed import AgentFeedHub
+from service.agent_feed.hub import AgentFeedHub
 from wire.agent_feed import CallInfo, Resume
 
 A1 = CallInfo(call_id="c1", agent_id="a1", caller_number="13800138000", started_at="2026-11-23T09:30:12+08:00")

@@ -12,8 +12,8 @@ from typing import Any, Callable, Iterator
 import pytest
 from redis_proc import RedisProcess, redis_server_binary
 
-from service.agent_feed import AgentFeedHub, feed_hub_for
-from service.feed_bus import LocalFeedBus, RedisFeedBus, RedisFeedConfig
+from service.agent_feed.hub import AgentFeedHub, feed_hub_for
+from service.agent_feed.buses import LocalFeedBus, RedisFeedBus, RedisFeedConfig
 from wire.agent_feed import CallInfo, Resume
 
 A1 = CallInfo(call_id="c1", agent_id="a1", caller_number="13800138000", started_at="2026-11-23T09:30:12+08:00")

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from service.agent_feed import AgentFeedHub
+from service.agent_feed.hub import AgentFeedHub
 from wire.agent_feed import CallInfo
 from feedkit import AGENT_TOKENS, SUPERVISOR_TOKENS, feed_app
 

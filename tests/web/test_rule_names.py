@@ -71,7 +71,7 @@ def names_app(runtime: NamesRuntime) -> Any:
     from service.audit import pages as audit_pages
 
     app = FastAPI()
-    for router in (agent_feed.router, agent_feed.pages_router, names_api.router, audit_api.router, audit_pages.router):
+    for router in (agent_feed.router, names_api.router, audit_api.router, audit_pages.router):
         app.include_router(router)
     app.state.runtime = runtime
     return app
@@ -81,7 +81,7 @@ def names_app(runtime: NamesRuntime) -> Any:
 def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
     from rules.config import load_rules_config_text
     from rules.engine import RuleBook
-    from service.agent_feed import AgentFeedHub
+    from service.agent_feed.hub import AgentFeedHub
     from service.settings import Settings
     from service.store import CallStore
 

@@ -1,4 +1,4 @@
-"""The agent feed: live results of each agent's calls, pushed to the agent screen and the supervisor view.
+"""The hub of the agent feed: every result of each live call, fanned out to the screens that may see it.
 
 The ingest path publishes every result of a call into one `AgentFeedHub` per process; the hub keeps a short
 history per live call (so a browser that reconnects resumes where it left off) and fans messages out to the
@@ -7,73 +7,44 @@ an agent with one: agents are told apart by tenant and agent id), a supervisor s
 and, on request, one call in full. docs/agent-feed.md describes the wire format; its models are in
 wire/agent_feed.py.
 
-Calls are held by their row key (service/store.py), unique across tenants; the socket (`FeedFilter`) shows a
-tenant-scoped subscriber the ids its phone systems sent and turns the ids it sends back into keys.
+Calls are held by their row key (service/store.py), unique across tenants; the socket
+(service/agent_feed/connection.py) shows a tenant-scoped subscriber the ids its phone systems sent.
 
 The hub must never slow transcription down: `publish` does a little bookkeeping under a lock and hands each
 message to bounded per-subscriber queues without waiting; a subscriber that falls too far behind is dropped
 (its socket is closed with 1013) and will resume from its last event id when it reconnects.
 
 With several instances (CALLWATCH_REDIS_URL), each hub also hands what it publishes to a bus
-(service/feed_bus.py) and holds a mirror of the other instances' calls, applied from the bus; subscribing,
+(service/agent_feed/buses.py) and holds a mirror of the other instances' calls, applied from the bus; subscribing,
 resuming, watching and dismissing then work the same whichever instance holds the call.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
-import json
 import logging
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Awaitable, Callable, Literal, Union
 
-import jinja2
-from fastapi import APIRouter, Request, WebSocket
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from pydantic import ValidationError
-from starlette.websockets import WebSocketDisconnect, WebSocketState
-
-from service.access.guard import FEED_ROLES, FeedFilter, Refusal, authorize, bearer_key
-from service.feed_bus import CallSnapshot, FeedBus, LocalFeedBus
-from service.names_api import names_of
+from service.agent_feed.buses import CallSnapshot, FeedBus, LocalFeedBus
 from wire.agent_feed import (
-    AgentHello,
     CallInfo,
     CallMessage,
-    Dismiss,
     DismissedMessage,
     ReadyMessage,
     Resume,
     SummaryMessage,
-    SupervisorHello,
-    Unwatch,
-    Watch,
-    command_adapter,
-    hello_adapter,
 )
 
 log = logging.getLogger("callwatch.agent_feed")
 
-router = APIRouter()
-pages_router = APIRouter()
-
-WEB_DIR = Path(__file__).resolve().parent / "web"
-HELLO_TIMEOUT_S = 10.0
-CLOSE_POLICY = 1008  # wrong or missing credentials
-CLOSE_TOO_SLOW = 1013  # "try again later": the subscriber fell behind; it reconnects and resumes
-
-
-# ---------------------------------------------------------------- the hub
-
 OnDismiss = Callable[[str, str, str], Union[Awaitable[None], None]]
-_OVERFLOW = object()  # queued instead of a message: the subscriber fell behind and must reconnect
-_CLOSE = object()
+OVERFLOW = object()  # queued instead of a message: the subscriber fell behind and must reconnect
+CLOSE = object()  # queued instead of a message: the server asks the subscriber to reconnect (`disconnect_all`)
 
 
 @dataclass
@@ -137,7 +108,7 @@ class Subscription:
             self.dropped = True
             while not self.queue.empty():
                 self.queue.get_nowait()
-            self.queue.put_nowait(_OVERFLOW)
+            self.queue.put_nowait(OVERFLOW)
             return
         self.queue.put_nowait(message)
 
@@ -464,7 +435,7 @@ class AgentFeedHub:
         """Close every subscriber's socket (they reconnect and resume); for shutdown and for tests."""
         with self._lock:
             for sub in list(self._subs):
-                self._deliver(sub, _CLOSE)
+                self._deliver(sub, CLOSE)
 
     @property
     def subscriber_count(self) -> int:
@@ -514,176 +485,6 @@ def feed_hub_for(settings: Any) -> AgentFeedHub:
     """The hub a server process runs: in-process, or over Redis when `settings.redis_url` is set."""
     if not getattr(settings, "redis_url", None):
         return AgentFeedHub()
-    from service.feed_bus import RedisFeedBus, RedisFeedConfig
+    from service.agent_feed.buses import RedisFeedBus, RedisFeedConfig
 
     return AgentFeedHub(bus=RedisFeedBus(RedisFeedConfig(url=settings.redis_url, prefix=settings.redis_key_prefix)))
-
-
-# ---------------------------------------------------------------- access
-
-
-# Keys, roles and tenants: service/access (docs/security.md). An agent's or supervisor's hello names who signs
-# in and carries their key; a tenant-scoped key gets only its tenant's calls (FeedFilter).
-
-
-# ---------------------------------------------------------------- the websocket
-
-
-class FeedConnection:
-    def __init__(self, websocket: WebSocket, hub: AgentFeedHub, settings: Any):
-        self.ws = websocket
-        self.hub = hub
-        self.settings = settings
-        self.sub: Subscription | None = None
-
-    async def run(self) -> None:
-        hello = await self._hello()
-        if hello is None:
-            return
-        tenant = self.visible.principal.tenant
-        if isinstance(hello, AgentHello):
-            resume = hello.resume
-            if resume is not None:  # the call the page names by the id it was shown
-                key = await self.visible.key_of(resume.call_id)
-                resume = resume.model_copy(update={"call_id": key}) if key is not None else None
-            self.sub = self.hub.subscribe(hello.agent_id, hello.agent_id, resume, tenant)
-        else:
-            self.sub = self.hub.subscribe(None, hello.supervisor, tenant=tenant)
-        sender = asyncio.create_task(self._send_loop(self.sub))
-        try:
-            await self._receive_loop(hello)
-        finally:
-            self.hub.unsubscribe(self.sub)
-            sender.cancel()
-            await asyncio.gather(sender, return_exceptions=True)
-
-    async def _hello(self) -> AgentHello | SupervisorHello | None:
-        try:
-            raw = await asyncio.wait_for(self.ws.receive_text(), HELLO_TIMEOUT_S)
-            hello = hello_adapter.validate_json(raw)
-        except (asyncio.TimeoutError, ValidationError, ValueError, KeyError):
-            await self._close(CLOSE_POLICY, "send hello with your id and token first")
-            return None
-        except (WebSocketDisconnect, RuntimeError):
-            return None
-        role, name = ("agent", hello.agent_id) if isinstance(hello, AgentHello) else ("supervisor", hello.supervisor)
-        principal = authorize(self.ws, (role,), hello.token, name=name, local_without_keys=False)
-        if isinstance(principal, Refusal):  # logged by authorize, with who and why
-            await self._close(CLOSE_POLICY, "wrong or missing token")
-            return None
-        self.visible = FeedFilter(self.ws, principal)
-        return hello
-
-    async def _send_loop(self, sub: Subscription) -> None:
-        try:
-            while True:
-                item = await sub.next()
-                if item is _OVERFLOW:
-                    await self._close(CLOSE_TOO_SLOW, "too far behind; reconnect and resume")
-                    return
-                if item is _CLOSE:
-                    await self._close(CLOSE_TOO_SLOW, "server asked clients to reconnect")
-                    return
-                item = await self.visible(item)
-                if item is None:
-                    continue
-                await self.ws.send_text(json.dumps(item, ensure_ascii=False))
-        except (WebSocketDisconnect, RuntimeError, OSError):
-            return
-
-    async def _receive_loop(self, hello: AgentHello | SupervisorHello) -> None:
-        sub = self.sub
-        assert sub is not None
-        while True:
-            try:
-                raw = await self.ws.receive_text()
-            except (WebSocketDisconnect, RuntimeError, KeyError):
-                return
-            try:
-                cmd = command_adapter.validate_json(raw)
-            except (ValidationError, ValueError):
-                continue  # an unknown or malformed command is ignored: the page may be newer than the server
-            # The page names calls by the ids it was shown: within the principal's tenant, for one with a tenant.
-            key = await self.visible.key_of(cmd.call_id)
-            if key is None:
-                continue  # no call of theirs: as for one that does not exist
-            if isinstance(cmd, Dismiss) and isinstance(hello, AgentHello):
-                await self.hub.dismiss(key, cmd.prompt_id, hello.agent_id, self.visible.principal.tenant)
-            elif isinstance(cmd, Watch) and sub.is_supervisor:
-                self.hub.watch(sub, key, cmd.after)
-            elif isinstance(cmd, Unwatch):
-                self.hub.unwatch(sub, key)
-
-    async def _close(self, code: int, reason: str) -> None:
-        if self.ws.application_state != WebSocketState.CONNECTED:
-            return
-        try:
-            await self.ws.close(code=code, reason=reason)
-        except (RuntimeError, OSError):
-            pass
-
-
-@router.websocket("/v1/agent-feed")
-async def agent_feed(websocket: WebSocket) -> None:
-    await websocket.accept()
-    runtime = websocket.app.state.runtime
-    await FeedConnection(websocket, runtime.feed_hub, runtime.settings).run()
-
-
-@router.get("/v1/live-calls")
-async def live_calls(request: Request) -> Response:
-    """The calls the hub holds, as supervisor summaries. `Authorization: Bearer TOKEN`: a supervisor token
-    lists every call, an agent token that agent's own; no token → 401, an unknown one → 403."""
-    runtime = request.app.state.runtime
-    principal = authorize(request, FEED_ROLES, bearer_key(request), local_without_keys=False)
-    if isinstance(principal, Refusal):
-        return JSONResponse({"detail": principal.reason}, status_code=principal.status,
-                            headers={"WWW-Authenticate": "Bearer"} if principal.status == 401 else None)
-    hub: AgentFeedHub | None = getattr(runtime, "feed_hub", None)
-    agent = principal.role == "agent"
-    calls = hub.live_calls(principal.name if agent else None, principal.tenant if agent else None) if hub else []
-    return JSONResponse({"calls": await FeedFilter(request, principal).calls(calls)})
-
-
-# ---------------------------------------------------------------- pages
-
-_STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
-# The pages load nothing from elsewhere: scripts, styles and the socket are all this server's.
-_PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self' ws: wss:; base-uri 'none'; form-action 'self'",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
-
-
-@functools.cache
-def _templates() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(WEB_DIR / "templates"), autoescape=True)
-
-
-def _page(request: Request, name: str) -> HTMLResponse:
-    # The names table goes into the page itself: the scripts name rules before the agent has signed in, and
-    # without a request of their own (names_api.py serves the same table to other clients).
-    names = names_of(request.app.state.runtime)
-    return HTMLResponse(_templates().get_template(name).render(names=names), headers=_PAGE_HEADERS)
-
-
-@pages_router.get("/agent", response_class=HTMLResponse, include_in_schema=False)
-async def agent_page(request: Request) -> HTMLResponse:
-    return _page(request, "agent.html")
-
-
-@pages_router.get("/supervisor", response_class=HTMLResponse, include_in_schema=False)
-async def supervisor_page(request: Request) -> HTMLResponse:
-    return _page(request, "supervisor.html")
-
-
-@pages_router.get("/static/{name}", include_in_schema=False)
-async def static_file(name: str) -> Response:
-    """Only plain files directly in service/web/static with a known type; no paths, no listing."""
-    path = WEB_DIR / "static" / name
-    media = _STATIC_TYPES.get(path.suffix)
-    if "/" in name or "\\" in name or name.startswith(".") or media is None or not path.is_file():
-        return Response(status_code=404)
-    return FileResponse(path, media_type=media, headers={"Cache-Control": "no-cache"})

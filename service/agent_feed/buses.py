@@ -1,6 +1,6 @@
 """How a message published into one instance's agent feed reaches the screens connected to other instances.
 
-The hub (service/agent_feed.py) applies everything it publishes to its own state first, so its own screens
+The hub (service/agent_feed/hub.py) applies everything it publishes to its own state first, so its own screens
 never wait on anything; a bus then carries the message to the other instances, whose hubs apply it to a
 mirror of the call. `LocalFeedBus` is the one-process case: there is nobody to carry anything to.
 `RedisFeedBus` carries messages over Redis Streams when CALLWATCH_REDIS_URL is set; docs/agent-feed.md
