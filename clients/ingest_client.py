@@ -212,7 +212,7 @@ class TranscriptPrinter:
             label = self.LABELS.get(result["speaker"], result["speaker"])
             self.out.write(f"\r\033[K  … {label}: {result['text']}")
             self._partial_shown = True
-        elif kind in ("final", "event", "error", "ended", "prompt"):
+        elif kind in ("final", "event", "error", "ended", "prompt", "prompt_cleared"):
             if self._partial_shown:
                 self.out.write("\r\033[K")
                 self._partial_shown = False
@@ -231,4 +231,6 @@ class TranscriptPrinter:
             return f"error {r['code']}: {r['message']}"
         if kind == "prompt":
             return f"  ⚠ 提示 [{r.get('rule_id')}]: {r.get('text', '')}"
+        if kind == "prompt_cleared":
+            return f"  ✓ 提示已解除 [{r.get('prompt_id')}]"
         return f"call {r['call_id']} {r['status']}: {r['utterances']} utterances, {r['duration']:.1f}s"

@@ -12,9 +12,9 @@ from typing import Any
 
 from pipelines.call_session import CallObserver, CallSession
 from rules.engine import RuleBook, RulesEngine
-from rules.findings import CallReport, Evidence, Finding, Prompt
+from rules.findings import CallReport, Evidence, Finding, LiveMessage, Prompt, PromptCleared
 from rules.timeline import CallEvent, CallHeader, EmotionSample, Utterance, VoiceSegment
-from wire.ingest import FindingOut, PromptResult, RecoveryStep, ReportResult
+from wire.ingest import FindingOut, PromptClearedResult, PromptResult, RecoveryStep, ReportResult
 
 log = logging.getLogger("callwatch.rules")
 _SPEAKER_LABEL = {"agent": "坐席", "customer": "客户"}
@@ -42,10 +42,14 @@ def prompt_message(call_id: str, prompt: Prompt) -> PromptResult:
         else None
     )
     return PromptResult(
-        call_id=call_id, event_id=0, prompt_id=f"{prompt.rule_id}@{prompt.t:.2f}", rule_id=prompt.rule_id,
+        call_id=call_id, event_id=0, prompt_id=prompt.prompt_id, rule_id=prompt.rule_id,
         severity=prompt.severity, t=round(prompt.t, 3), evidence=describe_evidence(prompt.evidence),
         text=prompt.text, recovery=recovery,
     )
+
+
+def cleared_message(call_id: str, cleared: PromptCleared) -> PromptClearedResult:
+    return PromptClearedResult(call_id=call_id, event_id=0, prompt_id=cleared.prompt_id)
 
 
 def finding_message(finding: Finding) -> FindingOut:
@@ -63,14 +67,15 @@ class RulesFollower(CallObserver):
     async def on_result(self, result: Any, call: CallSession) -> None:
         item = self._timeline_item(result, call)
         if item is not None:
-            await self._prompt(call, self.engine.feed(item))
+            await self._send(call, self.engine.feed(item))
 
     async def on_speech(self, speaker: str, start: float, end: float | None, call: CallSession) -> None:
         if speaker in _SPEAKER_LABEL:
-            self.engine.feed(VoiceSegment(speaker=speaker, start=start, end=end))
+            # Speech raises nothing, but may end a silence whose prompt is on the screen.
+            await self._send(call, self.engine.feed(VoiceSegment(speaker=speaker, start=start, end=end)))
 
     async def on_tick(self, now: float, call: CallSession) -> None:
-        await self._prompt(call, self.engine.advance(now))
+        await self._send(call, self.engine.advance(now))
 
     async def on_finish(self, call: CallSession) -> None:
         self.report = self.engine.finish()
@@ -81,9 +86,9 @@ class RulesFollower(CallObserver):
             findings=[finding_message(f) for f in self.report.findings],
         ))
 
-    async def _prompt(self, call: CallSession, prompts: list[Prompt]) -> None:
-        for prompt in prompts:
-            await call.emit(prompt_message(call.call_id, prompt))
+    async def _send(self, call: CallSession, messages: list[LiveMessage]) -> None:
+        for m in messages:
+            await call.emit(prompt_message(call.call_id, m) if isinstance(m, Prompt) else cleared_message(call.call_id, m))
 
     @staticmethod
     def _timeline_item(result: Any, call: CallSession) -> Any:

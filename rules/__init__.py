@@ -10,7 +10,7 @@ Public entry points:
 
 from rules.config import RulesConfig, RulesConfigError, load_rules_config
 from rules.engine import RulesEngine, audit_timeline
-from rules.findings import CallFigures, CallReport, Evidence, Finding, Prompt, RecoveryHint
+from rules.findings import CallFigures, CallReport, Evidence, Finding, Prompt, PromptCleared, RecoveryHint
 from rules.timeline import (
     CallEvent,
     CallHeader,
@@ -32,6 +32,7 @@ __all__ = [
     "Evidence",
     "Finding",
     "Prompt",
+    "PromptCleared",
     "RecoveryHint",
     "RulesConfig",
     "RulesConfigError",

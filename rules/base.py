@@ -6,6 +6,10 @@ post-call audit, so there is no separate post-call implementation of a rule.
 
 Rule objects are compiled once per rules file and shared across calls; anything a rule
 must remember about one call lives in the memory object it creates in ``new_memory``.
+
+A live prompt stays on the agent's screen until the agent dismisses it, unless its rule says, through
+``still_holds``, that the condition that raised it has stopped holding: then the engine takes it off
+(``prompt_cleared``). The finding stays in the report either way.
 """
 
 from __future__ import annotations
@@ -129,6 +133,22 @@ class Rule(Generic[OptionsT]):
     def on_finish(self, call: CallState, mem: Any) -> Iterable[Detection]:
         return ()
 
+    def still_holds(self, detection: Detection, call: CallState, mem: Any) -> bool:
+        """Whether the condition behind one of this rule's live prompts still holds.
+
+        A rule whose prompt is about something still going on, that the agent or the call can end (a silence, an
+        apology not yet said, a hurried pace), overrides this. After every step the engine asks it about each
+        of the rule's prompts still on the agent's screen, and clears the prompt once the answer is False; a
+        detection for which it is False at once is reported but never prompted. It is asked often and told
+        nothing: a cheap look at ``call`` and ``mem``, without side effects. Rules that keep the default (a
+        one-off: what was said cannot be unsaid) are never asked; the agent dismisses their prompts.
+        """
+        return True
+
     @classmethod
     def uses_ticks(cls) -> bool:
         return cls.on_tick is not Rule.on_tick
+
+    @classmethod
+    def clears(cls) -> bool:
+        return cls.still_holds is not Rule.still_holds

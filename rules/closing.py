@@ -77,9 +77,7 @@ class Goodbye(Rule[GoodbyeOptions]):
 
     def on_tick(self, call: CallState, mem: GoodbyeMemory) -> Iterable[Detection]:
         closed = mem.customer_closed_at
-        if closed is None or mem.reminded or call.ended or call.is_speaking("agent"):
-            return ()
-        if mem.agent_said_goodbye_at is not None and mem.agent_said_goodbye_at >= closed - 30:
+        if closed is None or mem.reminded or call.ended or call.is_speaking("agent") or self._goodbye_said(mem):
             return ()
         if call.now - closed < self.options.remind_after_s:
             return ()
@@ -92,6 +90,16 @@ class Goodbye(Rule[GoodbyeOptions]):
                 provisional=True,
             )
         ]
+
+    def still_holds(self, detection: Detection, call: CallState, mem: GoodbyeMemory) -> bool:
+        # The reminder has done its work once the agent says goodbye (even words the recogniser had not yet
+        # returned when it was raised).
+        return not self._goodbye_said(mem)
+
+    @staticmethod
+    def _goodbye_said(mem: GoodbyeMemory) -> bool:
+        closed, said = mem.customer_closed_at, mem.agent_said_goodbye_at
+        return closed is not None and said is not None and said >= closed - 30
 
     def on_finish(self, call: CallState, mem: GoodbyeMemory) -> Iterable[Detection]:
         if not closing_applies(call):

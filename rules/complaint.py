@@ -110,6 +110,10 @@ class EmpathyFirst(Rule[EmpathyOptions]):
             return ()
         return self._fire(call, mem, deadline)
 
+    def still_holds(self, detection: Detection, call: CallState, mem: EmpathyMemory) -> bool:
+        # Late empathy or an apology is the first recovery step taken: the prompt has done its work.
+        return mem.last_empathy_t is None or mem.last_empathy_t < detection.t
+
 
 # --- complaint.apology_wording ------------------------------------------------------
 

@@ -4,10 +4,13 @@ Live use (the pipeline owns the loop)::
 
     book = RuleBook(load_rules_config(path))          # once per process / rules file
     engine = RulesEngine(book, header)                 # once per call
-    prompts = engine.feed(item)                        # utterance (final or partial), event,
+    messages = engine.feed(item)                       # utterance (final or partial), event,
                                                        # emotion sample, voice segment
-    prompts = engine.advance(now)                      # clock tick, ~every 0.5 s
+    messages = engine.advance(now)                     # clock tick, ~every 0.5 s
     report = engine.finish()                           # after the hangup
+
+Each step returns the prompts it raised and the prompts it cleared (their condition stopped
+holding, see ``Rule.still_holds``), in order; usually nothing.
 
 Post-call use: ``audit_timeline(timeline, config)`` replays the timeline through the
 same engine, with clock ticks, and returns the report. A replay's work is bounded by the
@@ -26,7 +29,7 @@ from rules.catalog import RULE_CLASSES
 from rules.complaint import Recovered
 from rules.config import RulesConfig
 from rules.figures import compute_figures
-from rules.findings import CallReport, Finding, Prompt, RecoveryHint
+from rules.findings import CallReport, Finding, LiveMessage, Prompt, PromptCleared, RecoveryHint
 from rules.names import name_table
 from rules.negative import NegativeTurnDetector
 from rules.score import score_findings
@@ -68,6 +71,15 @@ class _Recorded:
     recovery: RecoveryHint | None
 
 
+@dataclass
+class _OnScreen:
+    """A prompt of a rule that clears, not cleared yet."""
+
+    rule: Rule
+    detection: Detection
+    index: int  # in RulesEngine._prompts
+
+
 class RulesEngine:
     def __init__(
         self,
@@ -87,6 +99,7 @@ class RulesEngine:
         self._negative = NegativeTurnDetector(ctx)
         self._recorded: list[_Recorded] = []
         self._prompts: list[Prompt] = []
+        self._on_screen: list[_OnScreen] = []
         self._last_prompt_at: dict[str, float] = {}
         self._prompts_closed = False
         self._report: CallReport | None = None
@@ -98,11 +111,11 @@ class RulesEngine:
 
     # --- live API -------------------------------------------------------------------
 
-    def feed(self, item: TimelineItem) -> list[Prompt]:
-        """Take one new item and return the prompts it completes (usually none)."""
+    def feed(self, item: TimelineItem) -> list[LiveMessage]:
+        """Take one new item and return the prompts it completes and clears (usually none)."""
         if self._report is not None:
             raise RuntimeError("the call is finished; start a new engine for a new call")
-        new: list[Prompt] = []
+        new: list[LiveMessage] = []
         if isinstance(item, Utterance):
             if item.partial:
                 self._mark_speaking(item.speaker, item.start)
@@ -120,17 +133,17 @@ class RulesEngine:
             self._on_voice(item)
         else:
             raise TypeError(f"cannot feed {type(item).__name__} to the rules engine")
-        return new
+        return new + self._cleared()
 
-    def advance(self, now: float) -> list[Prompt]:
+    def advance(self, now: float) -> list[LiveMessage]:
         """A clock tick at call time ``now``: time-based rules (dead air, silence, empathy) fire here."""
         if self._report is not None:
             return []
         self._advance_clock(now)
-        out: list[Prompt] = []
+        out: list[LiveMessage] = []
         for rule in self.book.tick_rules:
             out += self._emit(rule, rule.on_tick(self.state, self._memory[rule.rule_id]))
-        return out
+        return out + self._cleared()
 
     def finish(self, related_calls: list[RelatedCall] | None = None) -> CallReport:
         """Run the post-call judgements and return the report. Idempotent."""
@@ -294,6 +307,8 @@ class RulesEngine:
             self._recorded.append(_Recorded(rule, det, hint))
             if rule.settings.kind != "live" or self._prompts_closed:
                 continue
+            if rule.clears() and not rule.still_holds(det, self.state, self._memory[rule.rule_id]):
+                continue  # over by the time it was judged (the words that ended a silence): nothing to prompt
             now = self.state.now
             last = self._last_prompt_at.get(rule.rule_id)
             if last is not None and now - last < self.book.config.cooldown_s(rule.rule_id):
@@ -310,8 +325,28 @@ class RulesEngine:
                 recovery=hint,
                 provisional=det.provisional,
             )
+            if rule.clears():
+                self._on_screen.append(_OnScreen(rule, det, len(self._prompts)))
             self._prompts.append(prompt)
             out.append(prompt)
+        return out
+
+    def _cleared(self) -> list[PromptCleared]:
+        """After each step: the prompts whose condition stopped holding come off the screen. Nothing is cleared
+        once prompts are closed (from the hang-up step on): the call is over for the agent."""
+        if self._prompts_closed or not self._on_screen:
+            return []
+        out: list[PromptCleared] = []
+        still: list[_OnScreen] = []
+        for shown in self._on_screen:
+            if shown.rule.still_holds(shown.detection, self.state, self._memory[shown.rule.rule_id]):
+                still.append(shown)
+                continue
+            now = _r(self.state.now)
+            prompt = self._prompts[shown.index].model_copy(update={"cleared_at": now})
+            self._prompts[shown.index] = prompt
+            out.append(PromptCleared(rule_id=prompt.rule_id, prompt_id=prompt.prompt_id, emitted_at=now))
+        self._on_screen = still
         return out
 
     def _finding(self, rec: _Recorded) -> Finding:

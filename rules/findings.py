@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Union
 
 from pydantic import BaseModel, ConfigDict
 
@@ -56,6 +56,26 @@ class Prompt(_Wire):
     evidence: list[Evidence]
     recovery: RecoveryHint | None = None
     provisional: bool = False  # a reminder before a breach (e.g. say goodbye), not a finding
+    # In the report: the step at which its condition stopped holding and it came off the screen (None: it stayed
+    # until the agent dismissed it or the call ended). Always None on the prompt as it is raised.
+    cleared_at: float | None = None
+
+    @property
+    def prompt_id(self) -> str:
+        """Its id on the wire and on the agent's screen: the rule and where in the call."""
+        return f"{self.rule_id}@{self.t:.2f}"
+
+
+class PromptCleared(_Wire):
+    """A live prompt whose condition stopped holding: it comes off the agent's screen. Its finding stays."""
+
+    rule_id: str
+    prompt_id: str
+    emitted_at: float  # call time of the evaluation step that cleared it
+
+
+# What the engine hands the live pipeline at each step, in the order it happened.
+LiveMessage = Union[Prompt, PromptCleared]
 
 
 class Deduction(_Wire):

@@ -20,6 +20,7 @@ class HoldApologyOptions(Strict):
 class HoldMemory:
     hold_start: float | None = None
     pending: tuple[float, float] | None = None  # a long hold the agent has not yet spoken after
+    sorry_at: float | None = None  # start of the agent's latest utterance with an apology or a waiting phrase
 
 
 class HoldApology(Rule[HoldApologyOptions]):
@@ -42,11 +43,16 @@ class HoldApology(Rule[HoldApologyOptions]):
         return ()
 
     def on_utterance(self, utt: UtteranceRecord, call: CallState, mem: HoldMemory) -> Iterable[Detection]:
-        if utt.speaker != "agent" or mem.pending is None or utt.start < mem.pending[1] - 0.5:
+        if utt.speaker != "agent":
+            return ()
+        sorry = self._sorry.search(utt.norm) is not None
+        if sorry:
+            mem.sorry_at = utt.start
+        if mem.pending is None or utt.start < mem.pending[1] - 0.5:
             return ()
         start, end = mem.pending
         mem.pending = None
-        if self._sorry.search(utt.norm):
+        if sorry:
             return ()
         return [
             Detection(
@@ -56,6 +62,10 @@ class HoldApology(Rule[HoldApologyOptions]):
                 values={"hold_s": round(end - start)},
             )
         ]
+
+    def still_holds(self, detection: Detection, call: CallState, mem: HoldMemory) -> bool:
+        # A late apology is still the one the prompt asks for.
+        return mem.sorry_at is None or mem.sorry_at < detection.t
 
 
 class TransferHoldOptions(Strict):

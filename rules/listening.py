@@ -86,6 +86,11 @@ class ListenNoSilence(Rule[NoSilenceOptions]):
             return ()
         return self._check(call, mem)
 
+    def still_holds(self, detection: Detection, call: CallState, mem: NoSilenceMemory) -> bool:
+        # The prompt asks for a sign of listening: any sound from the agent since the stretch began ends it.
+        last = call.last_speech_end["agent"]
+        return not call.is_speaking("agent") and (last is None or last <= detection.t)
+
 
 # --- listen.dead_air ----------------------------------------------------------------
 
@@ -177,6 +182,11 @@ class ListenDeadAir(Rule[DeadAirOptions]):
             if mem.open is not None:
                 self._close_open(event.t, mem)
         return ()
+
+    def still_holds(self, detection: Detection, call: CallState, mem: DeadAirMemory) -> bool:
+        # Anything that ends the silence (a sound from either side, a hold, a transfer) moves its start on; a
+        # new silence can only follow one that ended, so the latest one fired is the one on the screen.
+        return not call.anyone_speaking() and self.silence_start(call) == mem.fired_for
 
 
 # --- listen.no_interrupt ------------------------------------------------------------

@@ -69,6 +69,10 @@ class SpeechRate(Rule[SpeechRateOptions]):
         )
         return [mem.fast]
 
+    def still_holds(self, detection: Detection, call: CallState, mem: RateMemory) -> bool:
+        # The hurried stretch lasts until the pace falls below `rearm_below`, which ends it in memory.
+        return mem.fast is detection
+
 
 # --- speech.volume ------------------------------------------------------------------
 

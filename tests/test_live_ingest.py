@@ -133,3 +133,29 @@ async def test_a_call_that_ends_right_after_speech_keeps_its_last_words(live_ser
     await stream_file(path, url=live_server.ingest_url, call_id="live-ends-in-speech", on_result=results.append)
     heard = "".join(r["text"] for r in results if r["type"] == "final")
     assert "调整" in heard, heard
+
+
+async def test_a_dead_air_prompt_is_cleared_as_soon_as_the_customer_speaks(live_server, clip, tmp_path):
+    # The agent speaks, then neither side for 12 s, then the customer: the real VAD and rules raise dead air,
+    # and take it off the screen on the customer's voice, before the recogniser has any of their words.
+    import numpy as np
+    import soundfile as sf
+
+    agent = clip("aishell1_S0764_W0122.wav")  # 一二线城市虽然也处于调整中 (4.1 s)
+    customer = clip("wenetspeech_TEST_NET_Y0000000000_S00000.wav")  # 我有的时候说不清楚你们知道吗 (1.8 s)
+    gap, tail = np.zeros(12 * 16000, np.float32), np.zeros(2 * 16000, np.float32)
+    left = np.concatenate([agent, gap, np.zeros_like(customer), tail])
+    right = np.concatenate([np.zeros_like(agent), gap, customer, tail])
+    path = tmp_path / "dead_air.wav"
+    sf.write(path, np.stack([left, right], axis=1), 16000)
+    results: list[dict] = []
+    await stream_file(path, url=live_server.ingest_url, call_id="live-dead-air-cleared", on_result=results.append)
+
+    [prompt] = [r for r in results if r["type"] == "prompt" and r["rule_id"] == "listen.dead_air"]
+    [cleared] = [r for r in results if r["type"] == "prompt_cleared"]
+    words = [r for r in results if r["type"] in ("partial", "final") and r["speaker"] == "customer"]
+    assert cleared["prompt_id"] == prompt["prompt_id"]
+    assert words and prompt["event_id"] < cleared["event_id"] < words[0]["event_id"]
+    assert [r["event_id"] for r in results] == list(range(1, len(results) + 1))
+    report = results[-1]
+    assert "listen.dead_air" in {f["rule_id"] for f in report["findings"]}  # cleared, still a finding

@@ -1,7 +1,12 @@
+import json
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
-from wire.ingest import client_message_adapter
+from wire.ingest import PromptClearedResult, client_message_adapter
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def start(**audio):
@@ -36,3 +41,12 @@ def test_hangup_must_say_who_hung_up():
 def test_unknown_fields_are_refused_rather_than_ignored():
     with pytest.raises(ValidationError, match="extra"):
         client_message_adapter.validate_python({"type": "event", "event": "hold", "colour": "red"})
+
+
+@pytest.mark.parametrize("doc", ["protocol.md", "agent-feed.md"])
+def test_the_documented_prompt_cleared_is_what_is_sent(doc):
+    text = (DOCS / doc).read_text(encoding="utf-8")
+    section = text[text.index("### `prompt_cleared`"):]
+    body = section[section.index("```json") + len("```json"):]
+    example = json.loads(body[:body.index("```")])
+    assert PromptClearedResult.model_validate(example).model_dump(mode="json") == example

@@ -195,6 +195,14 @@ class PromptResult(_Result):
     recovery: RecoveryStep | None = None
 
 
+class PromptClearedResult(_Result):
+    """A prompt whose condition stopped holding (the silence ended, the agent apologised …): it leaves the screen.
+    Its finding stays in the report."""
+
+    type: Literal["prompt_cleared"] = "prompt_cleared"
+    prompt_id: str
+
+
 class FindingOut(WireModel):
     rule_id: str
     severity: str
