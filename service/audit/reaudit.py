@@ -85,8 +85,11 @@ def _write_report(engine: Engine, call_id: str, report: dict[str, Any], rules_na
         idx = conn.execute(select(audit_calls).where(audit_calls.c.call_id == call_id)).mappings().first()
         audit = json.loads(idx["audit"]) if idx is not None and idx["audit"] else {}
         audit["rules"] = rules_name
+        # A listed call keeps its start time: for a live call the phone system gave none, the list shows when
+        # it was received (index.sync_index), and the call row's empty start must not blank that out.
         index_call(conn, call_id=call_id, agent_id=row["agent_id"], direction=row["direction"],
-                   started_at=row["started_at"], duration=row["duration"], report=report, utts=utts,
+                   started_at=idx["started_at"] if idx is not None else row["started_at"], duration=row["duration"],
+                   report=report, utts=utts,
                    speaker_attribution=idx["speaker_attribution"] if idx is not None else "channels", audit=audit)
 
 
