@@ -10,19 +10,15 @@ keeps its live transcript and report, which say so (`transcript: "live"`).
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
-
-from sqlalchemy import select
-from sqlalchemy.engine import Engine
 
 from pipelines.audio import speech_level_db
 from pipelines.call_session import CallSession
 from rules.engine import RuleBook, audit_timeline
-from service.audit.index import index_call
-from service.audit.tables import audit_calls, create_audit_tables
+from service.audit.index import replace_report
+from service.audit.tables import create_audit_tables
 from service.audit.timeline import timeline_from_store
-from service.store import CallStore, calls
+from service.store import CallStore
 
 async def hear_call_again(runtime: Any, session: CallSession) -> dict[str, Any] | None:
     """Run the second pass over `session` (ended), store its text and the report judged on it; returns the
@@ -43,19 +39,6 @@ def rejudge(store: CallStore, call_id: str, book: RuleBook) -> dict[str, Any]:
     timeline, _ = timeline_from_store(store, call_id)
     report = audit_timeline(timeline, book).model_copy(update={"transcript": "second_pass"}).model_dump(mode="json")
     store.with_retry(create_audit_tables, store.engine)
-    store.with_retry(_write, store.engine, call_id, report, store.list_utterances(call_id))
+    store.with_retry(replace_report, store.engine, call_id, report, store.list_utterances(call_id),
+                     rules_name=None, index_unlisted=False)
     return report
-
-
-def _write(engine: Engine, call_id: str, report: dict[str, Any], utts: list[dict[str, Any]]) -> None:
-    with engine.begin() as conn:
-        conn.execute(calls.update().where(calls.c.call_id == call_id)
-                     .values(score=report["score"], report=json.dumps(report, ensure_ascii=False)))
-        idx = conn.execute(select(audit_calls).where(audit_calls.c.call_id == call_id)).mappings().first()
-        if idx is None:
-            return  # the call list indexes live calls when it is next read, from what is stored now
-        row = conn.execute(select(calls).where(calls.c.call_id == call_id)).mappings().one()
-        index_call(conn, call_id=call_id, agent_id=row["agent_id"], direction=row["direction"],
-                   started_at=idx["started_at"], duration=row["duration"], report=report, utts=utts,
-                   speaker_attribution=idx["speaker_attribution"], audit=json.loads(idx["audit"] or "{}"),
-                   tenant=idx["tenant"])

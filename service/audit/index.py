@@ -1,7 +1,7 @@
 """Keep the call list's index (audit_calls, audit_call_rules, the full-text index) in step with the store.
 
-Written once per call when its audit is stored (or its report replaced by a re-audit); live calls that
-ended with a report are picked up by `sync_index`.
+Written once per call when its audit is stored, refreshed when its report is replaced (`replace_report`: a
+re-audit, the post-call second pass); live calls that ended with a report are picked up by `sync_index`.
 """
 
 from __future__ import annotations
@@ -91,6 +91,32 @@ def index_call(
         for u in sorted(utts, key=lambda u: u["start"]):
             by_side[_side(u["speaker"])].append(u["text"])
         search.index_document(conn, rowid, {k: "\n".join(v) for k, v in by_side.items()})
+
+
+def replace_report(engine: Engine, call_id: str, report: dict[str, Any], utts: list[dict[str, Any]], *,
+                   rules_name: str | None, index_unlisted: bool) -> None:
+    """A stored call's new report and score, and its call-list row refreshed from them, in one transaction
+    (it only overwrites, so the store's outage retry may run it twice). `rules_name`, when the report comes
+    from other rules than the deployment's (a re-audit), is recorded in the row's audit. A call the list
+    does not have yet is indexed only with `index_unlisted`; else `sync_index` picks it up when the list is
+    next read, from what is stored now."""
+    with engine.begin() as conn:
+        conn.execute(calls.update().where(calls.c.call_id == call_id)
+                     .values(score=report["score"], report=json.dumps(report, ensure_ascii=False)))
+        listed = conn.execute(select(audit_calls).where(audit_calls.c.call_id == call_id)).mappings().first()
+        if listed is None and not index_unlisted:
+            return
+        row = conn.execute(select(calls).where(calls.c.call_id == call_id)).mappings().one()
+        audit = json.loads(listed["audit"]) if listed is not None and listed["audit"] else {}
+        if rules_name is not None:
+            audit["rules"] = rules_name
+        # A listed call keeps its start time, attribution and tenant: for a live call the phone system gave no
+        # start, the list shows when it was received (sync_index), which the call row's empty start would blank.
+        index_call(conn, call_id=call_id, agent_id=row["agent_id"], direction=row["direction"],
+                   started_at=listed["started_at"] if listed is not None else row["started_at"],
+                   duration=row["duration"], report=report, utts=utts,
+                   speaker_attribution=listed["speaker_attribution"] if listed is not None else "channels",
+                   audit=audit, tenant=listed["tenant"] if listed is not None else None)
 
 
 def sync_index(engine: Engine, limit: int = 500) -> int:
