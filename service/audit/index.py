@@ -107,16 +107,25 @@ def replace_report(engine: Engine, call_id: str, report: dict[str, Any], utts: l
         if listed is None and not index_unlisted:
             return
         row = conn.execute(select(calls).where(calls.c.call_id == call_id)).mappings().one()
-        audit = json.loads(listed["audit"]) if listed is not None and listed["audit"] else {}
+        if listed is not None:
+            # It keeps its start time, attribution and tenant: for a live call the phone system gave no start,
+            # the list shows when it was received, which the call row's empty start would blank out.
+            started_at, attribution, tenant = listed["started_at"], listed["speaker_attribution"], listed["tenant"]
+            audit = json.loads(listed["audit"]) if listed["audit"] else {}
+        else:
+            # Listed here first (an ended live call the list has not read yet): under its tenant, as sync_index
+            # would list it, or its tenant's list would never show it and sync_index would not come back to it.
+            started_at, attribution, tenant, audit = _list_start(row), "channels", row["tenant"], {}
         if rules_name is not None:
             audit["rules"] = rules_name
-        # A listed call keeps its start time, attribution and tenant: for a live call the phone system gave no
-        # start, the list shows when it was received (sync_index), which the call row's empty start would blank.
-        index_call(conn, call_id=call_id, agent_id=row["agent_id"], direction=row["direction"],
-                   started_at=listed["started_at"] if listed is not None else row["started_at"],
-                   duration=row["duration"], report=report, utts=utts,
-                   speaker_attribution=listed["speaker_attribution"] if listed is not None else "channels",
-                   audit=audit, tenant=listed["tenant"] if listed is not None else None)
+        index_call(conn, call_id=call_id, agent_id=row["agent_id"], direction=row["direction"], started_at=started_at,
+                   duration=row["duration"], report=report, utts=utts, speaker_attribution=attribution, audit=audit,
+                   tenant=tenant)
+
+
+def _list_start(call: Any) -> str | None:
+    """A stored call's start time in the list: the one the phone system sent, else when it was received."""
+    return call["started_at"] or (call["received_at"].isoformat() if call["received_at"] else None)
 
 
 def sync_index(engine: Engine, limit: int = 500) -> int:
@@ -134,7 +143,7 @@ def sync_index(engine: Engine, limit: int = 500) -> int:
             ]
             index_call(
                 conn, call_id=r["call_id"], agent_id=r["agent_id"], direction=r["direction"],
-                started_at=r["started_at"] or (r["received_at"].isoformat() if r["received_at"] else None),
+                started_at=_list_start(r),
                 duration=r["duration"], report=json.loads(r["report"]), utts=utts,
                 speaker_attribution="channels" if all(u["speaker"] in ("agent", "customer") for u in utts) else "guessed",
                 audit={"source": "live"}, tenant=r["tenant"],  # the integrator's that streamed it

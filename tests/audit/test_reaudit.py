@@ -69,3 +69,20 @@ def test_applied_to_a_live_call_the_list_keeps_when_it_was_received(tmp_path):
     [after] = list_calls(store.engine, CallQuery()).rows
     assert after.started_at == listed.started_at
     store.engine.dispose()
+
+
+def test_applied_to_a_live_call_not_listed_yet_it_is_listed_for_its_tenant(tmp_path):
+    # Re-audited before the list picked it up (sync_index): it is listed under its tenant, with the time it
+    # was received, as sync_index would have listed it.
+    store = CallStore(f"sqlite:///{tmp_path / 'calls.db'}")
+    create_audit_tables(store.engine)
+    store.create_call("unlisted", "a1", "inbound", None, None,
+                      {"encoding": "pcm_s16le", "sample_rate": 16000, "layout": "two_legs"}, tenant="t1")
+    store.add_utterance("unlisted", "agent-0", "agent", 0.5, 2.0, "您好，请问有什么可以帮您")
+    store.end_call("unlisted", "completed", 3.0)
+    store.save_report("unlisted", 90.0, {"score": 90.0, "findings": [], "transcript": "live"})
+
+    reaudit_calls(store, NO_GREETING_RULE, "trial.yaml", call_ids=["unlisted"], apply=True)
+    [listed] = list_calls(store.engine, CallQuery(), tenant="t1").rows
+    assert listed.call_id == "unlisted" and listed.started_at is not None
+    store.engine.dispose()
