@@ -28,9 +28,14 @@ async def hear_call_again(runtime: Any, session: CallSession) -> dict[str, Any] 
         return None
     heard = await runtime.second_pass.call(speech)
     rows = [{"utterance_id": h.piece.utterance_id, "speaker": h.piece.speaker, "start": round(h.piece.start, 3),
-             "end": round(h.piece.end, 3), "text": h.text, "level_db": speech_level_db(h.piece.audio)} for h in heard]
+             "end": round(h.piece.end, 3), "text": h.text} for h in heard]
+    pieces = {h.piece.utterance_id: h.piece for h in heard}
+
+    def level_db(utterance_id: str) -> float | None:
+        return speech_level_db(pieces[utterance_id].audio)
+
     store: CallStore = runtime.store
-    await runtime.store_async(store.apply_second_pass, session.call_id, rows)
+    await runtime.store_async(store.apply_second_pass, session.call_id, rows, level_db)
     return await asyncio.to_thread(rejudge, store, session.call_id, runtime.rule_book)
 
 
