@@ -31,6 +31,7 @@ from service.log_format import bind_call_context
 from service.pacing import RealTimePacer
 from service.runtime import Runtime
 from wire.agent_feed import CallInfo
+from wire.errors import describe_invalid
 from wire.ingest import (
     CallEventMessage,
     CloseCode,
@@ -57,14 +58,6 @@ class _Close(Exception):
         super().__init__(reason)
         self.code = code
         self.reason = reason
-
-
-def _describe(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "message"
-        parts.append(f"{where}: {item['msg']}")
-    return "; ".join(parts)
 
 
 @dataclass
@@ -267,7 +260,7 @@ class IngestConnection:
         try:
             parsed = client_message_adapter.validate_python(data)
         except ValidationError as exc:
-            await self._error("invalid_message", f"{kind}: {_describe(exc)}")
+            await self._error("invalid_message", f"{kind}: {describe_invalid(exc)}")
             if kind == "start" and self.session is None:
                 self.bad_starts += 1
                 if self.bad_starts >= MAX_BAD_STARTS:

@@ -10,19 +10,15 @@ keeps its live transcript and report, which say so (`transcript: "live"`).
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
-
-from sqlalchemy import select
-from sqlalchemy.engine import Engine
 
 from pipelines.audio import speech_level_db
 from pipelines.call_session import CallSession
 from rules.engine import RuleBook, audit_timeline
-from service.audit.index import index_call
-from service.audit.tables import audit_calls, create_audit_tables
+from service.audit.index import replace_report
+from service.audit.tables import create_audit_tables
 from service.audit.timeline import timeline_from_store
-from service.store import CallStore, calls
+from service.store import CallStore
 
 async def hear_call_again(runtime: Any, session: CallSession) -> dict[str, Any] | None:
     """Run the second pass over `session` (ended), store its text and the report judged on it; returns the
@@ -32,9 +28,14 @@ async def hear_call_again(runtime: Any, session: CallSession) -> dict[str, Any] 
         return None
     heard = await runtime.second_pass.call(speech)
     rows = [{"utterance_id": h.piece.utterance_id, "speaker": h.piece.speaker, "start": round(h.piece.start, 3),
-             "end": round(h.piece.end, 3), "text": h.text, "level_db": speech_level_db(h.piece.audio)} for h in heard]
+             "end": round(h.piece.end, 3), "text": h.text} for h in heard]
+    pieces = {h.piece.utterance_id: h.piece for h in heard}
+
+    def level_db(utterance_id: str) -> float | None:
+        return speech_level_db(pieces[utterance_id].audio)
+
     store: CallStore = runtime.store
-    await runtime.store_async(store.apply_second_pass, session.call_id, rows)
+    await runtime.store_async(store.apply_second_pass, session.call_id, rows, level_db)
     return await asyncio.to_thread(rejudge, store, session.call_id, runtime.rule_book)
 
 
@@ -43,19 +44,6 @@ def rejudge(store: CallStore, call_id: str, book: RuleBook) -> dict[str, Any]:
     timeline, _ = timeline_from_store(store, call_id)
     report = audit_timeline(timeline, book).model_copy(update={"transcript": "second_pass"}).model_dump(mode="json")
     store.with_retry(create_audit_tables, store.engine)
-    store.with_retry(_write, store.engine, call_id, report, store.list_utterances(call_id))
+    store.with_retry(replace_report, store.engine, call_id, report, store.list_utterances(call_id),
+                     rules_name=None, index_unlisted=False)
     return report
-
-
-def _write(engine: Engine, call_id: str, report: dict[str, Any], utts: list[dict[str, Any]]) -> None:
-    with engine.begin() as conn:
-        conn.execute(calls.update().where(calls.c.call_id == call_id)
-                     .values(score=report["score"], report=json.dumps(report, ensure_ascii=False)))
-        idx = conn.execute(select(audit_calls).where(audit_calls.c.call_id == call_id)).mappings().first()
-        if idx is None:
-            return  # the call list indexes live calls when it is next read, from what is stored now
-        row = conn.execute(select(calls).where(calls.c.call_id == call_id)).mappings().one()
-        index_call(conn, call_id=call_id, agent_id=row["agent_id"], direction=row["direction"],
-                   started_at=idx["started_at"], duration=row["duration"], report=report, utts=utts,
-                   speaker_attribution=idx["speaker_attribution"], audit=json.loads(idx["audit"] or "{}"),
-                   tenant=idx["tenant"])

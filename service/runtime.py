@@ -121,6 +121,9 @@ class Runtime:
     post_call: set["asyncio.Task[Any]"] = field(default_factory=set)
     feed_hub: AgentFeedHub = field(default_factory=AgentFeedHub)
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
+    # The second passes of audits that set their own beam, one per beam size (at most ten): a second pass holds
+    # no call's state, and an audit job hears each of its files with the same beam.
+    second_pass_by_beam: dict[int, SecondPass] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.feed_hub.on_dismiss = self._store_dismissal
@@ -179,9 +182,7 @@ class Runtime:
         second_pass = self.second_pass
         if final_beam_size is not None:
             options = replace(options, final_decode=replace(options.final_decode, beam_size=final_beam_size))
-            second_pass = SecondPass(self.scheduler, self.backend, self.transcript_filter,
-                                     second_pass_options(options.final_decode, second_pass.options.full_window),
-                                     second_pass.hotwords)
+            second_pass = self._second_pass_for_beam(final_beam_size)
         return CallSession(
             call_id,
             audio_format,
@@ -193,6 +194,15 @@ class Runtime:
             observers=observers,
             second_pass=second_pass,
         )
+
+    def _second_pass_for_beam(self, beam_size: int) -> SecondPass:
+        """The deployment's second pass, but decoding with `beam_size`, as that audit's finals do."""
+        if beam_size not in self.second_pass_by_beam:
+            final = replace(self.options.final_decode, beam_size=beam_size)
+            self.second_pass_by_beam[beam_size] = SecondPass(
+                self.scheduler, self.backend, self.transcript_filter,
+                second_pass_options(final, self.second_pass.options.full_window), self.second_pass.hotwords)
+        return self.second_pass_by_beam[beam_size]
 
     def observers_for(
         self, call_id: str, agent_id: str | None, direction: str, started_at: datetime | None,

@@ -404,10 +404,12 @@ class CallStore:
 
         self._retrying(write)
 
-    def apply_second_pass(self, call_id: str, heard: list[dict[str, Any]]) -> None:
-        """The second pass's text for a call's utterances (utterance_id, speaker, start, end, text, level_db),
-        in one transaction. A live utterance keeps what the agent saw in `live_text`; one the live pass heard
-        nothing in is added (its `live_text` null); where the second pass heard nothing, the live text stays."""
+    def apply_second_pass(self, call_id: str, heard: list[dict[str, Any]],
+                          level_db: Callable[[str], float | None]) -> None:
+        """The second pass's text for a call's utterances (utterance_id, speaker, start, end, text), in one
+        transaction. A live utterance keeps what the agent saw in `live_text`, and its level; one the live pass
+        heard nothing in is added (its `live_text` null) with `level_db(utterance_id)`, measured only for these;
+        where the second pass heard nothing, the live text stays."""
 
         def write(_attempt: int) -> None:  # it only overwrites with the same values: safe to repeat
             with self.engine.begin() as conn:
@@ -418,7 +420,8 @@ class CallStore:
                     row = live.get(h["utterance_id"])
                     if row is None:
                         if h["text"]:
-                            conn.execute(insert(utterances).values(call_id=call_id, text_pass="second", **h))
+                            conn.execute(insert(utterances).values(call_id=call_id, text_pass="second",
+                                                                   level_db=level_db(h["utterance_id"]), **h))
                         continue
                     if not h["text"]:
                         continue

@@ -19,7 +19,8 @@ from typing import Any, Iterator
 import numpy as np
 import pytest
 import websockets
-from support.keyed_server import Served, close_private, private_runtime
+from support.keyed_server import close_private, private_runtime
+from support.live_server import LiveServer
 from support.server_process import pcm_frames
 
 from clients.ingest_client import CallStream
@@ -37,7 +38,7 @@ MARGIN_S = 3.0  # a busy 2-core machine: a timer may fire late, never early
 
 @dataclass
 class Guarded:
-    served: Served
+    served: LiveServer
     runtime: Any
     app: Any
     keys: dict[str, str]
@@ -60,7 +61,7 @@ def guarded(runtime: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     rt = private_runtime(runtime, tmp, tmp / "keys.yaml", request_head_timeout_s=HEAD_TIMEOUT_S)
     app = create_app(runtime=rt)
     try:
-        with Served(app, settings=rt.settings) as served:
+        with LiveServer(app, settings=rt.settings) as served:
             yield Guarded(served, rt, app, keys)
     finally:
         close_private(rt)

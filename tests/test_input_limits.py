@@ -22,7 +22,8 @@ from typing import Any, Iterator
 import httpx
 import pytest
 import soundfile as sf
-from support.keyed_server import Served, close_private, private_runtime, start_and_hang_up
+from support.keyed_server import close_private, private_runtime, start_and_hang_up
+from support.live_server import LiveServer
 from sqlalchemy import select
 from websockets.sync.client import connect
 
@@ -50,7 +51,7 @@ def write_keys(path: Path) -> dict[str, str]:
 @dataclass
 class Server:
     runtime: Any
-    served: Served
+    served: LiveServer
     http: httpx.Client
     keys: dict[str, str]
     keys_path: Path
@@ -67,7 +68,7 @@ def server(runtime: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     keys = write_keys(keys_path)
     rt = private_runtime(runtime, tmp, keys_path)
     try:
-        with Served(create_app(runtime=rt)) as served, httpx.Client(base_url=served.url, timeout=60) as http:
+        with LiveServer(create_app(runtime=rt)) as served, httpx.Client(base_url=served.url, timeout=60) as http:
             yield Server(rt, served, http, keys, keys_path, tmp)
     finally:
         close_private(rt)
@@ -328,7 +329,7 @@ def test_a_keys_file_empty_at_start_admits_nobody_says_so_and_is_picked_up_when_
     keys_path.write_bytes(b"")
     rt = private_runtime(runtime, tmp_path, keys_path)
     try:
-        with caplog.at_level(logging.WARNING, "callwatch.access"), Served(create_app(runtime=rt)) as served, \
+        with caplog.at_level(logging.WARNING, "callwatch.access"), LiveServer(create_app(runtime=rt)) as served, \
                 httpx.Client(base_url=served.url, timeout=30) as http:
             assert "nobody admitted from it" in caplog.text and str(keys_path) in caplog.text and "empty" in caplog.text
             # Fail closed: a configured keys file means no loopback exemption, even while it is empty.

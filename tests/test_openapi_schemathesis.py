@@ -14,7 +14,8 @@ from typing import Any, Iterator
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
-from support.keyed_server import Served, close_private, private_runtime
+from support.keyed_server import close_private, private_runtime
+from support.live_server import LiveServer
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -39,7 +40,7 @@ def server_url(runtime: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         PrincipalSpec(role="supervisor", name="chief", keys=[KeySpec(sha256=digest_of(KEY))])]))
     rt = private_runtime(runtime, tmp, tmp / "keys.yaml")
     try:
-        with Served(create_app(runtime=rt)) as server:
+        with LiveServer(create_app(runtime=rt)) as server:
             yield server.url
     finally:
         close_private(rt)

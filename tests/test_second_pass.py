@@ -8,6 +8,7 @@ from models.asr import TimedText, Transcript
 from pipelines.scheduler import ASRScheduler
 from pipelines.second_pass import SecondPass, SecondPassOptions, SpokenPiece, assign, lay_out, windows
 from pipelines.transcript_filter import TranscriptFilter
+from wire.ingest import AudioFormat
 
 RATE = 16000
 
@@ -94,3 +95,22 @@ async def test_an_utterance_the_window_left_empty_is_heard_alone():
         scheduler.close()
     assert heard[0].text.startswith("您好") and heard[1].text.startswith("单独听到")
     assert backend.alone == 1
+
+
+def test_an_audits_beam_gets_one_second_pass_per_beam_size(runtime):
+    # Built once per beam and kept: an audit job decodes each of its files with the same beam.
+    fmt = AudioFormat(encoding="pcm_s16le", sample_rate=16000, layout="two_legs")
+
+    async def sink(result: object) -> None:
+        pass
+
+    def second_pass_of(beam: int | None) -> SecondPass:
+        session = runtime.new_call("beams", fmt, sink, final_beam_size=beam, live_finals=False)
+        return session._second_pass
+
+    assert second_pass_of(None) is runtime.second_pass
+    two = second_pass_of(2)
+    assert two is second_pass_of(2) and two is not second_pass_of(3)
+    assert two.options.decode.beam_size == two.options.piece_decode.beam_size == 2
+    assert two.options.full_window == runtime.second_pass.options.full_window
+    assert two.hotwords == runtime.second_pass.hotwords

@@ -22,7 +22,8 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-from support.keyed_server import Served, close_private, private_runtime, start_and_hang_up
+from support.keyed_server import close_private, private_runtime, start_and_hang_up
+from support.live_server import LiveServer
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
@@ -154,7 +155,7 @@ def secured(runtime: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     rt = private_runtime(runtime, tmp, keys.path)
     seed(rt, tmp)
     try:
-        with Served(create_app(runtime=rt)) as served, httpx.Client(base_url=served.url, timeout=30) as http:
+        with LiveServer(create_app(runtime=rt)) as served, httpx.Client(base_url=served.url, timeout=30) as http:
             yield {"keys": keys, "runtime": rt, "served": served, "http": http}
     finally:
         close_private(rt)

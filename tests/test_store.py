@@ -38,6 +38,28 @@ def test_calls_events_and_utterances_are_kept_and_duplicates_refused(database_ur
         reopened.add_utterance("c1", "agent-0", "agent", 0.5, 2.0, "again")
 
 
+def test_the_second_pass_keeps_live_levels_and_measures_only_the_utterances_it_adds(database_url):
+    store = CallStore(database_url)
+    store.create_call("c1", "a1", "inbound", None, None, {})
+    store.add_utterance("c1", "agent-0", "agent", 0.5, 2.0, "您好", level_db=-21.0)
+    measured: list[str] = []
+
+    def level_db(utterance_id: str) -> float:
+        measured.append(utterance_id)
+        return -30.0
+
+    store.apply_second_pass("c1", [
+        {"utterance_id": "agent-0", "speaker": "agent", "start": 0.5, "end": 2.0, "text": "您好，这里是示例公司。"},
+        {"utterance_id": "customer-0", "speaker": "customer", "start": 2.5, "end": 3.0, "text": "喂"},
+        {"utterance_id": "customer-1", "speaker": "customer", "start": 4.0, "end": 4.5, "text": ""},
+    ], level_db)
+    by_id = {u["utterance_id"]: u for u in store.list_utterances("c1")}
+    assert measured == ["customer-0"] and set(by_id) == {"agent-0", "customer-0"}
+    assert by_id["agent-0"]["level_db"] == -21.0 and by_id["agent-0"]["live_text"] == "您好"
+    assert by_id["customer-0"]["level_db"] == -30.0 and by_id["customer-0"]["live_text"] is None
+    store.engine.dispose()
+
+
 def test_calls_left_live_by_a_dead_process_are_marked_interrupted(database_url):
     CallStore(database_url).create_call("c2", "a1", "inbound", None, None, {})
     assert CallStore(database_url).mark_live_calls_interrupted() == 1

@@ -17,7 +17,8 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-from support.keyed_server import Served, close_private, private_runtime
+from support.keyed_server import close_private, private_runtime
+from support.live_server import LiveServer
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
@@ -47,7 +48,7 @@ def two_tenants(runtime: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
     save_keys_file(tmp / "keys.yaml", spec)
     rt = private_runtime(runtime, tmp, tmp / "keys.yaml")
     try:
-        with Served(create_app(runtime=rt)) as served, httpx.Client(base_url=served.url, timeout=60) as http:
+        with LiveServer(create_app(runtime=rt)) as served, httpx.Client(base_url=served.url, timeout=60) as http:
             yield {"keys": keys, "runtime": rt, "served": served, "http": http, "tmp": tmp}
     finally:
         close_private(rt)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from rules.encodings import UndecodableText, decode_text
 from service.access.keys import Role, key_id_of, utc
+from wire.errors import describe_invalid
 
 
 # libyaml's loader where installed: the file is read again on the request after each change.
@@ -106,8 +107,7 @@ def load_keys_file(path: Path) -> KeysFile:
     try:
         return KeysFile.model_validate(data)
     except ValidationError as err:
-        where = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in err.errors())
-        raise KeysFileError(f"{path}: {where}") from None
+        raise KeysFileError(f"{path}: {describe_invalid(err, 'file')}") from None
 
 
 def save_keys_file(path: Path, keys: KeysFile) -> None:

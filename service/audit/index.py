@@ -1,7 +1,7 @@
 """Keep the call list's index (audit_calls, audit_call_rules, the full-text index) in step with the store.
 
-Written once per call when its audit is stored (or its report replaced by a re-audit); live calls that
-ended with a report are picked up by `sync_index`.
+Written once per call when its audit is stored, refreshed when its report is replaced (`replace_report`: a
+re-audit, the post-call second pass); live calls that ended with a report are picked up by `sync_index`.
 """
 
 from __future__ import annotations
@@ -93,6 +93,41 @@ def index_call(
         search.index_document(conn, rowid, {k: "\n".join(v) for k, v in by_side.items()})
 
 
+def replace_report(engine: Engine, call_id: str, report: dict[str, Any], utts: list[dict[str, Any]], *,
+                   rules_name: str | None, index_unlisted: bool) -> None:
+    """A stored call's new report and score, and its call-list row refreshed from them, in one transaction
+    (it only overwrites, so the store's outage retry may run it twice). `rules_name`, when the report comes
+    from other rules than the deployment's (a re-audit), is recorded in the row's audit. A call the list
+    does not have yet is indexed only with `index_unlisted`; else `sync_index` picks it up when the list is
+    next read, from what is stored now."""
+    with engine.begin() as conn:
+        conn.execute(calls.update().where(calls.c.call_id == call_id)
+                     .values(score=report["score"], report=json.dumps(report, ensure_ascii=False)))
+        listed = conn.execute(select(audit_calls).where(audit_calls.c.call_id == call_id)).mappings().first()
+        if listed is None and not index_unlisted:
+            return
+        row = conn.execute(select(calls).where(calls.c.call_id == call_id)).mappings().one()
+        if listed is not None:
+            # It keeps its start time, attribution and tenant: for a live call the phone system gave no start,
+            # the list shows when it was received, which the call row's empty start would blank out.
+            started_at, attribution, tenant = listed["started_at"], listed["speaker_attribution"], listed["tenant"]
+            audit = json.loads(listed["audit"]) if listed["audit"] else {}
+        else:
+            # Listed here first (an ended live call the list has not read yet): under its tenant, as sync_index
+            # would list it, or its tenant's list would never show it and sync_index would not come back to it.
+            started_at, attribution, tenant, audit = _list_start(row), "channels", row["tenant"], {}
+        if rules_name is not None:
+            audit["rules"] = rules_name
+        index_call(conn, call_id=call_id, agent_id=row["agent_id"], direction=row["direction"], started_at=started_at,
+                   duration=row["duration"], report=report, utts=utts, speaker_attribution=attribution, audit=audit,
+                   tenant=tenant)
+
+
+def _list_start(call: Any) -> str | None:
+    """A stored call's start time in the list: the one the phone system sent, else when it was received."""
+    return call["started_at"] or (call["received_at"].isoformat() if call["received_at"] else None)
+
+
 def sync_index(engine: Engine, limit: int = 500) -> int:
     """Index stored calls with a report that the call list does not know yet (live calls); returns how many."""
     with engine.begin() as conn:
@@ -108,7 +143,7 @@ def sync_index(engine: Engine, limit: int = 500) -> int:
             ]
             index_call(
                 conn, call_id=r["call_id"], agent_id=r["agent_id"], direction=r["direction"],
-                started_at=r["started_at"] or (r["received_at"].isoformat() if r["received_at"] else None),
+                started_at=_list_start(r),
                 duration=r["duration"], report=json.loads(r["report"]), utts=utts,
                 speaker_attribution="channels" if all(u["speaker"] in ("agent", "customer") for u in utts) else "guessed",
                 audit={"source": "live"}, tenant=r["tenant"],  # the integrator's that streamed it

@@ -17,10 +17,10 @@ from sqlalchemy.engine import Engine
 from rules.engine import RuleBook, audit_timeline
 from rules.config import load_rules_config_text
 from service.audit.exports import spreadsheet_csv
-from service.audit.index import index_call
+from service.audit.index import replace_report
 from service.audit.models import CallQuery, ReauditOut, ReauditRow
 from service.audit.query import select_call_ids
-from service.audit.tables import audit_calls, create_audit_tables
+from service.audit.tables import create_audit_tables
 from service.audit.timeline import timeline_from_store
 from service.store import CallStore, calls
 
@@ -73,21 +73,7 @@ def _store(store: CallStore, call_id: str, report: dict[str, Any], rules_name: s
     """The new report, score and call-list row in one transaction, under the store's outage retry (it only
     overwrites, so a retry after a commit that lost its answer writes the same again)."""
     utts = store.list_utterances(call_id)
-    store.with_retry(_write_report, store.engine, call_id, report, rules_name, utts)
-
-
-def _write_report(engine: Engine, call_id: str, report: dict[str, Any], rules_name: str,
-                  utts: list[dict[str, Any]]) -> None:
-    with engine.begin() as conn:
-        conn.execute(calls.update().where(calls.c.call_id == call_id)
-                     .values(score=report["score"], report=json.dumps(report, ensure_ascii=False)))
-        row = conn.execute(select(calls).where(calls.c.call_id == call_id)).mappings().one()
-        idx = conn.execute(select(audit_calls).where(audit_calls.c.call_id == call_id)).mappings().first()
-        audit = json.loads(idx["audit"]) if idx is not None and idx["audit"] else {}
-        audit["rules"] = rules_name
-        index_call(conn, call_id=call_id, agent_id=row["agent_id"], direction=row["direction"],
-                   started_at=row["started_at"], duration=row["duration"], report=report, utts=utts,
-                   speaker_attribution=idx["speaker_attribution"] if idx is not None else "channels", audit=audit)
+    store.with_retry(replace_report, store.engine, call_id, report, utts, rules_name=rules_name, index_unlisted=True)
 
 
 def comparison_csv(result: ReauditOut) -> str:

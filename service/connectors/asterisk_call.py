@@ -28,6 +28,7 @@ from service.access.keys import Principal
 from service.call_link import Gone, Incoming, ProtocolFault
 from service.ingest import LiveConnections, serve_call
 from service.runtime import Runtime
+from wire.errors import describe_invalid
 from wire.ingest import AudioFormat, CallEventMessage, CloseCode, StartMessage
 
 log = logging.getLogger("callwatch.connectors.asterisk")
@@ -80,7 +81,7 @@ class CallIdentity:
         try:
             self.start(LegAudio("pcm_s16le", 8000))
         except ValidationError as err:
-            return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
+            return describe_invalid(err)
         return None
 
 

@@ -49,6 +49,7 @@ from service.connectors.audiohook_protocol import (
 )
 from service.connectors.http_signature import SignatureError, verify
 from service.ingest import serve_call
+from wire.errors import describe_invalid
 from wire.ingest import AudioFormat, CallEventMessage, CloseCode, Speaker, StartMessage
 
 log = logging.getLogger("callwatch.connectors.audiohook")
@@ -112,8 +113,7 @@ def _parse(model: Any, kind: str, parameters: dict[str, Any], close: CloseCode =
     try:
         return model.model_validate(parameters)
     except ValidationError as exc:
-        where = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or kind}: {e['msg']}" for e in exc.errors())
-        raise _fault("invalid_message", f"'{kind}' parameters: {where}", close) from None
+        raise _fault("invalid_message", f"'{kind}' parameters: {describe_invalid(exc, kind)}", close) from None
 
 
 class AudioHookLink(WebSocketLink):
@@ -239,8 +239,8 @@ class AudioHookLink(WebSocketLink):
         try:
             message = ClientMessage.model_validate(data)
         except ValidationError as exc:
-            where = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-            raise _fault("invalid_message", f"not an AudioHook version 2 client message ({where})") from None
+            raise _fault("invalid_message",
+                         f"not an AudioHook version 2 client message ({describe_invalid(exc)})") from None
         if in_sequence and message.seq != self.clientseq + 1:
             raise _fault("out_of_order", f"seq {message.seq} where {self.clientseq + 1} was due")
         if in_sequence and message.serverseq > self.seq:

@@ -32,15 +32,12 @@ from service.connectors.freeswitch_wire import (
 from service.ingest import admit_integrator, serve_call
 from service.runtime import Runtime
 from service.settings import Settings
+from wire.errors import describe_invalid
 from wire.ingest import CallEventMessage, CloseCode
 
 log = logging.getLogger("callwatch.connectors.freeswitch")
 router = APIRouter()
 CONNECTOR = "freeswitch"
-
-
-def _describe(error: ValidationError, what: str = "metadata") -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in item['loc']) or what}: {item['msg']}" for item in error.errors())
 
 
 def connector_key(websocket: WebSocket) -> str:
@@ -112,7 +109,7 @@ class ForkLink(WebSocketLink):
             metadata = ForkMetadata.model_validate(data)
             choice = StreamChoice.model_validate(dict(self.ws.query_params))
         except ValidationError as exc:
-            raise ProtocolFault("invalid_metadata", _describe(exc), close=CloseCode.NO_VALID_START) from None
+            raise ProtocolFault("invalid_metadata", describe_invalid(exc, "metadata"), close=CloseCode.NO_VALID_START) from None
         missing = [name for name, value in (("uuid (or Jambonz callSid)", metadata.call_id),
                                             ("agent_id", metadata.agent_id)) if not value]
         if missing:
@@ -127,7 +124,7 @@ class ForkLink(WebSocketLink):
         try:
             start = start_message(metadata, audio)
         except ValidationError as exc:
-            raise ProtocolFault("invalid_metadata", _describe(exc), close=CloseCode.NO_VALID_START) from None
+            raise ProtocolFault("invalid_metadata", describe_invalid(exc, "metadata"), close=CloseCode.NO_VALID_START) from None
         self.started = True
         self._leg = b"" if leg is None else bytes([leg])
         return start
@@ -149,7 +146,7 @@ class ForkLink(WebSocketLink):
             if "event" not in data:
                 raise ProtocolFault("unknown_message", "a text frame after the metadata with no `event`: ignored; "
                                                        "send {\"event\": \"hold\"} and the like") from None
-            raise ProtocolFault("invalid_message", _describe(exc, "event")) from None
+            raise ProtocolFault("invalid_message", describe_invalid(exc, "event")) from None
 
     async def send(self, result: dict[str, Any]) -> None:
         await self.send_json(server_text(result).model_dump(mode="json"))

@@ -36,6 +36,7 @@ from service.connectors.twilio_messages import EVENTS, Connected, Media, Start, 
 from service.ingest import serve_call
 from service.runtime import Runtime
 from service.settings import Settings
+from wire.errors import describe_invalid
 from wire.ingest import AudioFormat, CallEventMessage, CloseCode, StartMessage
 
 log = logging.getLogger("callwatch.connectors.twilio")
@@ -102,15 +103,6 @@ class Refused:
         return f"{self.code}: {self.explanation}"
 
 
-def _describe(error: ValidationError, names: dict[str, str] | None = None) -> str:
-    names = names or {}
-    parts = []
-    for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "message"
-        parts.append(f"{names.get(where, where)}: {item['msg']}")
-    return "; ".join(parts)
-
-
 def _json_object(frame: str | bytes) -> dict[str, Any] | None:
     if isinstance(frame, bytes):
         return None
@@ -140,7 +132,7 @@ async def read_start(link: WebSocketLink, timeout_s: float) -> Start | Refused |
                 try:
                     message = twilio_message_adapter.validate_python(data)
                 except ValidationError as exc:
-                    return Refused(CloseCode.NO_VALID_START, "invalid_start", f"{event}: {_describe(exc)}")
+                    return Refused(CloseCode.NO_VALID_START, "invalid_start", f"{event}: {describe_invalid(exc)}")
                 if isinstance(message, Start):
                     return message
     except TimeoutError:
@@ -181,7 +173,7 @@ def plan_call(start: Start, inbound_speaker: str) -> CallPlan | Refused:
         names = {"call_id": "start.callSid", "agent_id": f"customParameters.{AGENT_PARAMETER}",
                  "caller_number": f"customParameters.{CALLER_PARAMETER}",
                  "direction": f"customParameters.{DIRECTION_PARAMETER}"}
-        return Refused(CloseCode.NO_VALID_START, "invalid_start", _describe(exc, names))
+        return Refused(CloseCode.NO_VALID_START, "invalid_start", describe_invalid(exc, names=names))
     return CallPlan(message, legs)
 
 
@@ -254,7 +246,7 @@ class TwilioLink(WebSocketLink):
         try:
             message = twilio_message_adapter.validate_python(data)
         except ValidationError as exc:
-            raise ProtocolFault("invalid_message", f"{event}: {_describe(exc)}") from None
+            raise ProtocolFault("invalid_message", f"{event}: {describe_invalid(exc)}") from None
         if isinstance(message, Media):
             self._media(message)
         elif isinstance(message, Stop):

@@ -16,7 +16,8 @@ from typing import Any, Iterator
 import numpy as np
 import pytest
 import websockets
-from support.keyed_server import Served, close_private, free_port, private_runtime
+from support.keyed_server import close_private, private_runtime
+from support.live_server import LiveServer, free_port
 from support.heard import BOUNDS, second_pass_stored, speaker_cer
 
 from clients.platforms.asterisk import (
@@ -42,7 +43,7 @@ INTEGRATOR = "pbx-asterisk"
 @dataclass
 class Asterisk:
     runtime: Any
-    served: Served
+    served: LiveServer
     key: str
     port: int
 
@@ -72,7 +73,7 @@ def asterisk(runtime: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     rt = private_runtime(runtime, tmp, tmp / "keys.yaml", audiosocket_port=port, audiosocket_integrator=INTEGRATOR,
                          asterisk_pair_window_s=5.0)
     try:
-        with Served(create_app(runtime=rt)) as served:
+        with LiveServer(create_app(runtime=rt)) as served:
             yield Asterisk(rt, served, key, port)
     finally:
         close_private(rt)

@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 from typing import Any, Iterator
 
 import pytest
-from support.keyed_server import Served, close_private, private_runtime
+from support.keyed_server import close_private, private_runtime
+from support.live_server import LiveServer
 
 from clients.platforms.audiohook import play_call
 from service.access.keys import digest_of
@@ -74,7 +75,7 @@ def keyed(runtime: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
     save_keys_file(tmp / "keys.yaml", spec)
     rt = private_runtime(runtime, tmp, tmp / "keys.yaml", audiohook_client_secret=SECRET)
     try:
-        with Served(create_app(runtime=rt)) as served:
+        with LiveServer(create_app(runtime=rt)) as served:
             yield {"key": key, "runtime": rt, "url": served.ws_url}
     finally:
         close_private(rt)

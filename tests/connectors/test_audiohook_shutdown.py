@@ -11,7 +11,8 @@ import time
 import uuid
 from typing import Any
 
-from support.keyed_server import close_private, free_port, private_runtime
+from support.keyed_server import close_private, private_runtime
+from support.live_server import free_port
 
 from clients.platforms.audiohook import play_call
 from service.access.keys import digest_of

@@ -13,7 +13,8 @@ from typing import Any, Iterator
 
 import numpy as np
 import pytest
-from support.keyed_server import Served, close_private, private_runtime
+from support.keyed_server import close_private, private_runtime
+from support.live_server import LiveServer
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -264,7 +265,7 @@ def keyed(runtime: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
     save_keys_file(tmp / "keys.yaml", spec)
     rt = private_runtime(runtime, tmp, tmp / "keys.yaml")
     try:
-        with Served(create_app(runtime=rt)) as served:
+        with LiveServer(create_app(runtime=rt)) as served:
             yield {"keys": keys, "runtime": rt, "served": served}
     finally:
         close_private(rt)

@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 import websockets
-from support.keyed_server import Served, close_private, private_runtime
+from support.keyed_server import close_private, private_runtime
+from support.live_server import LiveServer
 from support.heard import BOUNDS, second_pass_stored, speaker_cer
 
 from clients.platforms.twilio import CHUNK_MS, MediaStream, connect, mulaw_chunks, play_call, twilio_signature
@@ -66,7 +67,7 @@ def test_a_track_that_skipped_a_stretch_gets_its_silence_and_a_replayed_chunk_is
 
 @dataclass
 class Keyed:
-    served: Served
+    served: LiveServer
     runtime: Any
     keys: dict[str, str]
 
@@ -89,7 +90,7 @@ def keyed(runtime: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ke
     save_keys_file(tmp / "keys.yaml", spec)
     rt = private_runtime(runtime, tmp, tmp / "keys.yaml", twilio_auth_token=AUTH_TOKEN, ingest_start_timeout_s=2.0)
     try:
-        with Served(create_app(runtime=rt), settings=rt.settings) as served:
+        with LiveServer(create_app(runtime=rt), settings=rt.settings) as served:
             yield Keyed(served, rt, keys)
     finally:
         close_private(rt)

@@ -1,15 +1,11 @@
-"""A real uvicorn server around the real app, on its own store and keys file but the shared session's models,
-for the access tests (tests/test_security_endpoints.py, tests/test_openapi_schemathesis.py)."""
+"""The real app on its own store and keys file but the shared session's models, for the access tests
+(tests/test_security_endpoints.py, tests/test_openapi_schemathesis.py), served by support.live_server."""
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import MISSING, fields, replace
 from pathlib import Path
 from typing import Any
-
-from support.live_server import free_port
 
 
 def private_runtime(runtime: Any, tmp: Path, keys_file: Path, **settings: Any) -> Any:
@@ -28,37 +24,6 @@ def close_private(rt: Any) -> None:
     """What is this runtime's own; the models stay with the session's runtime."""
     rt.feed_hub.close()
     rt.store.engine.dispose()
-
-
-class Served:
-    """uvicorn in a thread on a free loopback port; given `settings`, configured as `callwatch serve` runs it
-    (service/serving.py: its request-head deadline, websocket frame limit)."""
-
-    def __init__(self, app: Any, settings: Any = None):
-        import uvicorn
-
-        from service.serving import server_config
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.ws_url = f"ws://127.0.0.1:{self.port}"
-        config = (uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning") if settings is None
-                  else server_config(app, "127.0.0.1", self.port, settings, log_level="warning"))
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> "Served":
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
 
 
 def start_and_hang_up(ws: Any, call_id: str, agent_id: str) -> None:
