@@ -159,3 +159,70 @@ async def test_a_dead_air_prompt_is_cleared_as_soon_as_the_customer_speaks(live_
     assert [r["event_id"] for r in results] == list(range(1, len(results) + 1))
     report = results[-1]
     assert "listen.dead_air" in {f["rule_id"] for f in report["findings"]}  # cleared, still a finding
+
+
+def _customer_then_quiet(clip, tmp_path, quiet_s: float):
+    """A stereo call: the agent silent; the customer's 我有的时候说不清楚你们知道吗 (1.8 s) after 0.5 s, then
+    `quiet_s` of silence, where the call ends. Silero hears the words end at 2.21 s, so a hangup 0.1 s after
+    the clip finds the utterance open, 0.35 s after it settled (its early final decoding), 0.5 s after it
+    closed."""
+    import numpy as np
+    import soundfile as sf
+
+    words = clip("wenetspeech_TEST_NET_Y0000000000_S00000.wav")
+    customer = np.concatenate([np.zeros(8000, np.float32), words, np.zeros(int(quiet_s * 16000), np.float32)])
+    path = tmp_path / f"hangup_after_{quiet_s}.wav"
+    sf.write(path, np.stack([np.zeros_like(customer), customer], axis=1), 16000)
+    return path
+
+
+@pytest.mark.parametrize("quiet_s", [0.1, 0.35, 0.5])
+async def test_a_customer_who_hangs_up_right_after_speaking_gets_the_last_final_before_ended(
+    live_server, clip, tmp_path, quiet_s
+):
+    # The hangup comes while the last utterance is open, settled or closed but still being decoded: it is
+    # closed, decoded and sent before `ended`, and stored.
+    import httpx
+
+    call_id = f"live-quick-hangup-{quiet_s}"
+    results: list[dict] = []
+    ended = await stream_file(_customer_then_quiet(clip, tmp_path, quiet_s), url=live_server.ingest_url,
+                              call_id=call_id, on_result=results.append)
+    assert ended and ended["status"] == "completed" and ended["utterances"] == 1
+    [final] = [r for r in results if r["type"] == "final"]
+    assert final["utterance_id"] == "customer-0" and "知道" in final["text"], final
+    assert final["event_id"] < ended["event_id"]
+    assert [r["type"] for r in results][-2:] == ["ended", "report"]
+    async with httpx.AsyncClient() as http:
+        stored = (await http.get(f"{live_server.url}/v1/calls/{call_id}", timeout=10)).json()
+    assert [u["utterance_id"] for u in stored["utterances"]] == ["customer-0"]
+
+
+async def test_a_client_that_closes_right_after_its_hangup_still_has_the_last_words_stored(
+    live_server, runtime, clip, tmp_path
+):
+    # A client that closes its socket right after the hangup (as FreeSWITCH's `stop` does after its text)
+    # hears nothing more: its close is answered at once, below the app. What was heard is kept all the same.
+    import asyncio
+
+    import soundfile as sf
+
+    from clients.ingest_client import CallStream
+    from pipelines.audio import encode_pcm16
+
+    call_id = "live-hangup-then-close"
+    audio, rate = sf.read(_customer_then_quiet(clip, tmp_path, 0.35), dtype="float32")
+    async with CallStream(live_server.ingest_url) as call:
+        await call.start(call_id=call_id, agent_id="a-quick", audio={"encoding": "pcm_s16le", "sample_rate": rate,
+                                                                     "layout": "stereo"})
+        for i in range(0, len(audio), 320):
+            await call.send_audio(encode_pcm16(audio[i : i + 320].reshape(-1)))
+        await call.event("hangup", by="customer")
+    for _ in range(600):
+        stored = runtime.store.get_call(call_id)
+        if stored is not None and stored.status != "live":
+            break
+        await asyncio.sleep(0.1)
+    assert stored.status == "completed" and stored.report is not None
+    [utterance] = [u for u in runtime.store.list_utterances(call_id)]
+    assert utterance["utterance_id"] == "customer-0" and "知道" in (utterance["live_text"] or utterance["text"])
