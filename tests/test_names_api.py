@@ -12,14 +12,7 @@ from rules.catalog import RULE_IDS
 from rules.config import load_rules_config_text
 from rules.engine import RuleBook
 from rules.names import name_table
-
-RENAMED = """
-severity_names:
-  warn: 留意（本地）
-rules:
-  listen.no_silence:
-    name: 回应客户（本地）
-"""
+from tests.support.renamed_rules import RENAMED
 
 
 class _Runtime:

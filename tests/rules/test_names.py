@@ -14,14 +14,7 @@ from rules.config import RulesConfigError, load_rules_config, load_rules_config_
 from rules.engine import RuleBook
 from rules.names import name_table
 from rules.settings import Severity
-
-RENAMED = """
-severity_names:
-  warn: 留意（本地）
-rules:
-  listen.no_silence:
-    name: 回应客户（本地）
-"""
+from tests.support.renamed_rules import RENAMED
 
 
 def test_every_rule_id_severity_and_step_has_a_name_from_the_rules_file() -> None:
