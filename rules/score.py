@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 
 from rules.config import RulesConfig
 from rules.findings import Deduction, Finding
 
 
 def score_findings(findings: list[Finding], config: RulesConfig) -> tuple[float, list[Deduction]]:
-    counts = Counter(f.rule_id for f in findings)
+    return score_rule_hits((f.rule_id for f in findings), config)
+
+
+def score_rule_hits(rule_ids: Iterable[str], config: RulesConfig) -> tuple[float, list[Deduction]]:
+    """The score of a call with one finding per rule id listed: only the rule counts, so a QA review's
+    findings (some confirmed from the report, some added by hand) are scored exactly as the report's were."""
+    counts = Counter(rule_ids)
     deductions: list[Deduction] = []
     for rule_id, n in counts.items():
         settings = config.rule(rule_id)

@@ -13,6 +13,7 @@ from service.access.ring import KeyRing
 from service.audit import api as audit_api
 from service.audit import pages as audit_pages
 from service.json_depth import JsonDepthGuard
+from service.qa import api as qa_api
 from service.runtime import Runtime
 from service.settings import Settings
 
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(names_api.router)
     app.include_router(audit_api.router)
     app.include_router(audit_pages.router)
+    app.include_router(qa_api.router)
     return app
 
 

@@ -157,6 +157,78 @@ def test_invalid_files_are_named_with_the_place(tmp_path: Path, content: str, wh
     assert str(path) in str(err.value) and where in str(err.value)
 
 
+# ---------------------------------------------------------------- teams
+
+
+TEAMS_FILE = """\
+version: 1
+principals:
+- {role: agent, name: a1, tenant: acme, team: red, keys: [{sha256: '%s'}]}
+- {role: agent, name: a2, tenant: acme, keys: [{sha256: '%s'}]}
+- {role: agent, name: a3, team: blue}
+- {role: agent, name: a3, tenant: globex}
+- {role: supervisor, name: lead-red, tenant: acme, teams: [red], keys: [{sha256: '%s'}]}
+- {role: supervisor, name: chief, keys: [{sha256: '%s'}]}
+""" % (digest_of("k-a1"), digest_of("k-a2"), digest_of("k-red"), digest_of("k-chief"))
+
+
+def test_agents_have_a_team_and_supervisors_lead_teams(tmp_path: Path) -> None:
+    path = tmp_path / "keys.yaml"
+    path.write_text(TEAMS_FILE)
+    ring, settings = KeyRing(), settings_with(path)
+    [a1], [red], [chief] = (ring.lookup(settings, k) for k in ("k-a1", "k-red", "k-chief"))
+    assert a1.principal == Principal("agent", "a1", "acme", team="red")
+    assert red.principal == Principal("supervisor", "lead-red", "acme", teams=("red",))
+    assert chief.principal == Principal("supervisor", "chief", None)  # no teams: every agent, as before teams
+    book = ring.teams(settings)
+    assert book.team_of("acme", "a1") == "red" and book.team_of("acme", "a2") is None
+    assert book.team_of("globex", "a1") is None  # another tenant's a1 is another agent
+    # A tenant-less agent entry stands for its id in every tenant, unless the tenant lists the agent itself.
+    assert book.team_of("acme", "a3") == "blue" and book.team_of("globex", "a3") is None
+    assert book.agent_ids_in(["red", "blue"]) == {"a1", "a3"}
+    assert "leading 'red'" in red.principal.describe()
+
+
+def test_a_changed_team_needs_no_restart_and_a_broken_file_keeps_the_last_teams(tmp_path: Path) -> None:
+    path = tmp_path / "keys.yaml"
+    path.write_text(TEAMS_FILE)
+    ring, settings = KeyRing(), settings_with(path)
+    assert ring.teams(settings).team_of("acme", "a2") is None
+    path.write_text(TEAMS_FILE.replace("name: a2, tenant: acme,", "name: a2, tenant: acme, team: red,"))
+    bump(path)
+    assert ring.teams(settings).team_of("acme", "a2") == "red"
+    path.write_text("principals: [\n")
+    bump(path)
+    assert ring.teams(settings).team_of("acme", "a2") == "red"
+
+
+@pytest.mark.parametrize("content, where", [
+    ("principals:\n  - {role: supervisor, name: s, team: red}\n", "`team` is an agent's"),
+    ("principals:\n  - {role: qa, name: q, teams: [red]}\n", "`teams` is a supervisor's"),
+    ("principals:\n  - {role: agent, name: a, teams: [red]}\n", "`teams` is a supervisor's"),
+    ("principals:\n  - {role: supervisor, name: s, teams: []}\n", "principals.0.teams"),
+])
+def test_teams_on_the_wrong_role_are_refused_by_name(tmp_path: Path, content: str, where: str) -> None:
+    path = tmp_path / "keys.yaml"
+    path.write_text(content)
+    with pytest.raises(KeysFileError) as err:
+        load_keys_file(path)
+    assert where in str(err.value)
+
+
+def test_the_command_sets_teams(tmp_path: Path) -> None:
+    path = tmp_path / "keys.yaml"
+    agent = issue(path, "add", "agent", "a1", "--tenant", "acme", "--team", "red")
+    lead = issue(path, "add", "supervisor", "lead", "--tenant", "acme", "--team", "red", "--team", "blue")
+    ring, settings = KeyRing(), settings_with(path)
+    assert ring.lookup(settings, agent)[0].principal.team == "red"
+    assert ring.lookup(settings, lead)[0].principal.teams == ("red", "blue")
+    refused = CliRunner().invoke(keys_app, ["add", "qa", "q1", "--team", "red", "--file", str(path)])
+    assert refused.exit_code != 0 and "has no team" in refused.output
+    out = CliRunner().invoke(keys_app, ["list", "--json", "--file", str(path)]).output
+    assert {json.loads(line)["team"] for line in out.splitlines()} == {"red", "red,blue"}
+
+
 def test_list_shows_ids_and_states_never_keys(tmp_path: Path) -> None:
     path = tmp_path / "keys.yaml"
     a = issue(path, "add", "supervisor", "wang.li", "--tenant", "acme")

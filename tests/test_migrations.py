@@ -16,6 +16,7 @@ from service.audit.models import CallQuery
 from service.audit.query import list_calls
 from service.audit.search import FTS_TABLE, index_tokens
 from service.audit.tables import audit_metadata
+from service.qa.repository import qa_metadata
 from service.migrations import (
     BASELINE,
     current_revision,
@@ -26,14 +27,15 @@ from service.migrations import (
 from service.store import CallStore, make_engine, metadata
 
 REPO = Path(__file__).resolve().parents[1]
+QA_TABLES = {"qa_reviews", "qa_review_findings", "qa_disputes", "qa_rulings", "qa_history"}
 CALLWATCH_TABLES = {"calls", "call_events", "utterances", "call_prompts", "audit_batches", "audit_jobs", "audit_calls",
-                    "audit_call_rules"}
+                    "audit_call_rules", *QA_TABLES}
 
 
 def _schema_differences(engine) -> list:
     """What the database lacks or has beyond the live table definitions (the full-text index aside)."""
     target = MetaData()
-    for table in [*metadata.tables.values(), *audit_metadata.tables.values()]:
+    for table in [*metadata.tables.values(), *audit_metadata.tables.values(), *qa_metadata.tables.values()]:
         table.to_metadata(target)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={
@@ -63,7 +65,7 @@ def test_an_empty_database_is_built_to_head_and_matches_the_code(database_url):
         conn.execute(text(f"SELECT count(*) FROM {FTS_TABLE}")).scalar()
 
 
-def test_the_baseline_is_the_previous_release_and_later_revisions_add_tenants_instances_second_pass_text_and_sent_ids(
+def test_the_baseline_is_the_previous_release_and_later_revisions_add_tenants_instances_second_pass_text_sent_ids_and_qa(
         database_url):
     engine = make_engine(database_url)
     upgrade(engine, BASELINE)
@@ -72,7 +74,10 @@ def test_the_baseline_is_the_previous_release_and_later_revisions_add_tenants_in
     assert added == [("add_column", "client_call_id"), ("add_column", "instance"), ("add_column", "live_text"),
                      ("add_column", "tenant"), ("add_column", "tenant"), ("add_column", "text_pass"),
                      ("add_index", "ix_audit_calls_tenant"), ("add_index", "ix_calls_instance"),
-                     ("add_index", "ix_calls_tenant")], diffs
+                     ("add_index", "ix_calls_tenant"), ("add_index", "ix_qa_disputes_raised_at"),
+                     ("add_index", "ix_qa_disputes_review_id"), ("add_index", "ix_qa_history_review"),
+                     ("add_index", "ix_qa_review_findings_review_id"), ("add_index", "ix_qa_reviews_opened_at"),
+                     ("add_index", "ix_qa_reviews_tenant_agent"), *(("add_table", t) for t in sorted(QA_TABLES))], diffs
 
 
 def test_live_calls_from_before_instances_are_marked_by_the_first_instance_to_start(database_url):
@@ -253,3 +258,20 @@ def test_utterances_stored_before_the_second_pass_read_as_live(database_url):
     store = CallStore(database_url)  # upgrades to head
     [row] = store.list_utterances("old")
     assert (row["text"], row["text_pass"], row["live_text"]) == ("您好", "live", None)
+
+
+def test_0007_adds_the_qa_review_tables_and_its_downgrade_takes_away_only_them(database_url):
+    from support.stored_reports import AUTOMATIC_SCORE, seed_call
+
+    from service.access.keys import Principal
+    from service.qa import repository
+
+    store = CallStore(database_url)
+    key = seed_call(store, "reviewed", "A1", "acme")
+    review_id, opened = repository.open_review(store, key, "acme", "A1", AUTOMATIC_SCORE, [], Principal("qa", "qa-li"))
+    assert opened and repository.review_owner(store, review_id).call_key == key
+    downgrade(store.engine, "0006")
+    assert not (_tables(store.engine) & QA_TABLES) and store.get_call(key).score == AUTOMATIC_SCORE
+    upgrade(store.engine)
+    assert QA_TABLES <= _tables(store.engine) and _schema_differences(store.engine) == []
+    assert repository.list_reviews(store, tenant=None) == [] and store.get_call(key).status == "completed"

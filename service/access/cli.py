@@ -104,6 +104,22 @@ def _announce(principal: PrincipalSpec, key: str, spec: KeySpec, path: Path) -> 
     typer.echo(key)
 
 
+TeamsOption = typer.Option(None, "--team", help="agents: their team; supervisors: a team they lead (repeat for several)")
+
+
+def _set_teams(principal: PrincipalSpec, teams: list[str]) -> None:
+    """`--team` on an agent is its team, on a supervisor the teams it leads; other roles have none."""
+    if principal.role == "agent":
+        if len(teams) > 1:
+            raise typer.BadParameter("an agent belongs to one team", param_hint="--team")
+        principal.team = teams[0]
+    elif principal.role == "supervisor":
+        principal.teams = list(dict.fromkeys(teams))
+    else:
+        raise typer.BadParameter(f"a {principal.role} has no team: teams are for agents and supervisors",
+                                 param_hint="--team")
+
+
 @keys_app.command("add")
 def add(
     role: RoleName = typer.Argument(..., help="integrator, agent, supervisor or qa"),
@@ -111,9 +127,10 @@ def add(
     tenant: Optional[str] = typer.Option(None, help="the tenant whose calls it may see (integrators: default their name; others: default all)"),
     expires: Optional[str] = typer.Option(None, help="expiry: a duration (90d) or an ISO date-time"),
     note: Optional[str] = typer.Option(None, help="a note kept with the key"),
+    team: Optional[list[str]] = TeamsOption,
     file: Optional[Path] = FileOption,
 ) -> None:
-    """Add a principal (or another key for one), print the key once."""
+    """Add a principal (or another key for one), print the key once. With --team, set its team(s) too."""
     path = _path(file)
     keys = _load(path)
     now = datetime.now(timezone.utc).replace(microsecond=0)
@@ -128,6 +145,8 @@ def add(
     else:
         principal = new
         keys.principals.append(principal)
+    if team:
+        _set_teams(principal, team)
     key, spec = _issue(principal, now, _moment(expires, now), note)
     save_keys_file(path, keys)
     _announce(principal, key, spec, path)
@@ -194,7 +213,7 @@ def list_keys(
     file: Optional[Path] = FileOption,
     as_json: bool = typer.Option(False, "--json", help="one JSON object per key"),
 ) -> None:
-    """Every principal and key: role, name, tenant, key id, created, expires, whether it is in force."""
+    """Every principal and key: role, name, tenant, team(s), key id, created, expires, whether it is in force."""
     path = _path(file)
     keys = _load(path, must_exist=True)
     now = datetime.now(timezone.utc).replace(microsecond=0)
@@ -204,6 +223,7 @@ def list_keys(
         for k in keys_or_none:
             rows.append({
                 "role": p.role, "name": p.name, "tenant": p.effective_tenant,
+                "team": p.team if p.role == "agent" else ",".join(p.teams or []) or None,
                 "key_id": k.key_id if k else None,
                 "created": k.created.isoformat(timespec="seconds") if k and k.created else None,
                 "expires": k.expires.isoformat(timespec="seconds") if k and k.expires else None,
@@ -213,7 +233,7 @@ def list_keys(
         for row in rows:
             typer.echo(json.dumps(row, ensure_ascii=False))
         return
-    columns = ("role", "name", "tenant", "key_id", "created", "expires", "state")
+    columns = ("role", "name", "tenant", "team", "key_id", "created", "expires", "state")
     table = [columns] + [tuple(str(r[c] if r[c] is not None else "—") for c in columns) for r in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
     for line in table:

@@ -23,14 +23,20 @@ KEY_PREFIX = "cw_"
 class Principal:
     """Someone with keys. `tenant` None means deployment-wide (every tenant's calls); an integrator always
     has one (its own name unless set). The role `local` stands for a loopback client where a surface has no
-    keys configured at all."""
+    keys configured at all.
+
+    `team` is an agent's team; `teams` the teams a supervisor leads (empty: every agent its tenant lets it
+    see, as before teams). Both come from the keys file only (docs/security.md, Teams)."""
 
     role: str
     name: str
     tenant: str | None = None
+    team: str | None = None
+    teams: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        return f"{self.role} {self.name!r}" + (f" of tenant {self.tenant!r}" if self.tenant else "")
+        return (f"{self.role} {self.name!r}" + (f" of tenant {self.tenant!r}" if self.tenant else "")
+                + (f" leading {', '.join(map(repr, self.teams))}" if self.teams else ""))
 
 
 LOCAL = Principal(role="local", name="this machine")

@@ -11,7 +11,7 @@ import os
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -50,12 +50,28 @@ class KeySpec(_Strict):
         return self.id or key_id_of(self.sha256)
 
 
+TeamName = Annotated[str, Field(min_length=1, max_length=128)]
+
+
 class PrincipalSpec(_Strict):
     role: Role
     name: str = Field(min_length=1, max_length=128, description="integrator name, agent id, supervisor or QA user name")
     tenant: str | None = Field(None, min_length=1, max_length=128,
                                description="the tenant whose calls it may see; integrators default to their name")
+    team: TeamName | None = Field(None, description="agents only: the team the agent belongs to")
+    teams: list[TeamName] | None = Field(None, min_length=1,
+                                         description="supervisors only: the teams whose agents it sees and rules for; "
+                                                     "none: every agent of its tenant")
     keys: list[KeySpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _teams_fit_the_role(self) -> "PrincipalSpec":
+        # Said, not ignored: a `team` on a supervisor would otherwise quietly leave it seeing every team.
+        if self.team is not None and self.role != "agent":
+            raise ValueError(f"{self.role} {self.name!r}: `team` is an agent's; a supervisor leads `teams`")
+        if self.teams is not None and self.role != "supervisor":
+            raise ValueError(f"{self.role} {self.name!r}: `teams` is a supervisor's; an agent belongs to one `team`")
+        return self
 
     @property
     def effective_tenant(self) -> str | None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from service.access.keys import KeyEntry, Principal, digest_of, key_id_of, stored_digest
 from service.access.keysfile import KeysFileError, load_keys_file
+from service.access.teams import NO_TEAMS, TeamBook
 
 log = logging.getLogger("callwatch.access")
 
@@ -44,6 +45,7 @@ class _FileState:
     path: Path
     stamp: tuple[int, int, int] | None
     entries: list[KeyEntry]
+    teams: TeamBook
 
 
 class KeyRing:
@@ -69,22 +71,25 @@ class KeyRing:
         state = self._file
         if state is not None and state.path == path and state.stamp == stamp:
             return state.entries
-        keep = state.entries if state is not None and state.path == path else []
+        same_file = state is not None and state.path == path
+        keep = state.entries if state is not None and same_file else []
+        keep_teams = state.teams if state is not None and same_file else NO_TEAMS
         try:
             if stamp is None:
                 raise KeysFileError(f"{path}: the keys file is missing")
             keys = load_keys_file(path)
         except KeysFileError as err:
             log.error("keys file not loaded, %s: %s", "keeping its last good version" if keep else "nobody admitted from it", err)
-            self._file = _FileState(path, stamp, keep)
+            self._file = _FileState(path, stamp, keep, keep_teams)
             return keep
         entries = [
-            KeyEntry(Principal(p.role, p.name, p.effective_tenant), k.key_id, k.sha256, k.expires, str(path))
+            KeyEntry(Principal(p.role, p.name, p.effective_tenant, team=p.team, teams=tuple(p.teams or ())),
+                     k.key_id, k.sha256, k.expires, str(path))
             for p in keys.principals for k in p.keys
         ]
         if state is not None:
             log.info("keys file %s re-read: %d principals, %d keys", path, len(keys.principals), len(entries))
-        self._file = _FileState(path, stamp, entries)
+        self._file = _FileState(path, stamp, entries, TeamBook.of(keys))
         return entries
 
     def _from_settings(self, settings: Any) -> list[KeyEntry]:
@@ -121,6 +126,13 @@ class KeyRing:
     def configured_roles(self, settings: Any) -> set[str]:
         """Roles that have at least one key, expired or not."""
         return {e.principal.role for found in self.entries(settings).values() for e in found}
+
+    def teams(self, settings: Any) -> TeamBook:
+        """Which team each agent is in, from the keys file as it is now (none without one: the settings'
+        plaintext keys have no teams)."""
+        with self._lock:
+            self._file_entries(getattr(settings, "keys_file", None))
+            return self._file.teams if self._file is not None else NO_TEAMS
 
     def uses_keys_file(self, settings: Any) -> bool:
         return getattr(settings, "keys_file", None) is not None

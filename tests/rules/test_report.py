@@ -50,3 +50,13 @@ def test_recovery_figure() -> None:
 def test_longest_dead_air_figure_skips_holds() -> None:
     report = audit(OPEN + "A 请稍等。\nhold +0.5\nresume +50\nA +0.5 让您久等了。\nA +12 查到了。" + CLOSE)
     assert 11.5 <= report.figures.longest_dead_air.seconds <= 12.5
+
+
+def test_scoring_rule_ids_alone_is_scoring_their_findings() -> None:
+    """A QA review scores the rule ids it keeps (service/qa): the same numbers as the findings themselves."""
+    from rules.score import score_rule_hits
+
+    config = load_rules_config()
+    rule_ids = ["complaint.no_argue"] * 3 + ["promise.rash", "closing.caller_hangs_up_first"]
+    assert score_rule_hits(rule_ids, config) == score_findings([_finding(r) for r in rule_ids], config)
+    assert score_rule_hits([], config) == (100.0, [])

@@ -1,0 +1,56 @@
+"""Who may see and do what in the review workflow (docs/qa.md, Roles), decided on whose review it is: the
+call's tenant and agent, and the agent's team from the keys file (service/access/teams.py).
+
+- A reviewer (role `qa` or `supervisor`) sees the reviews of its tenant's calls (without a tenant: every
+  call's), as it sees those calls in the QA tools; a supervisor that leads `teams` only those of its teams'
+  agents. QA users are not cut by team: they review for the whole tenant.
+- A ruling is a supervisor's, on a dispute it sees: a team supervisor rules for its teams' agents, one
+  without teams for every agent of its tenant (today's model: it already sees and coaches all of them).
+- An agent sees its own submitted reviews: its agent id, in its tenant (an agent key without a tenant: in
+  every tenant, as for its own calls).
+
+Everything a principal may not see is answered as if it did not exist (404), so ids do not leak.
+"""
+
+from __future__ import annotations
+
+from service.access.keys import Principal
+from service.access.teams import TeamBook
+
+REVIEWER_ROLES = ("supervisor", "qa")
+RULER_ROLES = ("supervisor",)
+AGENT_ROLES = ("agent",)
+
+
+def leads_teams(principal: Principal) -> bool:
+    return principal.role == "supervisor" and bool(principal.teams)
+
+
+def sees_review(principal: Principal, tenant: str | None, agent_id: str, teams: TeamBook) -> bool:
+    """Whether a reviewer sees (and may work) the review of a call of `tenant`'s agent `agent_id`."""
+    if principal.role == "local":  # this machine, where no reviewer has a key (docs/security.md)
+        return True
+    if principal.role not in REVIEWER_ROLES:
+        return False
+    if principal.tenant is not None and tenant != principal.tenant:
+        return False
+    if leads_teams(principal):
+        return teams.team_of(tenant, agent_id) in principal.teams
+    return True
+
+
+def may_rule(principal: Principal, tenant: str | None, agent_id: str, teams: TeamBook) -> bool:
+    """Whether a principal may uphold or overturn a dispute of that agent."""
+    return principal.role in (*RULER_ROLES, "local") and sees_review(principal, tenant, agent_id, teams)
+
+
+def owns(principal: Principal, tenant: str | None, agent_id: str) -> bool:
+    """Whether the review is of one of the agent's own calls."""
+    return (principal.role in AGENT_ROLES and agent_id == principal.name
+            and (principal.tenant is None or tenant == principal.tenant))
+
+
+def reviewer_scope(principal: Principal, teams: TeamBook) -> tuple[str | None, set[str] | None]:
+    """What a reviewer's lists are narrowed to in the database: (tenant, agent ids), None for no limit. A
+    superset where teams are involved; `sees_review` decides per review."""
+    return principal.tenant, teams.agent_ids_in(principal.teams) if leads_teams(principal) else None
