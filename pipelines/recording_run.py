@@ -53,7 +53,7 @@ async def run_recording(
     agent_channel: int = 0,
     observers: list[CallObserver] | None = None,
     max_seconds: float | None = None,
-    final_beam_size: int | None = None,
+    beam_size: int | None = None,
 ) -> RecordingOutcome:
     """Decode `path`, stream it through a CallSession with `observers`, and return every result."""
     audio, rate = load_audio_file(str(path))
@@ -69,7 +69,7 @@ async def run_recording(
         outcome.results.append(result)
 
     session: CallSession = runtime.new_call(call_id, fmt, collect, observers=observers, partials=False,
-                                            final_beam_size=final_beam_size, live_finals=False)
+                                            second_pass_beam_size=beam_size, live_finals=False)
     await session.start()
     pending = sorted(events or [], key=lambda e: e.t if e.t is not None else 0.0)
     step = int(FEED_SECONDS * rate)

@@ -157,7 +157,8 @@ class Runtime:
             transcript_filter=transcript_filter,
             options=options,
             second_pass=SecondPass(scheduler, backend, transcript_filter,
-                                   second_pass_options(options.final_decode, settings.second_pass_full_window),
+                                   second_pass_options(replace(options.final_decode, beam_size=settings.second_pass_beam_size),
+                                                       settings.second_pass_full_window),
                                    hotwords),
             rule_book=rule_book,
             sentiment=SentimentClassifier.load(config=sentiment_config(settings)),
@@ -172,17 +173,16 @@ class Runtime:
         sink: ResultSink,
         observers: list[Any] | None = None,
         partials: bool = True,
-        final_beam_size: int | None = None,
+        second_pass_beam_size: int | None = None,
         live_finals: bool = True,
     ) -> CallSession:
         """A new call on the shared models. Audits switch live finals off (their recordings are heard by the
-        second pass alone) and may trade accuracy for throughput with a smaller beam."""
+        second pass alone) and may trade accuracy for throughput with a smaller beam for it."""
         options = replace(self.options, partials=partials and live_finals, live_finals=live_finals,
                           keep_speech=self.settings.second_pass or not live_finals)
         second_pass = self.second_pass
-        if final_beam_size is not None:
-            options = replace(options, final_decode=replace(options.final_decode, beam_size=final_beam_size))
-            second_pass = self._second_pass_for_beam(final_beam_size)
+        if second_pass_beam_size is not None:
+            second_pass = self._second_pass_for_beam(second_pass_beam_size)
         return CallSession(
             call_id,
             audio_format,
@@ -196,9 +196,9 @@ class Runtime:
         )
 
     def _second_pass_for_beam(self, beam_size: int) -> SecondPass:
-        """The deployment's second pass, but decoding with `beam_size`, as that audit's finals do."""
+        """The deployment's second pass, but decoding with `beam_size` (an audit's own beam)."""
         if beam_size not in self.second_pass_by_beam:
-            final = replace(self.options.final_decode, beam_size=beam_size)
+            final = replace(self.second_pass.options.piece_decode, beam_size=beam_size)
             self.second_pass_by_beam[beam_size] = SecondPass(
                 self.scheduler, self.backend, self.transcript_filter,
                 second_pass_options(final, self.second_pass.options.full_window), self.second_pass.hotwords)

@@ -105,7 +105,7 @@ def test_an_audits_beam_gets_one_second_pass_per_beam_size(runtime):
         pass
 
     def second_pass_of(beam: int | None) -> SecondPass:
-        session = runtime.new_call("beams", fmt, sink, final_beam_size=beam, live_finals=False)
+        session = runtime.new_call("beams", fmt, sink, second_pass_beam_size=beam, live_finals=False)
         return session._second_pass
 
     assert second_pass_of(None) is runtime.second_pass
@@ -114,3 +114,10 @@ def test_an_audits_beam_gets_one_second_pass_per_beam_size(runtime):
     assert two.options.decode.beam_size == two.options.piece_decode.beam_size == 2
     assert two.options.full_window == runtime.second_pass.options.full_window
     assert two.hotwords == runtime.second_pass.hotwords
+
+
+def test_the_stored_transcript_is_heard_at_its_own_beam_not_the_live_one(runtime):
+    # Live finals trade beam for speed (the agent's screen); the text that is stored and judged keeps its own.
+    assert runtime.options.final_decode.beam_size == runtime.settings.final_beam_size == 2
+    assert runtime.second_pass.options.decode.beam_size == runtime.settings.second_pass_beam_size == 5
+    assert runtime.second_pass.options.piece_decode.beam_size == 5

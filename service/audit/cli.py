@@ -149,7 +149,7 @@ def audit(
     formats: list[str] = typer.Option(["json"], "--format", help="json, csv or html; repeat for several"),
     out: Path = typer.Option(Path("audit-reports"), "--out", help="folder for the reports and the batch summary"),
     agent_right: bool = typer.Option(False, "--agent-right", help="stereo recordings hold the agent on the right channel"),
-    beam_size: Optional[int] = typer.Option(None, "--beam-size", min=1, max=10, help="final beam size (default: the service's)"),
+    beam_size: Optional[int] = typer.Option(None, "--beam-size", min=1, max=10, help="beam of the pass that hears the recording (default: CALLWATCH_AUDIT_BEAM_SIZE, else CALLWATCH_SECOND_PASS_BEAM_SIZE)"),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, max=32, help="recordings in flight (default: cores + 1)"),
     agent_id: Optional[str] = typer.Option(None, "--agent", help="agent id for every file (metadata CSV and file names otherwise)"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),

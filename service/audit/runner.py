@@ -135,7 +135,7 @@ async def audit_recording(
         observers = _observers(runtime, call_id, meta, direction, started, book) + [progress]
         outcome = await run_recording(runtime, path, call_id, events=_events(meta), agent_channel=options.agent_channel,
                                       observers=observers, max_seconds=options.max_seconds,
-                                      final_beam_size=options.beam_size)
+                                      beam_size=options.beam_size)
         timeline, stored = _timeline(outcome, call_id, meta, direction, started)
         # A recording is heard by the second pass alone (pipelines/recording_run.py).
         try:
@@ -147,7 +147,7 @@ async def audit_recording(
             "file_name": name, "sha256": sha, "size_bytes": path.stat().st_size, "codec": probe.codec,
             "container": probe.container, "channels": probe.channels, "sample_rate": probe.sample_rate,
             "agent_channel": options.agent_channel if probe.channels == 2 else None,
-            "rules": options.rules_name, "beam_size": options.beam_size or runtime.options.final_decode.beam_size,
+            "rules": options.rules_name, "beam_size": options.beam_size or runtime.second_pass.options.decode.beam_size,
             "asr_model": runtime.settings.asr_model,
             "audited_at": datetime.now(timezone.utc).isoformat(),
             "events_source": "metadata" if meta.events is not None else "assumed",
