@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import socket
 import sys
 import tempfile
@@ -126,7 +127,7 @@ def shoot(shots: tuple[Shot, ...], out: Path) -> list[Path]:
     settings = Settings(data_dir=data_dir, agent_tokens={DEMO_AGENT: keys.agent},
                         supervisor_tokens={SUPERVISOR: keys.supervisor})
     server = DemoServer(settings, "127.0.0.1", free_port())
-    print(f"starting callwatch on {server.base_url} (data in {data_dir}) …")
+    print(f"starting callwatch on {server.base_url} …")
     if not server.start():
         raise SystemExit("the service did not start")
     out.mkdir(parents=True, exist_ok=True)
@@ -156,6 +157,7 @@ def shoot(shots: tuple[Shot, ...], out: Path) -> list[Path]:
             browser.close()
     finally:
         server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)  # a fresh database each time: only the demo call is listed
     return taken
 
 
