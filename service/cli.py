@@ -21,7 +21,6 @@ def _process_setup() -> None:
     limit_malloc_arenas(Settings().malloc_arenas)
 
 DEFAULT_INGEST_URL = "ws://127.0.0.1:8000/v1/ingest"
-SAMPLE_CALL = Path(__file__).resolve().parents[1] / "samples" / "demo_call.wav"
 
 
 @app.command()
@@ -103,50 +102,20 @@ def setup() -> None:
 def demo(
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8000),
-    exit_after: bool = typer.Option(False, "--exit", help="stop the service once the sample call is done"),
+    exit_after: bool = typer.Option(False, "--exit", help="play the call once, then stop the service"),
+    screen_wait: float = typer.Option(60.0, "--screen-wait", help="seconds to wait for the agent screen before playing the call anyway"),
 ) -> None:
-    """Start the service on the embedded defaults and stream the bundled sample call through it in real time."""
-    import threading
-    import time
-
-    import uvicorn
-
-    import secrets
-
-    from clients.ingest_client import TranscriptPrinter, stream_file
-    from service.app import create_app
-    from service.serving import request_head_deadline
+    """Start the service on the embedded defaults, print one link that opens the agent screen signed in, and play
+    the bundled sample call into it in real time once that screen is connected (or after --screen-wait
+    seconds). At a terminal, Enter plays it again and q stops; each play ends with the call's report link."""
+    from service.demo.run import run_demo
+    from service.demo.waiting import Keyboard
     from service.settings import Settings
 
-    settings = Settings()
-    if "agent-demo" not in settings.agent_tokens:
-        # A token for this run only, so the agent screen can be tried without configuring one.
-        settings.agent_tokens = {**settings.agent_tokens, "agent-demo": secrets.token_urlsafe(8)}
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning",
-                                           http=request_head_deadline(settings.request_head_timeout_s)))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    typer.echo(f"loading models and starting callwatch on http://{host}:{port} …")
-    while not server.started:
-        if not thread.is_alive():
-            typer.echo("the service did not start (is the port taken? try --port)", err=True)
-            raise typer.Exit(2)
-        time.sleep(0.1)
-    typer.echo(f"agent screen: http://{host}:{port}/agent  (agent id: agent-demo, token: {settings.agent_tokens['agent-demo']})")
-    typer.echo(f"streaming {SAMPLE_CALL.name} as a live call (agent left, customer right), in real time:\n")
-    ended = asyncio.run(
-        stream_file(SAMPLE_CALL, url=f"ws://{host}:{port}/v1/ingest", realtime=True, agent_id="agent-demo",
-                    on_result=TranscriptPrinter(out=sys.stdout))
-    )
-    if exit_after:
-        server.should_exit = True
-        thread.join(timeout=30)
-        raise typer.Exit(0 if ended and ended.get("status") == "completed" else 1)
-    typer.echo(f"\ncallwatch is still serving on http://{host}:{port} (ingest: ws://{host}:{port}/v1/ingest). Ctrl-C stops it.")
-    try:
-        thread.join()
-    except KeyboardInterrupt:
-        server.should_exit = True
+    # Without a terminal (tests, CI, a container without -t) nobody can press Enter: no prompts.
+    keyboard = Keyboard(sys.stdin) if sys.stdin.isatty() and not exit_after else None
+    raise typer.Exit(run_demo(Settings(), host, port, out=sys.stdout, keyboard=keyboard, exit_after=exit_after,
+                              screen_wait_s=screen_wait))
 
 
 def _register_audit_commands() -> None:

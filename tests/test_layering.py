@@ -20,7 +20,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"rules"}),  # the rules file checks its emotion section against models.emotion.config
     frozenset({"wire"}),  # an event's `t` has the rules' timeline bound (rules.timeline.MAX_CALL_TIME_S)
     frozenset({"pipelines"}),  # sessions build wire results from models' output and rules' findings
-    # The ingest client encodes audio with pipelines.audio, and service/cli.py's `stream` and `demo` drive it.
+    # The ingest client encodes audio with pipelines.audio, and service/cli.py's `stream` and service/demo/ drive it.
     frozenset({"clients"}),
     frozenset({"service"}),
     frozenset({"benchmarks", "scripts"}),

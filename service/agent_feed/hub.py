@@ -441,6 +441,12 @@ class AgentFeedHub:
     def subscriber_count(self) -> int:
         return len(self._subs)
 
+    def screens_of(self, agent_id: str) -> int:
+        """How many screens of agent `agent_id` are signed in to this instance (any tenant): `callwatch demo`
+        plays its call once the screen it linked to has said hello."""
+        with self._lock:
+            return sum(1 for sub in self._subs if sub.agent_id == agent_id)
+
     # ------------------------------------------------------------ dismissals
 
     async def dismiss(self, call_id: str, prompt_id: str, agent_id: str, tenant: str | None = None) -> bool:

@@ -189,6 +189,34 @@ def test_wrong_token_is_refused_on_the_page(light_server: Server, new_page) -> N
     assert page.evaluate("sessionStorage.getItem('callwatch.agent')") is None
 
 
+def test_a_sign_in_link_signs_the_tab_in_and_leaves_no_key_in_the_address(light_server: Server, hub, new_page) -> None:
+    # `callwatch demo` prints such a link: the key in the fragment, which the browser never sends.
+    sent: list[str] = []
+    agent, board = new_page(), new_page()
+    for page in (agent, board):
+        page.on("request", lambda request: sent.append(request.url))
+    agent.goto(f"{light_server.url}/agent#agent_id=a1&key={AGENT_TOKENS['a1']}")
+    agent.wait_for_selector("#conn[data-state=live]")
+    board.goto(f"{light_server.url}/supervisor#supervisor=lead&key={SUPERVISOR_TOKENS['lead']}")
+    board.wait_for_selector("#conn[data-state=live]")
+    assert agent.url == f"{light_server.url}/agent" and board.url == f"{light_server.url}/supervisor"
+    assert agent.inner_text("#who") == "坐席 a1" and agent.is_hidden("#signin")
+    assert not [url for url in sent if "key" in url or "tok-" in url]
+
+    call = ScriptedCall(hub, "c-link", "a1")
+    call.opening_with_angry_customer()
+    agent.wait_for_selector(f".prompt{WEI}")
+    agent.reload()  # the credentials are the tab's now, as after the form
+    agent.wait_for_selector(f".prompt{WEI}")
+
+
+def test_a_sign_in_link_with_a_wrong_key_asks_to_sign_in(light_server: Server, new_page) -> None:
+    page = new_page()
+    page.goto(f"{light_server.url}/agent#agent_id=a1&key=not-the-token")
+    page.wait_for_selector("#conn[data-state=refused]")
+    assert page.is_visible("#signin") and page.url == f"{light_server.url}/agent"
+
+
 def test_supervisor_sees_all_calls_needing_help_first(light_server: Server, hub, new_page, output_dir: Path) -> None:
     calm = ScriptedCall(hub, "c-calm", "a2", caller_number="13900139000")
     calm.started()

@@ -247,3 +247,15 @@ def test_publish_from_another_thread_reaches_a_subscriber_on_its_loop() -> None:
 async def test_resume_of_unknown_call_is_harmless(after: int) -> None:
     hub = AgentFeedHub()
     assert types(drain(hub.subscribe("a1", "a1", Resume(call_id="gone", after=after)))) == ["ready"]
+
+
+async def test_screens_of_counts_an_agents_signed_in_screens_only() -> None:
+    hub = AgentFeedHub()
+    assert hub.screens_of("a1") == 0
+    first, second = hub.subscribe("a1", "a1"), hub.subscribe("a1", "a1")
+    hub.subscribe("a2", "a2")
+    hub.subscribe(None, "lead")  # a supervisor is nobody's agent screen
+    assert hub.screens_of("a1") == 2
+    hub.unsubscribe(first)
+    hub.unsubscribe(second)
+    assert hub.screens_of("a1") == 0

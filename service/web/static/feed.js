@@ -154,7 +154,24 @@ export class SignIn {
     }
   }
 
+  /**
+   * A sign-in link: `#agent_id=a-1042&key=…` (`#supervisor=wang.li&key=…` on the board) stores the credentials
+   * for the tab, as the form does. A fragment never leaves the browser (it is neither sent to the server nor
+   * written to its log), and it is taken off the address bar at once, so the key is not bookmarked, shared
+   * or kept in the history.
+   */
+  takeLinkCredentials() {
+    if (!location.hash) return;
+    const params = new URLSearchParams(location.hash.slice(1));
+    const id = (params.get(this.idField) || "").trim();
+    const token = params.get("key") || "";
+    if (!id || !token) return;
+    sessionStorage.setItem(this.storageKey, JSON.stringify({ [this.idField]: id, token }));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+
   start() {
+    this.takeLinkCredentials();
     const creds = this.credentials;
     if (!creds) {
       this.showForm("");
