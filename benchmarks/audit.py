@@ -81,7 +81,7 @@ def query_benchmark(n: int, repeats: int = 30) -> dict[str, Any]:
     from service.audit.models import CallQuery
     from service.audit.query import list_calls
     from service.audit.synthetic import generate_calls
-    from service.store import CallStore
+    from service.persistence.call_store import CallStore
 
     work = Path(tempfile.mkdtemp(prefix="cw-list-bench-"))
     try:

@@ -150,7 +150,7 @@ class RuntimeCollector(Collector):
     def _audit_jobs(self) -> dict[str, int] | None:
         """Job counts by state; None when there is no audit table yet or the database cannot be read (the rest
         of the scrape still comes back)."""
-        from service.audit.tables import audit_jobs
+        from service.persistence.tables import audit_jobs
 
         try:
             with self.runtime.store.engine.connect() as conn:

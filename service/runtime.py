@@ -30,7 +30,7 @@ from pipelines.transcript_filter import TranscriptFilter
 from service.agent_feed.hub import AgentFeedHub, feed_hub_for
 from service.metrics import ServiceMetrics
 from service.settings import Settings
-from service.store import CallStore
+from service.persistence.call_store import CallStore
 from wire.ingest import AudioFormat
 
 log = logging.getLogger("callwatch.runtime")
@@ -115,7 +115,7 @@ class Runtime:
     rule_book: RuleBook
     sentiment: SentimentClassifier
     second_pass: SecondPass
-    # By row key (service/store.py): unique across tenants, so two tenants' calls of one id are both here.
+    # By row key (service.persistence.call_store): unique across tenants, so two tenants' calls of one id are both here.
     live_calls: dict[str, CallSession] = field(default_factory=dict)
     # Second passes over ended calls still running (service/post_call.py).
     post_call: set["asyncio.Task[Any]"] = field(default_factory=set)

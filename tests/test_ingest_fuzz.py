@@ -26,7 +26,7 @@ from websockets.sync.client import connect
 from clients.ingest_client import CallStream
 from models.text import character_error_rate
 from pipelines.audio import encode_pcm16
-from service.store import calls
+from service.persistence.tables import calls
 from wire.ingest import CloseCode
 
 SENTENCE = "aishell1_S0764_W0122.wav"  # 0 errors through the live path (tests/test_ingest_bad_input.py)

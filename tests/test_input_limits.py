@@ -104,7 +104,7 @@ def post_paths(server: Server, paths: list[str]) -> httpx.Response:
 
 def job_meta(server: Server, batch_id: str) -> list[dict[str, Any]]:
     """The metadata each job of the batch was queued with, as the database holds it."""
-    from service.audit.tables import audit_jobs
+    from service.persistence.tables import audit_jobs
 
     with server.runtime.store.engine.connect() as conn:
         rows = conn.execute(select(audit_jobs.c.meta).where(audit_jobs.c.batch_id == batch_id)).scalars().all()

@@ -14,8 +14,6 @@ from sqlalchemy import MetaData, inspect, text
 
 from service.audit.models import CallQuery
 from service.audit.query import list_calls
-from service.audit.search import FTS_TABLE, index_tokens
-from service.audit.tables import audit_metadata
 from service.migrations import (
     BASELINE,
     current_revision,
@@ -23,7 +21,10 @@ from service.migrations import (
     head_revision,
     upgrade,
 )
-from service.store import CallStore, make_engine, metadata
+from service.persistence.call_store import CallStore
+from service.persistence.engine import make_engine
+from service.persistence.search import FTS_TABLE, index_tokens
+from service.persistence.tables import audit_metadata, metadata
 
 REPO = Path(__file__).resolve().parents[1]
 CALLWATCH_TABLES = {"calls", "call_events", "utterances", "call_prompts", "audit_batches", "audit_jobs", "audit_calls",
@@ -191,7 +192,7 @@ def test_downgrade_to_base_and_back(database_url):
 _START_TOGETHER = """
 import sys, time
 from pathlib import Path
-from service.store import CallStore
+from service.persistence.call_store import CallStore
 url, ready, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 ready.touch()
 while not go.exists():

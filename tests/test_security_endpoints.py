@@ -244,7 +244,7 @@ def listed(secured: dict[str, Any], name: str, **params: Any) -> set[str]:
 def tenants_of(secured: dict[str, Any], call_ids: set[str]) -> set[str | None]:
     from sqlalchemy import select
 
-    from service.audit.tables import audit_calls
+    from service.persistence.tables import audit_calls
 
     with secured["runtime"].store.engine.connect() as conn:
         return set(conn.execute(select(audit_calls.c.tenant).where(audit_calls.c.call_id.in_(sorted(call_ids)))).scalars())

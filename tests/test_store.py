@@ -10,7 +10,9 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from service.store import CallStore, calls, is_transient
+from service.persistence.call_store import CallStore
+from service.persistence.engine import is_transient
+from service.persistence.tables import calls
 
 
 def test_calls_events_and_utterances_are_kept_and_duplicates_refused(database_url):
@@ -134,7 +136,7 @@ def test_the_instance_id_defaults_to_the_host_name_and_is_configurable(database_
     monkeypatch.setenv("CALLWATCH_INSTANCE_ID", "web-2:8001")
     monkeypatch.setenv("CALLWATCH_DATABASE_RETRY_S", "7")
     store = CallStore.from_settings(Settings(database_url=database_url))
-    assert store.instance == "web-2:8001" and store.retry_s == 7
+    assert store.instance == "web-2:8001" and store.db.retry_s == 7
     assert store.create_call("i1", "a1", "inbound", None, None, {}) and store.get_call("i1").instance == "web-2:8001"
 
 
@@ -170,11 +172,11 @@ def test_call_ids_are_per_tenant(database_url):
 def _as_if_the_first_commit_lost_its_answer(store: CallStore) -> None:
     """Every operation runs twice: as it does when its commit reached the server and then the connection
     broke, so the store retried it (the real outage path is tested in test_store_outage.py)."""
-    def twice(operation):
+    def twice(operation, **_):
         operation(0)
         return operation(1)
 
-    store._retrying = twice  # type: ignore[method-assign]
+    store.db.retrying = twice  # type: ignore[method-assign]
 
 
 def test_a_retried_write_whose_commit_got_through_is_not_stored_twice(database_url):

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from service.store import CallStore
+from service.persistence.call_store import CallStore
 
 
 @contextmanager

@@ -247,7 +247,7 @@ def test_call_ids_are_per_tenant_neither_refused_nor_revealed_across_tenants(two
 def audit_info(rt: Any, key: str) -> dict[str, Any]:
     from sqlalchemy import select
 
-    from service.audit.tables import audit_calls
+    from service.persistence.tables import audit_calls
 
     with rt.store.engine.connect() as conn:
         return json.loads(conn.execute(select(audit_calls.c.audit).where(audit_calls.c.call_id == key)).scalar() or "{}")

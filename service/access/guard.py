@@ -5,9 +5,9 @@ Status codes: 401 without a key; 403 with a key that does not let one in (unknow
 404 for a call one may not see, exactly as for a call that does not exist, so a key never learns which call
 ids exist elsewhere.
 
-Call ids are per tenant (service/store.py): a tenant-scoped principal names a call by the id its phone
-system sent, resolved within its tenant (`call_key`), and is shown that id; a deployment-wide one names and
-sees row keys, which are those ids unless two tenants sent the same one.
+Call ids are per tenant (service/persistence/call_store.py): a tenant-scoped principal names a call by the
+id its phone system sent, resolved within its tenant (`call_key`), and is shown that id; a deployment-wide
+one names and sees row keys, which are those ids unless two tenants sent the same one.
 
 A surface whose roles have no keys at all (no keys file, none in the settings) answers loopback clients
 only: the laptop default works, and a deployment that forgot its keys is not open to the network. Behind a
@@ -140,8 +140,7 @@ def call_owner(store: Any, key: str) -> CallOwner | None:
     """Whose call the row `key` is; None if there is no such call. The tenant is the integrator's that
     streamed it (`calls.tenant`), or the one an audit was filed under (`audit_calls.tenant`), where the store
     has them."""
-    from service.audit.tables import audit_calls
-    from service.store import calls
+    from service.persistence.tables import audit_calls, calls
 
     with store.engine.connect() as conn:
         row = conn.execute(select(calls.c.agent_id, calls.c.tenant, calls.c.client_call_id)

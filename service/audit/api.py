@@ -42,7 +42,7 @@ from service.audit.render import report_html
 from service.audit.report import ReportNotFound, call_report
 from service.audit.rulesets import book_from_text
 from service.audit.sources import LinkLoop, inside, path_problem, real_path, recordings
-from service.audit.tables import audit_calls
+from service.persistence.tables import audit_calls
 from service.audit.tenancy import HiddenCall, call_keys, may_open_batch, principal_of, scoped_jobs, tenant_of
 from service.json_depth import too_deep, too_deep_message
 from service.names_api import names_of

@@ -27,8 +27,8 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from service.audit.tables import audit_jobs
-from service.store import CallStore
+from service.persistence.call_store import CallStore
+from service.persistence.tables import audit_jobs
 
 KEY_PREFIX = "callwatch:audit:"
 CLAIMED_SET = KEY_PREFIX + "claimed"

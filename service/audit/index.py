@@ -13,9 +13,8 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from service.audit import search
-from service.audit.tables import audit_call_rules, audit_calls
-from service.store import calls, utterances
+from service.persistence import search
+from service.persistence.tables import audit_call_rules, audit_calls, calls, utterances
 
 MOOD_RANK = {"satisfied": 0, "neutral": 1, "upset": 2, "angry": 3}
 

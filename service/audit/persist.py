@@ -17,8 +17,8 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Engine
 
 from service.audit.index import index_call
-from service.audit.tables import audit_call_rules, audit_calls
-from service.store import CallStore, call_events, call_prompts, calls, utterances
+from service.persistence.call_store import CallStore
+from service.persistence.tables import audit_call_rules, audit_calls, call_events, call_prompts, calls, utterances
 
 
 def is_done(store: CallStore, call_id: str) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from service.audit import search
+from service.persistence import search
 from service.audit.models import CallPage, CallQuery, CallRow
 
 _SORT_COLUMNS = {"started_at": "c.started_at", "score": "c.score", "duration": "c.duration",

@@ -29,7 +29,7 @@ from service.audit.ids import new_id
 from service.audit.models import AuditOptions, BatchOut, JobOut, RecordingMeta
 from service.audit.rulesets import book_from_text
 from service.audit.runner import AuditResult, audit_recording
-from service.audit.tables import audit_batches, audit_jobs, create_audit_tables
+from service.persistence.tables import audit_batches, audit_jobs
 
 log = logging.getLogger("callwatch.audit")
 JobListener = Callable[[str, JobOut, AuditResult | None], None]
@@ -125,7 +125,6 @@ class AuditQueue:
         self.engine = runtime.store.engine
         self.workers = workers or default_workers()
         self.dispatcher = dispatcher if dispatcher is not None else dispatcher_for(runtime.settings)
-        create_audit_tables(self.engine)
         self._queue: asyncio.Queue[tuple[str, str, NewFile]] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._batches: dict[str, _Batch] = {}

@@ -20,9 +20,9 @@ from service.audit.exports import spreadsheet_csv
 from service.audit.index import replace_report
 from service.audit.models import CallQuery, ReauditOut, ReauditRow
 from service.audit.query import select_call_ids
-from service.audit.tables import create_audit_tables
 from service.audit.timeline import timeline_from_store
-from service.store import CallStore, calls
+from service.persistence.call_store import CallStore
+from service.persistence.tables import calls
 
 
 def _rules_hit(report: dict[str, Any] | None) -> dict[str, int]:
@@ -35,7 +35,6 @@ def _rules_hit(report: dict[str, Any] | None) -> dict[str, int]:
 def reaudit_calls(store: CallStore, rules_text: str, rules_name: str, *, call_ids: list[str] | None = None,
                   query: CallQuery | None = None, apply: bool = False) -> ReauditOut:
     """Raises RulesConfigError (a ValueError) for rules that do not validate, KeyError for an unknown call."""
-    store.with_retry(create_audit_tables, store.engine)
     book = RuleBook(load_rules_config_text(rules_text, rules_name))
     ids = call_ids if call_ids is not None else store.with_retry(select_call_ids, store.engine, query or CallQuery())
     rows: list[ReauditRow] = []

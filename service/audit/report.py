@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import select
 
 from service.audit.index import worst_mood
-from service.audit.tables import audit_calls
 from service.audit.timeline import guess_mono_sides
-from service.store import CallStore, calls
+from service.persistence.call_store import CallStore
+from service.persistence.tables import audit_calls, calls
 
 SCHEMA = "callwatch.audit-report/1"
 MONO_NOTE = "单声道录音：无法按声道区分坐席与客户，说话人为推测（按停顿轮换），相关发现仅供参考。"

@@ -31,7 +31,7 @@ from service.audit.ids import file_sha256, recording_call_id
 from service.audit.models import AuditOptions, RecordingMeta
 from service.audit.persist import is_done, purge_call, store_audit
 from service.audit.probe import AuditFileError, Probe, probe_recording
-from service.audit.tables import audit_calls
+from service.persistence.tables import audit_calls
 from service.judging import JudgingOverBudget, judge_off_loop
 from service.audit.timeline import build_timeline
 from wire.ingest import CallEventMessage

@@ -17,9 +17,8 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
 
 from rules.catalog import RULE_IDS
-from service.audit import search
-from service.audit.tables import audit_call_rules, audit_calls, create_audit_tables
-from service.store import calls, utterances
+from service.persistence import search
+from service.persistence.tables import audit_call_rules, audit_calls, calls, utterances
 
 AGENT_LINES = [
     "您好，欢迎致电示例公司，工号{n}为您服务", "请问有什么可以帮您", "好的，我帮您查询一下", "请您稍等",
@@ -38,7 +37,6 @@ MOODS = [("satisfied", 0.5), ("neutral", 0.1), ("upset", -0.5), ("angry", -0.8)]
 def generate_calls(engine: Engine, n: int, *, seed: int = 7, batch: int = 5000, agents: int = 300,
                    start: datetime = datetime(2026, 9, 1)) -> None:
     """Insert `n` generated calls (ids `gen-000000…`) with transcripts, reports and index rows."""
-    create_audit_tables(engine)
     rng = random.Random(seed)
     rules = list(RULE_IDS)
     with engine.connect() as conn:

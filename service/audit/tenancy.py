@@ -1,7 +1,7 @@
 """What the QA tools that span calls are cut to for a tenant-scoped supervisor or QA key: its tenant's calls
 (`audit_calls.tenant`) and the batches queued under its tenant (the batch's options), its calls named by the
-ids its phone systems sent (call ids are per tenant, service/store.py). A deployment-wide key (tenant None)
-is cut to nothing and names calls by their row keys. docs/security.md is the user's guide."""
+ids its phone systems sent (call ids are per tenant, service/persistence/call_store.py). A deployment-wide
+key (tenant None) is cut to nothing and names calls by their row keys. docs/security.md is the user's guide."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from service.access.guard import call_key, call_owner, may_see
 from service.access.keys import Principal
 from service.audit.models import JobOut
-from service.audit.tables import audit_batches, audit_calls
+from service.persistence.tables import audit_batches, audit_calls
 
 _IN_CHUNK = 500  # ids per IN (…) list: well under every database's parameter limit
 

@@ -8,9 +8,9 @@ import pytest
 
 from service.audit.models import CallQuery
 from service.audit.query import list_calls
-from service.audit.search import index_tokens, query_terms
+from service.persistence.search import index_tokens, query_terms
 from service.audit.synthetic import generate_calls
-from service.store import CallStore
+from service.persistence.call_store import CallStore
 
 N = 3000
 
@@ -160,7 +160,7 @@ def test_a_row_added_after_generated_calls_gets_a_fresh_id(store):
 
     from sqlalchemy import func, insert, select
 
-    from service.audit.tables import audit_calls
+    from service.persistence.tables import audit_calls
 
     with store.engine.begin() as conn:
         before = conn.execute(select(func.max(audit_calls.c.rowid_))).scalar()

@@ -25,13 +25,8 @@ from support.live_server import free_port
 from sqlalchemy import func, insert, select
 
 from service.audit.claims import CLAIMED_SET, ClaimOutcome, JobClaims, lease_key
-from service.audit.tables import (
-    audit_batches,
-    audit_calls,
-    audit_jobs,
-    create_audit_tables,
-)
-from service.store import CallStore, calls
+from service.persistence.call_store import CallStore
+from service.persistence.tables import audit_batches, audit_calls, audit_jobs, calls
 
 REPO = Path(__file__).resolve().parents[2]
 REDIS_SERVER = shutil.which("redis-server") or next((p for p in ("/usr/bin/redis-server",) if Path(p).exists()), None)
@@ -90,7 +85,6 @@ def one_job(database_url: str, tmp_path: Path, redis_url: str) -> Iterator[dict[
     import redis
 
     store = CallStore(database_url)
-    create_audit_tables(store.engine)
     now = datetime.now(timezone.utc)
     job_id = f"job-{tmp_path.name}"
     with store.engine.begin() as conn:
@@ -162,7 +156,7 @@ def test_a_claim_step_whose_commit_lost_its_answer_is_not_mistaken_for_another_w
     """Every database step runs twice, as when its commit reached the server and then the connection broke so
     the store retried it (the real outage is below): the retry sees its own first try, not a rival."""
     store, engine, client, job_id = one_job["store"], one_job["engine"], one_job["redis"], one_job["job_id"]
-    store._retrying = lambda operation: (operation(0), operation(1))[1]  # type: ignore[method-assign]
+    store.db.retrying = lambda operation, **_: (operation(0), operation(1))[1]  # type: ignore[method-assign]
     claims = JobClaims(store, client, lease_s=0.3, owner="w/1")
     outcome, first = claims.claim(job_id)
     assert outcome is ClaimOutcome.CLAIMED and first is not None and _state(engine, job_id) == "running"
@@ -341,7 +335,6 @@ def test_two_workers_one_killed_mid_file(redis_url, shared_audio, tmp_path):
            # Two workers on CI's two cores: one recogniser thread each.
            "CALLWATCH_ASR_THREADS": "1"}
     store = CallStore(database_url)  # the schema, as after a deployment's migration
-    create_audit_tables(store.engine)
     engine = store.engine
     client = redis.Redis.from_url(redis_url)
     a = Worker("a@test", env, tmp_path / "a.log")

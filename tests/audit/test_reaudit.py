@@ -11,8 +11,8 @@ from service.audit.index import sync_index
 from service.audit.models import CallQuery
 from service.audit.query import list_calls
 from service.audit.reaudit import reaudit_calls
-from service.audit.tables import create_audit_tables
-from service.store import CallStore
+
+from service.persistence.call_store import CallStore
 
 NO_GREETING_RULE = "rules:\n  opening.greeting:\n    enabled: false\n"
 
@@ -55,7 +55,6 @@ def test_bad_rules_are_refused_with_the_line(runtime, audited):
 def test_applied_to_a_live_call_the_list_keeps_when_it_was_received(tmp_path):
     # The phone system gave no start time: the call list shows when the call was received, re-audited or not.
     store = CallStore(f"sqlite:///{tmp_path / 'calls.db'}")
-    create_audit_tables(store.engine)
     store.create_call("no-start", "a1", "inbound", None, None,
                       {"encoding": "pcm_s16le", "sample_rate": 16000, "layout": "two_legs"})
     store.add_utterance("no-start", "agent-0", "agent", 0.5, 2.0, "您好，请问有什么可以帮您")
@@ -75,7 +74,6 @@ def test_applied_to_a_live_call_not_listed_yet_it_is_listed_for_its_tenant(tmp_p
     # Re-audited before the list picked it up (sync_index): it is listed under its tenant, with the time it
     # was received, as sync_index would have listed it.
     store = CallStore(f"sqlite:///{tmp_path / 'calls.db'}")
-    create_audit_tables(store.engine)
     store.create_call("unlisted", "a1", "inbound", None, None,
                       {"encoding": "pcm_s16le", "sample_rate": 16000, "layout": "two_legs"}, tenant="t1")
     store.add_utterance("unlisted", "agent-0", "agent", 0.5, 2.0, "您好，请问有什么可以帮您")

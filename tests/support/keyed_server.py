@@ -11,7 +11,7 @@ from typing import Any
 def private_runtime(runtime: Any, tmp: Path, keys_file: Path, **settings: Any) -> Any:
     """The shared models with settings of one's own (the keys file; no plaintext keys), a SQLite store in
     `tmp`, and fresh per-process parts (feed hub, live calls, metrics). Close with `close_private`."""
-    from service.store import CallStore
+    from service.persistence.call_store import CallStore
 
     own = runtime.settings.model_copy(update={"keys_file": keys_file, "data_dir": tmp, "database_url": "",
                                               "ingest_keys": {}, "agent_tokens": {}, "supervisor_tokens": {},

@@ -32,7 +32,7 @@ from feedkit import free_port
 from redis_proc import RedisProcess, redis_server_binary
 
 from clients.ingest_client import stream_file
-from service.store import CallStore
+from service.persistence.call_store import CallStore
 
 RATE = 16000
 AGENTS = {"x-a1": "tok-x-a1-secret", "x-a2": "tok-x-a2-secret"}

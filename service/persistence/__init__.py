@@ -1,0 +1,7 @@
+"""Where callwatch's SQL lives: the engine, the tables, one outage retry, and a repository per kind of data.
+
+- `engine`: `Database` (the engine and the retry every statement runs under), `make_engine`, `is_transient`;
+- `tables`: the table definitions (the newest revision's; the schema itself is `service.migrations`');
+- `search`: the full-text index of transcripts, on SQLite and PostgreSQL;
+- `call_store`: `CallStore`, live and stored calls with their events, utterances and prompts.
+"""
