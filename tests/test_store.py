@@ -189,9 +189,15 @@ def test_a_retried_write_whose_commit_got_through_is_not_stored_twice(database_u
     store.add_prompt("r1", "p1", "opening.greeting", "warn", 1.0, "请问候", "")
     assert store.dismiss_prompt("r1", "p1", "a1")
     store.end_call("r1", "completed", 9.0)
+    store.apply_second_pass("r1", [
+        {"utterance_id": "agent-0", "speaker": "agent", "start": 0.0, "end": 1.0, "text": "您好，请讲"},
+        {"utterance_id": "customer-1", "speaker": "customer", "start": 1.5, "end": 2.5, "text": "我要投诉"},
+    ], level_db=lambda _: -20.0)
 
     plain = CallStore(database_url)
-    assert [u["utterance_id"] for u in plain.list_utterances("r1")] == ["agent-0"]
+    heard = {u["utterance_id"]: (u["text"], u["live_text"]) for u in plain.list_utterances("r1")}
+    # The utterance the live pass never showed keeps no live text, though the retry found it stored.
+    assert heard == {"agent-0": ("您好，请讲", "您好"), "customer-1": ("我要投诉", None)}
     assert [e["event"] for e in plain.list_events("r1")] == ["answered", "hold"]
     assert len(plain.list_prompts("r1")) == 1 and plain.get_call("r1").status == "completed"
     # A call id that was taken before the first try is still refused.

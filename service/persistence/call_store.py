@@ -251,18 +251,20 @@ class CallStore:
         heard nothing in is added (its `live_text` null) with `level_db(utterance_id)`, measured only for these;
         where the second pass heard nothing, the live text stays."""
 
-        def write(conn: Connection) -> None:  # it only overwrites with the same values: safe to repeat
-            live = {r.utterance_id: r for r in conn.execute(
-                select(utterances.c.utterance_id, utterances.c.text, utterances.c.live_text)
+        def write(conn: Connection) -> None:
+            stored = {r.utterance_id: r for r in conn.execute(
+                select(utterances.c.utterance_id, utterances.c.text, utterances.c.live_text, utterances.c.text_pass)
                 .where(utterances.c.call_id == call_id))}
             for h in heard:
-                row = live.get(h["utterance_id"])
+                row = stored.get(h["utterance_id"])
                 if row is None:
                     if h["text"]:
                         conn.execute(insert(utterances).values(call_id=call_id, text_pass="second",
                                                                level_db=level_db(h["utterance_id"]), **h))
                     continue
-                if not h["text"]:
+                # A row already of this pass is our earlier try's (the retry after a commit that lost its
+                # answer): left as it is, or an utterance it added would take its own text as the live one.
+                if not h["text"] or row.text_pass == "second":
                     continue
                 conn.execute(
                     update(utterances)
