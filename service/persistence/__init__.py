@@ -3,5 +3,6 @@
 - `engine`: `Database` (the engine and the retry every statement runs under), `make_engine`, `is_transient`;
 - `tables`: the table definitions (the newest revision's; the schema itself is `service.migrations`');
 - `search`: the full-text index of transcripts, on SQLite and PostgreSQL;
-- `call_store`: `CallStore`, live and stored calls with their events, utterances and prompts.
+- `call_store`: `CallStore`, live and stored calls with their events, utterances and prompts;
+- `audit_jobs`: `AuditJobs`, the audit queue's batches and jobs, and the workers' claims on them.
 """
