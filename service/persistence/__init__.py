@@ -4,5 +4,6 @@
 - `tables`: the table definitions (the newest revision's; the schema itself is `service.migrations`');
 - `search`: the full-text index of transcripts, on SQLite and PostgreSQL;
 - `call_store`: `CallStore`, live and stored calls with their events, utterances and prompts;
+- `call_list`: `CallList`, the QA call list (its index, query, audited calls and re-audited reports);
 - `audit_jobs`: `AuditJobs`, the audit queue's batches and jobs, and the workers' claims on them.
 """

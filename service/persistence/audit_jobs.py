@@ -10,6 +10,7 @@ the row is as its own first try would have left it. Reads and plain updates are 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,6 +60,12 @@ class AuditJobs:
             return dict(b), [dict(r) for r in rows]
 
         return self.db.read(read)
+
+    def batch_tenant(self, batch_id: str) -> str | None:
+        """The tenant a batch was queued under (None: deployment-wide, or no such batch)."""
+        raw = self.db.read(lambda conn: conn.execute(
+            select(audit_batches.c.options).where(audit_batches.c.batch_id == batch_id)).scalar())
+        return json.loads(raw).get("tenant") if raw else None
 
     # --- jobs --------------------------------------------------------------------------
 
