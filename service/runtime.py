@@ -237,14 +237,13 @@ class Runtime:
         await self.store_async(self.store.save_report, call_id, report.score, report.model_dump(mode="json"))
 
     def ping_store(self) -> None:
-        """Raise if the database cannot answer a trivial query (readiness)."""
-        with self.store.engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
+        """Raise if the database cannot answer a trivial query now (readiness)."""
+        self.store.db.ping()
 
     def close(self) -> None:
         self.metrics.close()
         self.scheduler.close()
-        self.store.engine.dispose()
+        self.store.close()
         self.feed_hub.close()
 
     async def store_async(self, fn: Any, *args: Any) -> Any:

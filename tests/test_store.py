@@ -26,7 +26,7 @@ def test_calls_events_and_utterances_are_kept_and_duplicates_refused(database_ur
     assert store.dismiss_prompt("c1", "p1", "a1") and not store.dismiss_prompt("c1", "p1", "a1")
     store.end_call("c1", "completed", 30.0)
     store.save_report("c1", 95.0, {"score": 95.0, "findings": []})
-    store.engine.dispose()
+    store.close()
 
     reopened = CallStore(database_url)
     call = reopened.get_call("c1")
@@ -59,7 +59,7 @@ def test_the_second_pass_keeps_live_levels_and_measures_only_the_utterances_it_a
     assert measured == ["customer-0"] and set(by_id) == {"agent-0", "customer-0"}
     assert by_id["agent-0"]["level_db"] == -21.0 and by_id["agent-0"]["live_text"] == "您好"
     assert by_id["customer-0"]["level_db"] == -30.0 and by_id["customer-0"]["live_text"] is None
-    store.engine.dispose()
+    store.close()
 
 
 def test_calls_left_live_by_a_dead_process_are_marked_interrupted(database_url):
@@ -79,7 +79,7 @@ def test_an_instance_starting_marks_only_its_own_live_calls(database_url):
     a.end_call("a-done", "completed", 3.0)
     b.create_call("b-live", "a2", "inbound", None, None, {})
     a.create_call("older", "a3", "inbound", None, None, {})
-    with a.engine.begin() as conn:  # as a call stored before calls named their instance
+    with a.db.engine.begin() as conn:  # as a call stored before calls named their instance
         conn.execute(update(calls).where(calls.c.call_id == "older").values(instance=None))
     assert a.get_call("a-live").instance == "web-a" and b.get_call("b-live").instance == "web-b"
 
@@ -213,7 +213,7 @@ def test_what_is_retried_and_what_is_not(database_url, tmp_path):
     assert is_transient(refused.value)
 
     store = CallStore(database_url)
-    with pytest.raises(Exception) as bad_sql, store.engine.connect() as conn:
+    with pytest.raises(Exception) as bad_sql, store.db.engine.connect() as conn:
         conn.execute(text("SELECT no_such_column FROM calls"))
     assert not is_transient(bad_sql.value)  # a programming error surfaces at once
 

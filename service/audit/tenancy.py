@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from fastapi import Request
 
-from service.access.guard import call_key, call_owner, may_see
+from service.access.guard import call_key, may_see
 from service.access.keys import Principal
 from service.audit.models import JobOut
 from service.persistence.audit_jobs import AuditJobs
@@ -53,7 +53,7 @@ def call_keys(store: CallStore, principal: Principal, call_ids: Iterable[str]) -
     out: dict[str, str] = {}
     for call_id in call_ids:
         key = call_key(store, principal, call_id)
-        if key is None or not may_see(principal, call_owner(store, key)):
+        if key is None or not may_see(principal, store.owner(key)):
             raise HiddenCall(call_id)
         out[key] = call_id
     return out

@@ -25,19 +25,17 @@ import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, ColumnElement, Table, func, insert, select, update
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from service.persistence.engine import Database, is_duplicate
-from service.persistence.tables import call_events, call_prompts, calls, utterances
+from service.persistence.tables import audit_calls, call_events, call_prompts, calls, utterances
 
 if TYPE_CHECKING:
     from service.settings import Settings
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -64,6 +62,15 @@ class LiveCalls:
     instance: str | None
     count: int
     oldest_received_at: datetime
+
+
+@dataclass(frozen=True)
+class CallOwner:
+    """Who may see a call (service.access.guard): its agent and tenant, and its id as sent."""
+
+    agent_id: str
+    tenant: str | None
+    call_id: str  # as its phone system sent it (the row key, unless another tenant's call had that id)
 
 
 KEY_MARK = "~"  # never in a call id as the protocol allows it, so a derived key is never someone's id
@@ -121,22 +128,6 @@ class CallStore:
 
     def close(self) -> None:
         self.db.close()
-
-    # Until every query lives in service.persistence: the engine and the retry for the code that still runs
-    # its own SQL.
-    @property
-    def engine(self) -> Engine:
-        return self.db.engine
-
-    def retrying(self, operation: Callable[[int], T]) -> T:
-        """Run `operation(attempt)` under the database's outage retry. For a write that cannot simply run
-        twice: `attempt` > 0 says an earlier try may have committed before its connection broke."""
-        return self.db.retrying(operation)
-
-    def with_retry(self, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run `operation(*args, **kwargs)` (its own transaction, safe to run twice: a delete-then-insert, an
-        upsert) under the database's outage retry."""
-        return self.db.retrying(lambda _attempt: operation(*args, **kwargs))
 
     def create_call(
         self,
@@ -211,6 +202,21 @@ class CallStore:
             select(calls.c.call_id, calls.c.client_call_id)
             .where(calls.c.call_id.in_(derived), calls.c.client_call_id.is_not(None))).all()))
         return {k: found.get(k, k) for k in keys}
+
+    def owner(self, key: str) -> CallOwner | None:
+        """Whose call the row `key` is; None if there is no such call. The tenant is the integrator's that
+        streamed it (`calls.tenant`), else the one an audit was filed under (`audit_calls.tenant`)."""
+        def read(conn: Connection) -> CallOwner | None:
+            row = conn.execute(select(calls.c.agent_id, calls.c.tenant, calls.c.client_call_id)
+                               .where(calls.c.call_id == key)).first()
+            if row is None:
+                return None
+            tenant = row.tenant
+            if tenant is None:
+                tenant = conn.execute(select(audit_calls.c.tenant).where(audit_calls.c.call_id == key)).scalar()
+            return CallOwner(agent_id=row.agent_id, tenant=tenant, call_id=row.client_call_id or key)
+
+        return self.db.read(read)
 
     def add_event(self, call_id: str, event_name: str, t: float, by: str | None, target: str | None) -> None:
         row = {"call_id": call_id, "event": event_name, "t": t, "by": by, "target": target}

@@ -23,7 +23,7 @@ def private_runtime(runtime: Any, tmp: Path, keys_file: Path, **settings: Any) -
 def close_private(rt: Any) -> None:
     """What is this runtime's own; the models stay with the session's runtime."""
     rt.feed_hub.close()
-    rt.store.engine.dispose()
+    rt.store.close()
 
 
 def start_and_hang_up(ws: Any, call_id: str, agent_id: str) -> None:

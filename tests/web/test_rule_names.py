@@ -101,7 +101,7 @@ def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
     finally:
         server.stop()
         hub.close()
-        store.engine.dispose()
+        store.close()
 
 
 def wanted(site: Site) -> dict[str, str]:
