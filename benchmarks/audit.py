@@ -5,7 +5,7 @@
                new names so each copy is recognised again), through `service.audit.cli.run_batch` with
                JSON reports: decode, VAD, recognition, rules, storage and report files all included.
   peak memory = the process's peak resident set (models included), from getrusage.
-  call list   = p50/p95 of `service.audit.query.list_calls` (page of 50 + total count) over a fresh SQLite
+  call list   = p50/p95 of `service.persistence.call_list.CallList.page` (page of 50 + total count) over a fresh SQLite
                database of generated calls (`service.audit.synthetic`), for search + filter queries.
 
 Writes benchmarks/results/audit.json and audit.md.
@@ -79,15 +79,16 @@ def throughput(copies: int, configs: list[dict[str, Any]]) -> list[dict[str, Any
 
 def query_benchmark(n: int, repeats: int = 30) -> dict[str, Any]:
     from service.audit.models import CallQuery
-    from service.audit.query import list_calls
     from service.audit.synthetic import generate_calls
-    from service.store import CallStore
+    from service.persistence.call_list import CallList
+    from service.persistence.call_store import CallStore
 
     work = Path(tempfile.mkdtemp(prefix="cw-list-bench-"))
     try:
         store = CallStore(f"sqlite:///{work / 'calls.db'}")
         began = time.perf_counter()
-        generate_calls(store.engine, n)
+        generate_calls(store, n)
+        call_list = CallList(store.db)
         build_s = time.perf_counter() - began
         db_mb = sum(p.stat().st_size for p in work.iterdir()) / 1e6
         rng = random.Random(11)
@@ -118,12 +119,12 @@ def query_benchmark(n: int, repeats: int = 30) -> dict[str, Any]:
 
         def measure(make: Any) -> dict[str, float]:
             for _ in range(3):
-                list_calls(store.engine, make())  # warm the page cache
+                call_list.page(make())  # warm the page cache
             times = []
             for _ in range(repeats):
                 q = make()
                 t = time.perf_counter()
-                list_calls(store.engine, q)
+                call_list.page(q)
                 times.append((time.perf_counter() - t) * 1000)
             times.sort()
             return {"p50_ms": round(statistics.median(times), 1), "p95_ms": round(times[int(0.95 * (len(times) - 1))], 1),
@@ -135,7 +136,7 @@ def query_benchmark(n: int, repeats: int = 30) -> dict[str, Any]:
             "filter_only": measure(filter_only),
             "search_only_common_word": measure(lambda: CallQuery(q="您好")),
         }
-        store.engine.dispose()
+        store.close()
         print(json.dumps(result, ensure_ascii=False), flush=True)
         return result
     finally:

@@ -138,7 +138,8 @@ class IngestConnection:
         self.bad_starts = 0
         self.feed_call: CallInfo | None = None
         # The call id as this socket's phone system sent it; the session, the store and the feed use the
-        # call's row key, which differs when another tenant's call already has this id (service/store.py).
+        # call's row key, which differs when another tenant's call already has this id
+        # (service/persistence/call_store.py).
         self.sent_call_id: str | None = None
         # Set once the call is being ended for a shutdown: frames that still arrive are not taken.
         self.ending = False

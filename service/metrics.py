@@ -23,10 +23,12 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from service.persistence.audit_jobs import AuditJobs
+
 if TYPE_CHECKING:
+    from service.persistence.call_store import CallStore
     from service.runtime import Runtime
 
 log = logging.getLogger("callwatch.metrics")
@@ -36,6 +38,9 @@ AUDIT_JOB_STATES = ("queued", "running", "done", "skipped", "failed")
 # Seconds from the end of speech to the message leaving the server, on the call's clock. Finals of short
 # turns land around 1 s on a 2-core CPU; the tail buckets show a recogniser that has fallen behind.
 LATENCY_BUCKETS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0)
+# How long a scrape waits for a database that is away (a restart) before it leaves out the audit job counts:
+# well inside the scrape's own 10 s (service/health.py), so the rest of the scrape still comes back.
+AUDIT_JOBS_WAIT_S = 5.0
 
 
 class ServiceMetrics:
@@ -137,7 +142,7 @@ class RuntimeCollector(Collector):
         yield jobs
         yield CounterMetricFamily("callwatch_asr_partials_dropped", "Partials dropped: superseded by a newer one, or too old when their turn came",
                                   value=stats.partials_dropped)
-        audit = self._audit_jobs()
+        audit = audit_jobs_by_state(self.runtime.store)
         if audit is not None:
             family = GaugeMetricFamily("callwatch_audit_jobs", "Audit jobs in the database, by state", labels=["state"])
             for state in sorted(set(AUDIT_JOB_STATES) | set(audit)):
@@ -147,18 +152,15 @@ class RuntimeCollector(Collector):
         info.add_metric([settings.asr_model, settings.asr_device, settings.asr_compute_type], 1)
         yield info
 
-    def _audit_jobs(self) -> dict[str, int] | None:
-        """Job counts by state; None when there is no audit table yet or the database cannot be read (the rest
-        of the scrape still comes back)."""
-        from service.audit.tables import audit_jobs
 
-        try:
-            with self.runtime.store.engine.connect() as conn:
-                rows = conn.execute(select(audit_jobs.c.state, func.count()).group_by(audit_jobs.c.state)).all()
-        except SQLAlchemyError as exc:
-            log.debug("audit jobs not counted: %s", exc)
-            return None
-        return {state: int(count) for state, count in rows}
+def audit_jobs_by_state(store: CallStore) -> dict[str, int] | None:
+    """Job counts by state; None when the database does not answer within AUDIT_JOBS_WAIT_S (or the store's
+    own retry, if shorter): the rest of the scrape still comes back."""
+    try:
+        return AuditJobs(store.db).count_by_state(within_s=min(AUDIT_JOBS_WAIT_S, store.db.retry_s))
+    except SQLAlchemyError as exc:
+        log.debug("audit jobs not counted: %s", exc)
+        return None
 
 
 class ErrorLogCounter(logging.Handler):

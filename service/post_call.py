@@ -15,10 +15,9 @@ from typing import Any
 from pipelines.audio import speech_level_db
 from pipelines.call_session import CallSession
 from rules.engine import RuleBook, audit_timeline
-from service.audit.index import replace_report
-from service.audit.tables import create_audit_tables
 from service.audit.timeline import timeline_from_store
-from service.store import CallStore
+from service.persistence.call_list import CallList
+from service.persistence.call_store import CallStore
 
 async def hear_call_again(runtime: Any, session: CallSession) -> dict[str, Any] | None:
     """Run the second pass over `session` (ended), store its text and the report judged on it; returns the
@@ -43,7 +42,6 @@ def rejudge(store: CallStore, call_id: str, book: RuleBook) -> dict[str, Any]:
     """The call's stored timeline judged again; the report and, if the call list has it, its row updated."""
     timeline, _ = timeline_from_store(store, call_id)
     report = audit_timeline(timeline, book).model_copy(update={"transcript": "second_pass"}).model_dump(mode="json")
-    store.with_retry(create_audit_tables, store.engine)
-    store.with_retry(replace_report, store.engine, call_id, report, store.list_utterances(call_id),
-                     rules_name=None, index_unlisted=False)
+    CallList(store.db).replace_report(call_id, report, store.list_utterances(call_id), rules_name=None,
+                                      index_unlisted=False)
     return report

@@ -30,7 +30,7 @@ from pipelines.transcript_filter import TranscriptFilter
 from service.agent_feed.hub import AgentFeedHub, feed_hub_for
 from service.metrics import ServiceMetrics
 from service.settings import Settings
-from service.store import CallStore
+from service.persistence.call_store import CallStore
 from wire.ingest import AudioFormat
 
 log = logging.getLogger("callwatch.runtime")
@@ -115,7 +115,7 @@ class Runtime:
     rule_book: RuleBook
     sentiment: SentimentClassifier
     second_pass: SecondPass
-    # By row key (service/store.py): unique across tenants, so two tenants' calls of one id are both here.
+    # By row key (service.persistence.call_store): unique across tenants, so two tenants' calls of one id are both here.
     live_calls: dict[str, CallSession] = field(default_factory=dict)
     # Second passes over ended calls still running (service/post_call.py).
     post_call: set["asyncio.Task[Any]"] = field(default_factory=set)
@@ -237,14 +237,13 @@ class Runtime:
         await self.store_async(self.store.save_report, call_id, report.score, report.model_dump(mode="json"))
 
     def ping_store(self) -> None:
-        """Raise if the database cannot answer a trivial query (readiness)."""
-        with self.store.engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
+        """Raise if the database cannot answer a trivial query now (readiness)."""
+        self.store.db.ping()
 
     def close(self) -> None:
         self.metrics.close()
         self.scheduler.close()
-        self.store.engine.dispose()
+        self.store.close()
         self.feed_hub.close()
 
     async def store_async(self, fn: Any, *args: Any) -> Any:

@@ -20,7 +20,7 @@ def calls_interrupt(
     """List the live calls per instance, or mark those of --instance interrupted (an instance that died and
     will not start again under that id; a running one's calls get their right status when they end)."""
     from service.settings import Settings
-    from service.store import CallStore
+    from service.persistence.call_store import CallStore
 
     settings = Settings()
     store = CallStore(url or settings.resolved_database_url, retry_s=settings.database_retry_s,
@@ -37,4 +37,4 @@ def calls_interrupt(
         marked = store.interrupt_calls_of(instance)
         typer.echo(f"{instance}: {marked} live call(s) marked interrupted")
     finally:
-        store.engine.dispose()
+        store.close()

@@ -26,7 +26,7 @@ from websockets.sync.client import connect
 from clients.ingest_client import CallStream
 from models.text import character_error_rate
 from pipelines.audio import encode_pcm16
-from service.store import calls
+from service.persistence.tables import calls
 from wire.ingest import CloseCode
 
 SENTENCE = "aishell1_S0764_W0122.wav"  # 0 errors through the live path (tests/test_ingest_bad_input.py)
@@ -211,7 +211,7 @@ def test_random_frames_never_crash_the_server_nor_touch_another_call(live_server
 
     # Whatever times the bad clients sent, every stored time is a time in the call, and every call's record
     # can be read back (a stored 1e308 once made the call's report a 500).
-    with runtime.store.engine.connect() as conn:
+    with runtime.store.db.engine.connect() as conn:
         fuzz_calls = conn.execute(select(calls.c.call_id).where(calls.c.call_id.like("fuzz-%"))).scalars().all()
     for call_id in fuzz_calls:
         for stored_event in runtime.store.list_events(call_id):

@@ -104,9 +104,9 @@ def post_paths(server: Server, paths: list[str]) -> httpx.Response:
 
 def job_meta(server: Server, batch_id: str) -> list[dict[str, Any]]:
     """The metadata each job of the batch was queued with, as the database holds it."""
-    from service.audit.tables import audit_jobs
+    from service.persistence.tables import audit_jobs
 
-    with server.runtime.store.engine.connect() as conn:
+    with server.runtime.store.db.engine.connect() as conn:
         rows = conn.execute(select(audit_jobs.c.meta).where(audit_jobs.c.batch_id == batch_id)).scalars().all()
     return [json.loads(m) for m in rows]
 
@@ -115,14 +115,14 @@ def job_meta(server: Server, batch_id: str) -> list[dict[str, Any]]:
 
 
 def test_an_agent_id_from_a_start_frame_is_text_in_the_call_list_csv_and_the_report_csv(server: Server) -> None:
-    from service.audit.index import sync_index
+    from service.persistence.call_list import CallList
 
     call_id = "-2-formula"  # a call id may start with a minus, and `-2-…` is a formula to Excel
     stream_a_call(server, "pbx-acme", call_id, FORMULA_AGENT)
     store = server.runtime.store
     store.add_utterance(call_id, "customer-0", "customer", 1.0, 2.5, "@SUM(1+1)")
     store.set_utterance_emotion(call_id, "customer-0", {"valence": -0.41, "smoothed_valence": -0.41, "label": "upset"})
-    sync_index(store.engine)  # what the list does by itself at most every 30 s
+    CallList(store.db).sync()  # what the list does by itself at most every 30 s
 
     export = server.http.get("/v1/audit/calls.csv", params={"agent_id": FORMULA_AGENT}, headers=server.auth("qa-acme"))
     assert export.status_code == 200, export.text

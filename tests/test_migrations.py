@@ -13,10 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import MetaData, inspect, text
 
 from service.audit.models import CallQuery
-from service.audit.query import list_calls
-from service.audit.search import FTS_TABLE, index_tokens
-from service.audit.tables import audit_metadata
-from service.qa.repository import qa_metadata
+from service.persistence.qa_reviews import qa_metadata
 from service.migrations import (
     BASELINE,
     current_revision,
@@ -24,7 +21,11 @@ from service.migrations import (
     head_revision,
     upgrade,
 )
-from service.store import CallStore, make_engine, metadata
+from service.persistence.call_list import CallList
+from service.persistence.call_store import CallStore
+from service.persistence.engine import make_engine
+from service.persistence.search import FTS_TABLE, index_tokens
+from service.persistence.tables import audit_metadata, metadata
 
 REPO = Path(__file__).resolve().parents[1]
 QA_TABLES = {"qa_reviews", "qa_review_findings", "qa_disputes", "qa_rulings", "qa_history"}
@@ -58,10 +59,10 @@ def _tables(engine) -> set[str]:
 
 def test_an_empty_database_is_built_to_head_and_matches_the_code(database_url):
     store = CallStore(database_url)
-    assert current_revision(store.engine) == head_revision()
-    assert CALLWATCH_TABLES <= _tables(store.engine)
-    assert _schema_differences(store.engine) == []
-    with store.engine.connect() as conn:  # the full-text index is there
+    assert current_revision(store.db.engine) == head_revision()
+    assert CALLWATCH_TABLES <= _tables(store.db.engine)
+    assert _schema_differences(store.db.engine) == []
+    with store.db.engine.connect() as conn:  # the full-text index is there
         conn.execute(text(f"SELECT count(*) FROM {FTS_TABLE}")).scalar()
 
 
@@ -105,7 +106,7 @@ def test_calls_stored_before_per_tenant_ids_keep_their_ids_and_take_part_in_them
                           "VALUES ('old-acme', 'agent-0', 'agent', 0.0, 1.0, '您好')"))
     engine.dispose()
     store = CallStore(database_url)
-    assert current_revision(store.engine) == head_revision()
+    assert current_revision(store.db.engine) == head_revision()
     assert store.find_call("acme", "old-acme") == "old-acme" and store.find_call("globex", "old-acme") is None
     assert [u["text"] for u in store.list_utterances("old-acme")] == ["您好"]
     assert store.create_call("old-acme", "A2", "inbound", None, None, {}, tenant="acme") is None
@@ -156,39 +157,39 @@ def _previous_release_database(url: str, *, with_audit_tables: bool = True) -> N
 def test_a_previous_release_database_is_adopted_and_keeps_every_row(database_url):
     _previous_release_database(database_url)
     store = CallStore(database_url)
-    assert current_revision(store.engine) == head_revision()
-    assert _schema_differences(store.engine) == []
+    assert current_revision(store.db.engine) == head_revision()
+    assert _schema_differences(store.db.engine) == []
     old = store.get_call("old-1")
     assert old.score == 88.0 and old.report == {"score": 88.0, "findings": []} and old.tenant is None
     assert store.get_call("old-2").status == "dropped"
     assert [u["utterance_id"] for u in store.list_utterances("old-1")] == ["agent-0", "customer-1"]
     assert store.list_events("old-1")[0]["event"] == "answered" and store.list_prompts("old-1")[0]["prompt_id"] == "p1"
     # The audited call is still found by its words, by side, and new calls go on being stored.
-    assert [r.call_id for r in list_calls(store.engine, CallQuery(q="投诉")).rows] == ["old-1"]
-    assert list_calls(store.engine, CallQuery(q="投诉", speaker="customer")).total == 1
-    assert list_calls(store.engine, CallQuery(q="投诉", speaker="agent")).total == 0
-    assert list_calls(store.engine, CallQuery(q="帮您我要")).total == 0  # not across the sides
+    assert [r.call_id for r in CallList(store.db).page(CallQuery(q="投诉")).rows] == ["old-1"]
+    assert CallList(store.db).page(CallQuery(q="投诉", speaker="customer")).total == 1
+    assert CallList(store.db).page(CallQuery(q="投诉", speaker="agent")).total == 0
+    assert CallList(store.db).page(CallQuery(q="帮您我要")).total == 0  # not across the sides
     assert store.create_call("new-1", "A1", "inbound", None, None, {}, tenant="acme")
 
 
 def test_a_previous_release_database_without_audit_tables_gets_them(database_url):
     _previous_release_database(database_url, with_audit_tables=False)
     store = CallStore(database_url)
-    assert CALLWATCH_TABLES <= _tables(store.engine) and _schema_differences(store.engine) == []
+    assert CALLWATCH_TABLES <= _tables(store.db.engine) and _schema_differences(store.db.engine) == []
     assert store.get_call("old-1").score == 88.0
-    assert list_calls(store.engine, CallQuery()).total == 0
+    assert CallList(store.db).page(CallQuery()).total == 0
 
 
 def test_downgrade_to_base_and_back(database_url):
     store = CallStore(database_url)
     store.create_call("c1", "A1", "inbound", None, None, {}, tenant="acme")
-    downgrade(store.engine, BASELINE)
-    assert "tenant" not in {c["name"] for c in inspect(store.engine).get_columns("calls")}
-    upgrade(store.engine)
+    downgrade(store.db.engine, BASELINE)
+    assert "tenant" not in {c["name"] for c in inspect(store.db.engine).get_columns("calls")}
+    upgrade(store.db.engine)
     assert store.get_call("c1").agent_id == "A1" and store.get_call("c1").tenant is None
-    downgrade(store.engine, "base")
-    assert not (_tables(store.engine) & (CALLWATCH_TABLES | {FTS_TABLE}))
-    assert current_revision(store.engine) is None
+    downgrade(store.db.engine, "base")
+    assert not (_tables(store.db.engine) & (CALLWATCH_TABLES | {FTS_TABLE}))
+    assert current_revision(store.db.engine) is None
 
 
 # Each process imports everything first, says it is ready, then opens the store when told to: all of them
@@ -196,7 +197,7 @@ def test_downgrade_to_base_and_back(database_url):
 _START_TOGETHER = """
 import sys, time
 from pathlib import Path
-from service.store import CallStore
+from service.persistence.call_store import CallStore
 url, ready, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 ready.touch()
 while not go.exists():
@@ -264,14 +265,14 @@ def test_0007_adds_the_qa_review_tables_and_its_downgrade_takes_away_only_them(d
     from support.stored_reports import AUTOMATIC_SCORE, seed_call
 
     from service.access.keys import Principal
-    from service.qa import repository
+    from service.persistence import qa_reviews as repository
 
     store = CallStore(database_url)
     key = seed_call(store, "reviewed", "A1", "acme")
     review_id, opened = repository.open_review(store, key, "acme", "A1", AUTOMATIC_SCORE, [], Principal("qa", "qa-li"))
     assert opened and repository.review_owner(store, review_id).call_key == key
-    downgrade(store.engine, "0006")
-    assert not (_tables(store.engine) & QA_TABLES) and store.get_call(key).score == AUTOMATIC_SCORE
-    upgrade(store.engine)
-    assert QA_TABLES <= _tables(store.engine) and _schema_differences(store.engine) == []
+    downgrade(store.db.engine, "0006")
+    assert not (_tables(store.db.engine) & QA_TABLES) and store.get_call(key).score == AUTOMATIC_SCORE
+    upgrade(store.db.engine)
+    assert QA_TABLES <= _tables(store.db.engine) and _schema_differences(store.db.engine) == []
     assert repository.list_reviews(store, tenant=None) == [] and store.get_call(key).status == "completed"

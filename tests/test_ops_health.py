@@ -41,7 +41,7 @@ def test_readyz_is_ready_with_models_and_database(live_server, runtime):
 def test_readyz_is_503_naming_the_database_when_it_refuses_connections(live_server, runtime, monkeypatch):
     # A real PostgreSQL driver against a port nobody listens on: what a database host that is down looks like.
     unreachable = create_engine(f"postgresql+psycopg://callwatch@127.0.0.1:{closed_port()}/callwatch")
-    monkeypatch.setattr(runtime.store, "engine", unreachable)
+    monkeypatch.setattr(runtime.store.db, "engine", unreachable)
     response = httpx.get(f"{live_server.url}/readyz", timeout=10)
     assert response.status_code == 503
     body = response.json()
@@ -70,7 +70,7 @@ def test_readyz_answers_in_time_when_the_database_hangs_and_keeps_one_ping_in_fl
 
     threading.Thread(target=accept, daemon=True).start()
     hanging = create_engine(f"postgresql+psycopg://callwatch@127.0.0.1:{port}/callwatch", connect_args={"connect_timeout": 20})
-    monkeypatch.setattr(runtime.store, "engine", hanging)
+    monkeypatch.setattr(runtime.store.db, "engine", hanging)
     try:
         started = time.monotonic()
         first = httpx.get(f"{live_server.url}/readyz", timeout=10)

@@ -130,7 +130,7 @@ class Keys:
 
 def seed(rt: Any, tmp: Path) -> None:
     """Two stored calls, one per tenant, each in the call list (and its search index) under its tenant."""
-    from service.audit.index import index_call
+    from service.persistence.call_list import CallList
 
     audio = {"encoding": "pcm_s16le", "sample_rate": 16000, "layout": "two_legs"}
     text = f"您好，我的手机号是{PHONE}，麻烦回电。"
@@ -146,11 +146,10 @@ def seed(rt: Any, tmp: Path) -> None:
         rt.store.end_call(call_id, "completed", 9.5)
         recording = tmp / f"{call_id}.wav"
         sf.write(recording, np.zeros(8000, dtype=np.int16), 8000, subtype="PCM_16")
-        with rt.store.engine.begin() as conn:
-            index_call(conn, call_id=call_id, agent_id=agent, direction="inbound",
-                       started_at="2026-11-23T09:30:00+08:00", duration=9.5, report=report,
-                       utts=[{"speaker": "customer", "start": 1.0, "text": text}], file_name=FILE_NAMES[call_id],
-                       source_path=str(recording), audit={}, tenant=tenant)
+        CallList(rt.store.db).index(call_id=call_id, agent_id=agent, direction="inbound",
+                                    started_at="2026-11-23T09:30:00+08:00", duration=9.5, report=report,
+                                    utts=[{"speaker": "customer", "start": 1.0, "text": text}],
+                                    file_name=FILE_NAMES[call_id], source_path=str(recording), audit={}, tenant=tenant)
 
 
 @pytest.fixture(scope="module")
@@ -250,9 +249,9 @@ def listed(secured: dict[str, Any], name: str, **params: Any) -> set[str]:
 def tenants_of(secured: dict[str, Any], call_ids: set[str]) -> set[str | None]:
     from sqlalchemy import select
 
-    from service.audit.tables import audit_calls
+    from service.persistence.tables import audit_calls
 
-    with secured["runtime"].store.engine.connect() as conn:
+    with secured["runtime"].store.db.engine.connect() as conn:
         return set(conn.execute(select(audit_calls.c.tenant).where(audit_calls.c.call_id.in_(sorted(call_ids)))).scalars())
 
 
@@ -278,11 +277,11 @@ def test_a_tenant_scoped_keys_csv_export_holds_only_its_tenants_calls(secured: d
 
 
 def test_a_live_call_joins_the_list_under_its_integrators_tenant(secured: dict[str, Any]) -> None:
-    from service.audit.index import sync_index
+    from service.persistence.call_list import CallList
 
     keys: Keys = secured["keys"]
     stream_a_call(secured, keys.key["pbx-globex"], "sec-ws-globex-listed", "g1")
-    sync_index(secured["runtime"].store.engine)  # what the list does by itself at most every 30 s
+    CallList(secured["runtime"].store.db).sync()  # what the list does by itself at most every 30 s
     assert tenants_of(secured, {"sec-ws-globex-listed"}) == {"globex"}
     assert "sec-ws-globex-listed" in listed(secured, "lead-globex", agent_id="g1")
     assert "sec-ws-globex-listed" not in listed(secured, "lead-acme", agent_id="g1")

@@ -10,7 +10,9 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from service.store import CallStore, calls, is_transient
+from service.persistence.call_store import CallStore
+from service.persistence.engine import is_transient
+from service.persistence.tables import calls
 
 
 def test_calls_events_and_utterances_are_kept_and_duplicates_refused(database_url):
@@ -24,7 +26,7 @@ def test_calls_events_and_utterances_are_kept_and_duplicates_refused(database_ur
     assert store.dismiss_prompt("c1", "p1", "a1") and not store.dismiss_prompt("c1", "p1", "a1")
     store.end_call("c1", "completed", 30.0)
     store.save_report("c1", 95.0, {"score": 95.0, "findings": []})
-    store.engine.dispose()
+    store.close()
 
     reopened = CallStore(database_url)
     call = reopened.get_call("c1")
@@ -57,7 +59,7 @@ def test_the_second_pass_keeps_live_levels_and_measures_only_the_utterances_it_a
     assert measured == ["customer-0"] and set(by_id) == {"agent-0", "customer-0"}
     assert by_id["agent-0"]["level_db"] == -21.0 and by_id["agent-0"]["live_text"] == "您好"
     assert by_id["customer-0"]["level_db"] == -30.0 and by_id["customer-0"]["live_text"] is None
-    store.engine.dispose()
+    store.close()
 
 
 def test_calls_left_live_by_a_dead_process_are_marked_interrupted(database_url):
@@ -77,7 +79,7 @@ def test_an_instance_starting_marks_only_its_own_live_calls(database_url):
     a.end_call("a-done", "completed", 3.0)
     b.create_call("b-live", "a2", "inbound", None, None, {})
     a.create_call("older", "a3", "inbound", None, None, {})
-    with a.engine.begin() as conn:  # as a call stored before calls named their instance
+    with a.db.engine.begin() as conn:  # as a call stored before calls named their instance
         conn.execute(update(calls).where(calls.c.call_id == "older").values(instance=None))
     assert a.get_call("a-live").instance == "web-a" and b.get_call("b-live").instance == "web-b"
 
@@ -134,7 +136,7 @@ def test_the_instance_id_defaults_to_the_host_name_and_is_configurable(database_
     monkeypatch.setenv("CALLWATCH_INSTANCE_ID", "web-2:8001")
     monkeypatch.setenv("CALLWATCH_DATABASE_RETRY_S", "7")
     store = CallStore.from_settings(Settings(database_url=database_url))
-    assert store.instance == "web-2:8001" and store.retry_s == 7
+    assert store.instance == "web-2:8001" and store.db.retry_s == 7
     assert store.create_call("i1", "a1", "inbound", None, None, {}) and store.get_call("i1").instance == "web-2:8001"
 
 
@@ -170,11 +172,11 @@ def test_call_ids_are_per_tenant(database_url):
 def _as_if_the_first_commit_lost_its_answer(store: CallStore) -> None:
     """Every operation runs twice: as it does when its commit reached the server and then the connection
     broke, so the store retried it (the real outage path is tested in test_store_outage.py)."""
-    def twice(operation):
+    def twice(operation, **_):
         operation(0)
         return operation(1)
 
-    store._retrying = twice  # type: ignore[method-assign]
+    store.db.retrying = twice  # type: ignore[method-assign]
 
 
 def test_a_retried_write_whose_commit_got_through_is_not_stored_twice(database_url):
@@ -187,9 +189,15 @@ def test_a_retried_write_whose_commit_got_through_is_not_stored_twice(database_u
     store.add_prompt("r1", "p1", "opening.greeting", "warn", 1.0, "请问候", "")
     assert store.dismiss_prompt("r1", "p1", "a1")
     store.end_call("r1", "completed", 9.0)
+    store.apply_second_pass("r1", [
+        {"utterance_id": "agent-0", "speaker": "agent", "start": 0.0, "end": 1.0, "text": "您好，请讲"},
+        {"utterance_id": "customer-1", "speaker": "customer", "start": 1.5, "end": 2.5, "text": "我要投诉"},
+    ], level_db=lambda _: -20.0)
 
     plain = CallStore(database_url)
-    assert [u["utterance_id"] for u in plain.list_utterances("r1")] == ["agent-0"]
+    heard = {u["utterance_id"]: (u["text"], u["live_text"]) for u in plain.list_utterances("r1")}
+    # The utterance the live pass never showed keeps no live text, though the retry found it stored.
+    assert heard == {"agent-0": ("您好，请讲", "您好"), "customer-1": ("我要投诉", None)}
     assert [e["event"] for e in plain.list_events("r1")] == ["answered", "hold"]
     assert len(plain.list_prompts("r1")) == 1 and plain.get_call("r1").status == "completed"
     # A call id that was taken before the first try is still refused.
@@ -205,7 +213,7 @@ def test_what_is_retried_and_what_is_not(database_url, tmp_path):
     assert is_transient(refused.value)
 
     store = CallStore(database_url)
-    with pytest.raises(Exception) as bad_sql, store.engine.connect() as conn:
+    with pytest.raises(Exception) as bad_sql, store.db.engine.connect() as conn:
         conn.execute(text("SELECT no_such_column FROM calls"))
     assert not is_transient(bad_sql.value)  # a programming error surfaces at once
 

@@ -221,9 +221,9 @@ def test_call_ids_are_per_tenant_neither_refused_nor_revealed_across_tenants(two
     t2_key = rt.store.find_call("t2", "shared-0001")
     assert t2_key != "shared-0001" and http.get(f"/v1/calls/{t2_key}", headers=auth(env, "pbx-t2")).status_code == 404
 
-    from service.audit.index import sync_index
+    from service.persistence.call_list import CallList
 
-    sync_index(rt.store.engine)
+    CallList(rt.store.db).sync()
     for name, agent in (("qa-t1", "A1"), ("qa-t2", "B7")):
         rows = http.get("/v1/audit/calls", params={"limit": 500}, headers=auth(env, name)).json()["rows"]
         assert [(r["call_id"], r["agent_id"]) for r in rows if r["call_id"].startswith("shared")] == [("shared-0001", agent)]
@@ -247,7 +247,7 @@ def test_call_ids_are_per_tenant_neither_refused_nor_revealed_across_tenants(two
 def audit_info(rt: Any, key: str) -> dict[str, Any]:
     from sqlalchemy import select
 
-    from service.audit.tables import audit_calls
+    from service.persistence.tables import audit_calls
 
-    with rt.store.engine.connect() as conn:
+    with rt.store.db.engine.connect() as conn:
         return json.loads(conn.execute(select(audit_calls.c.audit).where(audit_calls.c.call_id == key)).scalar() or "{}")

@@ -5,9 +5,10 @@ Status codes: 401 without a key; 403 with a key that does not let one in (unknow
 404 for a call one may not see, exactly as for a call that does not exist, so a key never learns which call
 ids exist elsewhere.
 
-Call ids are per tenant (service/store.py): a tenant-scoped principal names a call by the id its phone
-system sent, resolved within its tenant (`call_key`), and is shown that id; a deployment-wide one names and
-sees row keys, which are those ids unless two tenants sent the same one.
+Call ids are per tenant (service/persistence/call_store.py): a tenant-scoped principal names a call by the
+id its phone system sent, resolved within its tenant (`call_key`), and is shown that id; a deployment-wide
+one names and sees row keys, which are those ids unless two tenants sent the same one. Whose a call is comes
+from the store (`CallStore.owner`), under its outage retry like every query.
 
 A surface whose roles have no keys at all (no keys file, none in the settings) answers loopback clients
 only: the laptop default works, and a deployment that forgot its keys is not open to the network. Behind a
@@ -23,12 +24,11 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from fastapi import HTTPException, Request
-from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
 from starlette.requests import HTTPConnection
 
 from service.access.keys import LOCAL, Principal
 from service.access.ring import KeyRing
+from service.persistence.call_store import CallOwner, CallStore
 
 log = logging.getLogger("callwatch.access")
 
@@ -129,34 +129,6 @@ def require(roles: Iterable[str]) -> Callable[[Request], Principal]:
 # ---------------------------------------------------------------- calls
 
 
-@dataclass(frozen=True)
-class CallOwner:
-    agent_id: str
-    tenant: str | None
-    call_id: str  # as its phone system sent it (the row key, unless another tenant's call had that id)
-
-
-def call_owner(store: Any, key: str) -> CallOwner | None:
-    """Whose call the row `key` is; None if there is no such call. The tenant is the integrator's that
-    streamed it (`calls.tenant`), or the one an audit was filed under (`audit_calls.tenant`), where the store
-    has them."""
-    from service.audit.tables import audit_calls
-    from service.store import calls
-
-    with store.engine.connect() as conn:
-        row = conn.execute(select(calls.c.agent_id, calls.c.tenant, calls.c.client_call_id)
-                           .where(calls.c.call_id == key)).first()
-        if row is None:
-            return None
-        tenant = row.tenant
-        if tenant is None:
-            try:
-                tenant = conn.execute(select(audit_calls.c.tenant).where(audit_calls.c.call_id == key)).scalar()
-            except DBAPIError:  # a database whose audit tables are not made yet
-                tenant = None
-    return CallOwner(agent_id=row.agent_id, tenant=tenant, call_id=row.client_call_id or key)
-
-
 def sees_every_call(principal: Principal) -> bool:
     return principal.tenant is None and principal.role in ("local", "supervisor", "qa")
 
@@ -175,7 +147,7 @@ def may_see(principal: Principal, owner: CallOwner | None) -> bool:
     return principal.role in ("integrator", "supervisor", "qa")
 
 
-def call_key(store: Any, principal: Principal, call_id: str) -> str | None:
+def call_key(store: CallStore, principal: Principal, call_id: str) -> str | None:
     """The row key of the call `call_id` names for `principal`: within its tenant for a tenant-scoped one
     (None: the tenant has no such call), the key itself for a deployment-wide one."""
     return call_id if principal.tenant is None else store.find_call(principal.tenant, call_id)
@@ -188,7 +160,7 @@ def check_call(request: Request, principal: Principal, call_id: str) -> str:
         return call_id
     store = request.app.state.runtime.store
     key = call_key(store, principal, call_id)
-    if key is None or not may_see(principal, call_owner(store, key)):
+    if key is None or not may_see(principal, store.owner(key)):
         refuse(request, 404, f"call {call_id!r} is not theirs", principal.describe())
         raise HTTPException(status_code=404, detail="no such call")
     return key
@@ -210,7 +182,7 @@ class FeedFilter:
 
     async def _shown_as(self, key: str) -> str | None:
         if key not in self._shown:
-            owner = await asyncio.to_thread(call_owner, self.store, key) if self.store is not None else None
+            owner = await asyncio.to_thread(self.store.owner, key) if self.store is not None else None
             self._shown[key] = owner.call_id if may_see(self.principal, owner) and owner is not None else None
         return self._shown[key]
 

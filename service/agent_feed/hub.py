@@ -7,7 +7,7 @@ an agent with one: agents are told apart by tenant and agent id), a supervisor s
 and, on request, one call in full. docs/agent-feed.md describes the wire format; its models are in
 wire/agent_feed.py.
 
-Calls are held by their row key (service/store.py), unique across tenants; the socket
+Calls are held by their row key (service/persistence/call_store.py), unique across tenants; the socket
 (service/agent_feed/connection.py) shows a tenant-scoped subscriber the ids its phone systems sent.
 
 The hub must never slow transcription down: `publish` does a little bookkeeping under a lock and hands each

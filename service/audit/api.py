@@ -24,7 +24,6 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Uplo
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import select
 
 from rules.config import RulesConfigError
 from rules.encodings import UndecodableText, decode_text
@@ -35,17 +34,16 @@ from service.audit.metadata import MetadataError, read_metadata_csv, resolve_met
 from service.audit.models import (
     AuditOptions, BatchOut, CallPage, CallQuery, JobOut, PathBatchRequest, ReauditOut, ReauditRequest, RecordingMeta,
 )
-from service.audit.query import list_calls, select_call_ids
 from service.audit.queue import AuditQueue, NewFile
 from service.audit.reaudit import reaudit_calls
 from service.audit.render import report_html
 from service.audit.report import ReportNotFound, call_report
 from service.audit.rulesets import book_from_text
 from service.audit.sources import LinkLoop, inside, path_problem, real_path, recordings
-from service.audit.tables import audit_calls
 from service.audit.tenancy import HiddenCall, call_keys, may_open_batch, principal_of, scoped_jobs, tenant_of
 from service.json_depth import too_deep, too_deep_message
 from service.names_api import names_of
+from service.persistence.call_list import CallList
 from service.pii import masked
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], dependencies=[Depends(require_supervisor)])
@@ -262,12 +260,12 @@ def _submitted(queue: AuditQueue, batch_id: str) -> BatchOut:
 def _visible_batch(request: Request, queue: AuditQueue, batch_id: str) -> BatchOut:
     """The batch as this key may see it (in a worker thread): 404 for one queued under another tenant, as
     for no batch at all."""
-    engine = request.app.state.runtime.store.engine
+    store = request.app.state.runtime.store
     tenant = tenant_of(request)
-    batch = queue.batch(batch_id) if may_open_batch(engine, tenant, batch_id) else None
+    batch = queue.batch(batch_id) if may_open_batch(store, tenant, batch_id) else None
     if batch is None:
         raise HTTPException(status_code=404, detail="no such batch")
-    return batch.model_copy(update={"jobs": scoped_jobs(engine, tenant, batch.jobs)})
+    return batch.model_copy(update={"jobs": scoped_jobs(store, tenant, batch.jobs)})
 
 
 @router.get("/batches/{batch_id}", response_model=BatchOut)
@@ -295,14 +293,14 @@ async def batch_summary_csv(request: Request, batch_id: str) -> CSVResponse:
 @router.get("/jobs/{job_id}", response_model=JobOut)
 async def get_job(request: Request, job_id: str) -> JobOut:
     queue = queue_for(request)
-    engine = request.app.state.runtime.store.engine
+    store = request.app.state.runtime.store
     tenant = tenant_of(request)
 
     def visible() -> JobOut | None:
         job = queue.job(job_id)
-        if job is None or not may_open_batch(engine, tenant, job.batch_id):
+        if job is None or not may_open_batch(store, tenant, job.batch_id):
             return None
-        return scoped_jobs(engine, tenant, [job])[0]
+        return scoped_jobs(store, tenant, [job])[0]
 
     job = await asyncio.to_thread(visible)
     if job is None:
@@ -315,9 +313,9 @@ async def calls_list(request: Request, q: CallQuery = CallQueryParams) -> CallPa
     """The call list: full-text search (`q`, Chinese), filters, sorting, pagination; a tenant-scoped key's,
     of its tenant's calls."""
     runtime = request.app.state.runtime
-    queue_for(request)  # makes sure the audit tables exist
+    queue_for(request)  # the first audit request of a process resumes the jobs a stopped one left
     await _maybe_sync(request)
-    page = await asyncio.to_thread(list_calls, runtime.store.engine, q, tenant_of(request))
+    page = await asyncio.to_thread(CallList(runtime.store.db).page, q, tenant_of(request))
     sent = await asyncio.to_thread(_as_sent, request, [r.call_id for r in page.rows])
     page = page.model_copy(update={"rows": [r.model_copy(update={"call_id": sent[r.call_id]}) for r in page.rows]})
     return CallPage.model_validate(masked(page.model_dump(), runtime.settings.mask_pii))  # snippets quote calls
@@ -335,13 +333,11 @@ async def _maybe_sync(request: Request) -> None:
     """Pick up live calls that ended with a report, at most every 30 s (the list must stay fast)."""
     import time
 
-    from service.audit.index import sync_index
-
     state = request.app.state
     now = time.monotonic()
     if now - getattr(state, "audit_synced_at", -1e9) > 30:
         state.audit_synced_at = now
-        await asyncio.to_thread(sync_index, request.app.state.runtime.store.engine)
+        await asyncio.to_thread(CallList(request.app.state.runtime.store.db).sync)
 
 
 @router.get("/calls.csv", response_class=CSVResponse)
@@ -350,12 +346,12 @@ async def calls_csv(request: Request, q: CallQuery = CallQueryParams) -> CSVResp
     key's, of its tenant's calls."""
     store = request.app.state.runtime.store
     tenant = tenant_of(request)
-    queue_for(request)  # makes sure the audit tables exist
+    queue_for(request)  # the first audit request of a process resumes the jobs a stopped one left
 
     def rows() -> list[dict[str, Any]]:
         out, offset = [], 0
         while offset < 10_000:
-            page = list_calls(store.engine, q.model_copy(update={"offset": offset, "limit": 500}), tenant)
+            page = CallList(store.db).page(q.model_copy(update={"offset": offset, "limit": 500}), tenant)
             sent = _as_sent(request, [r.call_id for r in page.rows])
             for r in page.rows:
                 report = {**call_report(store, r.call_id), "call_id": sent[r.call_id]}
@@ -403,8 +399,8 @@ async def call_report_csv(request: Request, call_id: str) -> CSVResponse:
 
 def _audio_path(request: Request) -> Path | None:
     """The recording of the call the path names, if it is still there."""
-    with request.app.state.runtime.store.engine.connect() as conn:
-        raw = conn.execute(select(audit_calls.c.source_path).where(audit_calls.c.call_id == request.state.call_key)).scalar()
+    listed = CallList(request.app.state.runtime.store.db).listed(request.state.call_key)
+    raw = listed.source_path if listed is not None else None
     if not raw or not Path(raw).is_file():
         return None
     return Path(raw)
@@ -430,8 +426,7 @@ async def reaudit(request: Request, body: ReauditRequest) -> ReauditOut:
     shown: dict[str, str] | None = None  # row key → the id to show; None: the keys (a deployment-wide key)
     if principal.tenant is not None:
         if call_ids is None:
-            call_ids = await asyncio.to_thread(store.with_retry, select_call_ids, store.engine, body.query or CallQuery(),
-                                               principal.tenant)
+            call_ids = await asyncio.to_thread(CallList(store.db).call_ids, body.query or CallQuery(), principal.tenant)
             shown = await asyncio.to_thread(store.sent_ids, call_ids)
         else:
             try:  # call ids are per tenant: the ids name the tenant's calls, never another's of the same id

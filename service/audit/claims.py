@@ -10,9 +10,8 @@ by the owner every third of its lifetime. A killed worker's lease lapses; any li
 job back to `queued` and sends its task again (`requeue_lapsed`). The set of claimed job ids lets that
 sweep look only at jobs the workers hold. The audit tables need no owner column: the owner is in the lease.
 
-Every database step rides out a brief outage under the store's retry (CALLWATCH_DATABASE_RETRY_S). The
-conditional updates are not simply repeatable: a retry after a commit that lost its answer finds the row
-already moved, so it checks whether the row is as its own first try would have left it.
+Every database step rides out a brief outage under the database's retry (CALLWATCH_DATABASE_RETRY_S); the
+conditional updates are `AuditJobs.move`, which tells a retry of its own committed move from a rival's.
 """
 
 from __future__ import annotations
@@ -25,10 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select, update
-
-from service.audit.tables import audit_jobs
-from service.store import CallStore
+from service.persistence.audit_jobs import AuditJobs, JobState
+from service.persistence.call_store import CallStore
 
 KEY_PREFIX = "callwatch:audit:"
 CLAIMED_SET = KEY_PREFIX + "claimed"
@@ -69,8 +66,7 @@ def _now() -> datetime:
 
 class JobClaims:
     def __init__(self, store: CallStore, redis: Any, lease_s: float, owner: str | None = None):
-        self.store = store
-        self.engine = store.engine
+        self.jobs = AuditJobs(store.db)
         self.redis = redis
         self.lease_ms = int(lease_s * 1000)
         self.owner = owner or default_owner()
@@ -78,34 +74,11 @@ class JobClaims:
         self._drop = redis.register_script(_DROP)
         self._forget = redis.register_script(_FORGET)
 
-    def _row(self, job_id: str) -> Any:
-        def read(_attempt: int) -> Any:
-            with self.engine.connect() as conn:
-                return conn.execute(select(audit_jobs.c.state, audit_jobs.c.started_at)
-                                    .where(audit_jobs.c.job_id == job_id)).first()
-
-        return self.store.retrying(read)
-
-    def _moved(self, job_id: str, *where: Any, values: dict[str, Any], attempt: int,
-               then: tuple[str, datetime | None]) -> bool:
-        """One conditional update of the job's row; True if it moved it. On a retry (`attempt` > 0) a row
-        already in state `then` (state, started_at) was moved by our own earlier try."""
-        with self.engine.begin() as conn:
-            moved = conn.execute(update(audit_jobs).where(audit_jobs.c.job_id == job_id, *where).values(**values))
-            if moved.rowcount == 1:
-                return True
-            if attempt == 0:
-                return False
-            state, started = then
-            was = audit_jobs.c.started_at.is_(None) if started is None else audit_jobs.c.started_at == started
-            return conn.execute(select(audit_jobs.c.job_id)
-                                .where(audit_jobs.c.job_id == job_id, audit_jobs.c.state == state, was)).first() is not None
-
     def claim(self, job_id: str) -> tuple[ClaimOutcome, Claim | None]:
-        row = self._row(job_id)
-        if row is None:
+        was = self.jobs.state(job_id)
+        if was is None:
             return ClaimOutcome.MISSING, None
-        if row.state in TERMINAL:
+        if was.state in TERMINAL:
             return ClaimOutcome.FINISHED, None
         key = lease_key(job_id)
         lease = f"{self.owner}/{uuid.uuid4().hex[:8]}"
@@ -113,24 +86,21 @@ class JobClaims:
             return ClaimOutcome.BUSY, None
         self.redis.sadd(CLAIMED_SET, job_id)
         started = _now()
-        was = audit_jobs.c.started_at.is_(None) if row.started_at is None else audit_jobs.c.started_at == row.started_at
-        taken = self.store.retrying(lambda attempt: self._moved(
-            job_id, audit_jobs.c.state == row.state, was, attempt=attempt, then=("running", started),
-            values=dict(state="running", started_at=started, progress=0.0, finished_at=None, error=None,
-                        error_code=None)))
+        taken = self.jobs.move(job_id, was, then=JobState("running", started),
+                               values=dict(state="running", started_at=started, progress=0.0, finished_at=None,
+                                           error=None, error_code=None))
         if taken:
             return ClaimOutcome.CLAIMED, Claim(job_id, lease, started)
         # Another worker moved the job between our read and our update (finished it, or put it back).
         self.redis.srem(CLAIMED_SET, job_id)
         self._drop(keys=[key], args=[lease])
-        again = self._row(job_id)
+        again = self.jobs.state(job_id)
         return (ClaimOutcome.FINISHED if again is not None and again.state in TERMINAL else ClaimOutcome.BUSY), None
 
     def _fenced(self, claim: Claim, values: dict[str, Any], then: str) -> bool:
         """Write `values` if this claim still holds the job (state `then` afterwards)."""
-        return self.store.retrying(lambda attempt: self._moved(
-            claim.job_id, audit_jobs.c.state == "running", audit_jobs.c.started_at == claim.started_at,
-            values=values, attempt=attempt, then=(then, claim.started_at)))
+        return self.jobs.move(claim.job_id, JobState("running", claim.started_at), values=values,
+                              then=JobState(then, claim.started_at))
 
     def renew(self, claim: Claim) -> bool:
         """False once the lease is gone or another worker's: this worker's writes will then be refused."""
@@ -163,14 +133,10 @@ class JobClaims:
             key = lease_key(job_id)
             if self.redis.exists(key):
                 continue
-            row = self._row(job_id)
+            row = self.jobs.state(job_id)
             if row is not None and row.state == "running":
-                lapsed = (audit_jobs.c.state == "running", audit_jobs.c.started_at == row.started_at)
-                # Run at once, inside this iteration: the lambda needs no bound copies of the loop's names.
-                done = self.store.retrying(lambda attempt: self._moved(
-                    job_id, *lapsed, attempt=attempt, then=("queued", None),
-                    values={"state": "queued", "started_at": None, "progress": 0.0}))
-                if done:
+                if self.jobs.move(job_id, row, then=JobState("queued", None),
+                                  values={"state": "queued", "started_at": None, "progress": 0.0}):
                     requeued.append(job_id)
             elif row is not None and row.state == "queued":
                 requeued.append(job_id)  # its claimant died before taking it: its task may be in a dead worker

@@ -38,12 +38,12 @@ class SubmitOnly:
     def load(cls, settings: Any) -> "SubmitOnly":
         from rules.config import load_rules_config
         from rules.engine import RuleBook
-        from service.store import CallStore
+        from service.persistence.call_store import CallStore
 
         return cls(settings, CallStore.from_settings(settings), RuleBook(load_rules_config(settings.rules_file)))
 
     def close(self) -> None:
-        self.store.engine.dispose()
+        self.store.close()
 
 
 async def run_batch(
@@ -235,7 +235,7 @@ def reaudit(
     from rules.config import read_rules_file
     from service.audit.reaudit import comparison_csv, reaudit_calls
     from service.settings import Settings
-    from service.store import CallStore
+    from service.persistence.call_store import CallStore
 
     store = CallStore.from_settings(Settings())
     try:

@@ -21,15 +21,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.engine import Engine
-
 from rules.engine import RuleBook
 from service.audit.ids import new_id
 from service.audit.models import AuditOptions, BatchOut, JobOut, RecordingMeta
 from service.audit.rulesets import book_from_text
 from service.audit.runner import AuditResult, audit_recording
-from service.audit.tables import audit_batches, audit_jobs, create_audit_tables
+from service.persistence.audit_jobs import AuditJobs
+from service.persistence.call_store import CallStore
 
 log = logging.getLogger("callwatch.audit")
 JobListener = Callable[[str, JobOut, AuditResult | None], None]
@@ -93,14 +91,8 @@ def _stored_job(r: Any) -> StoredJob:
                      options=AuditOptions.model_validate(opts), rules_name=r["rules_name"], rules_text=rules_text)
 
 
-def _jobs_query() -> Any:
-    return (select(audit_jobs, audit_batches.c.options, audit_batches.c.rules_name)
-            .join(audit_batches, audit_batches.c.batch_id == audit_jobs.c.batch_id))
-
-
-def load_job(engine: Engine, job_id: str) -> StoredJob | None:
-    with engine.connect() as conn:
-        r = conn.execute(_jobs_query().where(audit_jobs.c.job_id == job_id)).mappings().first()
+def load_job(store: CallStore, job_id: str) -> StoredJob | None:
+    r = AuditJobs(store.db).job_to_run(job_id)
     return _stored_job(r) if r is not None else None
 
 
@@ -122,10 +114,9 @@ class AuditQueue:
         """`runtime` needs models only for the local engine; with a dispatcher it needs `settings`, `store`
         and `rule_book`."""
         self.runtime = runtime
-        self.engine = runtime.store.engine
+        self.jobs = AuditJobs(runtime.store.db)
         self.workers = workers or default_workers()
         self.dispatcher = dispatcher if dispatcher is not None else dispatcher_for(runtime.settings)
-        create_audit_tables(self.engine)
         self._queue: asyncio.Queue[tuple[str, str, NewFile]] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._batches: dict[str, _Batch] = {}
@@ -159,14 +150,9 @@ class AuditQueue:
             return {**queued, "source_path": str(f.path.resolve()),
                     "size_bytes": f.path.stat().st_size if f.path.is_file() else None}
 
-        def write() -> None:
-            with self.engine.begin() as conn:
-                conn.execute(insert(audit_batches).values(batch_id=batch_id, created_at=now, source=source,
-                                                          rules_name=options.rules_name, options=json.dumps(opts, ensure_ascii=False)))
-                if jobs:
-                    conn.execute(insert(audit_jobs), [row(jid, f) for jid, f in jobs])
-
-        await asyncio.to_thread(write)
+        batch_row = dict(batch_id=batch_id, created_at=now, source=source, rules_name=options.rules_name,
+                         options=json.dumps(opts, ensure_ascii=False))
+        await asyncio.to_thread(self.jobs.add_batch, batch_row, [row(jid, f) for jid, f in jobs])
         for jid, f in jobs:
             if f.refused is not None:
                 batch.results[jid] = AuditResult(f.file_name, "skipped", error_code=f.refused[0], error=f.refused[1],
@@ -192,13 +178,7 @@ class AuditQueue:
         job sent twice is audited once (see service.audit.claims)."""
         states = ("queued",) if self.dispatcher is not None else ("queued", "running")
 
-        def read() -> list[StoredJob]:
-            with self.engine.connect() as conn:
-                rows = conn.execute(_jobs_query().where(audit_jobs.c.state.in_(states),
-                                                        audit_batches.c.source.in_(sources))).mappings().all()
-                return [_stored_job(r) for r in rows]
-
-        jobs = await asyncio.to_thread(read)
+        jobs = [_stored_job(r) for r in await asyncio.to_thread(self.jobs.jobs_to_resume, states, sources)]
         if self.dispatcher is not None:
             await asyncio.to_thread(self.dispatcher.send, [j.job_id for j in jobs])
             return len(jobs)
@@ -223,12 +203,8 @@ class AuditQueue:
         seen: dict[str, tuple[str, float]] = {}
         results: dict[str, AuditResult] = {}
 
-        def read() -> list[dict[str, Any]]:
-            with self.engine.connect() as conn:
-                return [dict(r) for r in conn.execute(select(audit_jobs).where(audit_jobs.c.batch_id == batch_id)).mappings()]
-
         while True:
-            rows = await asyncio.to_thread(read)
+            rows = await asyncio.to_thread(self.jobs.jobs_of, batch_id)
             for r in rows:
                 if r["job_id"] in results or seen.get(r["job_id"]) == (r["state"], r["progress"]):
                     continue
@@ -258,12 +234,10 @@ class AuditQueue:
     # --- reading ---------------------------------------------------------------------
 
     def batch(self, batch_id: str) -> BatchOut | None:
-        with self.engine.connect() as conn:
-            b = conn.execute(select(audit_batches).where(audit_batches.c.batch_id == batch_id)).mappings().first()
-            if b is None:
-                return None
-            rows = conn.execute(select(audit_jobs).where(audit_jobs.c.batch_id == batch_id)
-                                .order_by(audit_jobs.c.created_at, audit_jobs.c.file_name)).mappings().all()
+        found = self.jobs.batch(batch_id)
+        if found is None:
+            return None
+        b, rows = found
         jobs = [self._job_out(r) for r in rows]
         counts = {s: 0 for s in ("queued", "running", "done", "skipped", "failed")}
         for j in jobs:
@@ -274,8 +248,7 @@ class AuditQueue:
                         finished=counts["queued"] + counts["running"] == 0, jobs=jobs)
 
     def job(self, job_id: str) -> JobOut | None:
-        with self.engine.connect() as conn:
-            r = conn.execute(select(audit_jobs).where(audit_jobs.c.job_id == job_id)).mappings().first()
+        r = self.jobs.job(job_id)
         return self._job_out(r) if r else None
 
     def _job_out(self, r: Any) -> JobOut:
@@ -293,11 +266,8 @@ class AuditQueue:
         return self._queue
 
     async def _set(self, job_id: str, **values: Any) -> None:
-        def write() -> None:
-            with self.engine.begin() as conn:
-                conn.execute(update(audit_jobs).where(audit_jobs.c.job_id == job_id).values(**values))
-        # Under the store's outage retry: a job's state written during a database restart is late, not lost.
-        await asyncio.to_thread(self.runtime.store.with_retry, write)
+        # A job's state written during a database restart is late, not lost (the database's outage retry).
+        await asyncio.to_thread(self.jobs.update_job, job_id, **values)
 
     def _notify(self, batch_id: str, job_id: str, result: AuditResult | None) -> None:
         if not self._listeners:

@@ -3,26 +3,21 @@
 A supervisor tries a threshold on last month's calls before changing it: each call's stored timeline is
 replayed through the engine with the new rules and compared with its stored report. Nothing is written
 unless asked (`apply`), and then the report, the score and the call-list row change, the transcript not.
-Every read and write waits out a database outage of up to CALLWATCH_DATABASE_RETRY_S instead of failing.
+Every read and write waits out a database outage of up to CALLWATCH_DATABASE_RETRY_S instead of failing
+(the repositories' outage retry).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
-
-from sqlalchemy import select
-from sqlalchemy.engine import Engine
 
 from rules.engine import RuleBook, audit_timeline
 from rules.config import load_rules_config_text
 from service.audit.exports import spreadsheet_csv
-from service.audit.index import replace_report
 from service.audit.models import CallQuery, ReauditOut, ReauditRow
-from service.audit.query import select_call_ids
-from service.audit.tables import create_audit_tables
 from service.audit.timeline import timeline_from_store
-from service.store import CallStore, calls
+from service.persistence.call_list import CallList
+from service.persistence.call_store import CallStore
 
 
 def _rules_hit(report: dict[str, Any] | None) -> dict[str, int]:
@@ -35,13 +30,13 @@ def _rules_hit(report: dict[str, Any] | None) -> dict[str, int]:
 def reaudit_calls(store: CallStore, rules_text: str, rules_name: str, *, call_ids: list[str] | None = None,
                   query: CallQuery | None = None, apply: bool = False) -> ReauditOut:
     """Raises RulesConfigError (a ValueError) for rules that do not validate, KeyError for an unknown call."""
-    store.with_retry(create_audit_tables, store.engine)
     book = RuleBook(load_rules_config_text(rules_text, rules_name))
-    ids = call_ids if call_ids is not None else store.with_retry(select_call_ids, store.engine, query or CallQuery())
+    call_list = CallList(store.db)
+    ids = call_ids if call_ids is not None else call_list.call_ids(query or CallQuery())
     rows: list[ReauditRow] = []
     for call_id in ids:
-        old_json = store.with_retry(_stored_report, store.engine, call_id)
-        old = json.loads(old_json) if old_json else None
+        stored = store.get_call(call_id)
+        old = stored.report if stored is not None else None
         timeline, _ = timeline_from_store(store, call_id)
         new = audit_timeline(timeline, book).model_dump(mode="json")
         new["transcript"] = (old or {}).get("transcript", "live")  # the stored text did not change
@@ -54,7 +49,9 @@ def reaudit_calls(store: CallStore, rules_text: str, rules_name: str, *, call_id
             removed=sorted(r for r in before if before[r] > after.get(r, 0)),
         ))
         if apply:
-            _store(store, call_id, new, rules_name)
+            # The transcript did not change: the new report and score, and the list row refreshed from them.
+            call_list.replace_report(call_id, new, store.list_utterances(call_id), rules_name=rules_name,
+                                     index_unlisted=True)
     olds = [r.old_score for r in rows if r.old_score is not None]
     return ReauditOut(
         calls=len(rows), changed=sum(1 for r in rows if r.added or r.removed or (r.delta or 0) != 0),
@@ -62,18 +59,6 @@ def reaudit_calls(store: CallStore, rules_text: str, rules_name: str, *, call_id
         mean_new=round(sum(r.new_score for r in rows) / len(rows), 2) if rows else None,
         rows=rows, applied=apply,
     )
-
-
-def _stored_report(engine: Engine, call_id: str) -> str | None:
-    with engine.connect() as conn:
-        return conn.execute(select(calls.c.report).where(calls.c.call_id == call_id)).scalar()
-
-
-def _store(store: CallStore, call_id: str, report: dict[str, Any], rules_name: str) -> None:
-    """The new report, score and call-list row in one transaction, under the store's outage retry (it only
-    overwrites, so a retry after a commit that lost its answer writes the same again)."""
-    utts = store.list_utterances(call_id)
-    store.with_retry(replace_report, store.engine, call_id, report, utts, rules_name=rules_name, index_unlisted=True)
 
 
 def comparison_csv(result: ReauditOut) -> str:

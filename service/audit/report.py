@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from sqlalchemy import select
-
-from service.audit.index import worst_mood
-from service.audit.tables import audit_calls
 from service.audit.timeline import guess_mono_sides
-from service.store import CallStore, calls
+from service.persistence.call_list import CallList, worst_mood
+from service.persistence.call_store import CallStore
 
 SCHEMA = "callwatch.audit-report/1"
 MONO_NOTE = "单声道录音：无法按声道区分坐席与客户，说话人为推测（按停顿轮换），相关发现仅供参考。"
@@ -23,16 +19,15 @@ class ReportNotFound(KeyError):
 
 def call_report(store: CallStore, call_id: str) -> dict[str, Any]:
     """Everything QA sees about one call; raises ReportNotFound for an unknown call."""
-    with store.engine.connect() as conn:
-        row = conn.execute(select(calls).where(calls.c.call_id == call_id)).mappings().first()
-        if row is None:
-            raise ReportNotFound(call_id)
-        idx = conn.execute(select(audit_calls).where(audit_calls.c.call_id == call_id)).mappings().first()
-    judged = json.loads(row["report"]) if row["report"] else {}
-    audit = json.loads(idx["audit"]) if idx is not None and idx["audit"] else {}
+    call = store.get_call(call_id)
+    if call is None:
+        raise ReportNotFound(call_id)
+    listed = CallList(store.db).listed(call_id)
+    judged = call.report or {}
+    audit = listed.audit if listed is not None else {}
     utts = store.list_utterances(call_id)
     mono = any(u["speaker"] not in ("agent", "customer") for u in utts)
-    guesses = guess_mono_sides(utts, row["direction"]) if mono else [None] * len(utts)
+    guesses = guess_mono_sides(utts, call.direction) if mono else [None] * len(utts)
     utterances = [
         {**u, "speaker_uncertain": u["speaker"] not in ("agent", "customer"), "speaker_guess": g}
         for u, g in zip(utts, guesses)
@@ -49,12 +44,12 @@ def call_report(store: CallStore, call_id: str) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "call_id": call_id,
-        "agent_id": row["agent_id"],
-        "direction": row["direction"],
-        "caller_number": row["caller_number"],
-        "started_at": row["started_at"],
-        "duration_s": row["duration"],
-        "status": row["status"],
+        "agent_id": call.agent_id,
+        "direction": call.direction,
+        "caller_number": call.caller_number,
+        "started_at": call.started_at,
+        "duration_s": call.duration,
+        "status": call.status,
         "recording": recording,
         "speaker_attribution": "guessed" if mono else "channels",
         "speaker_note": MONO_NOTE if mono else None,

@@ -12,7 +12,6 @@ between storing the call and marking the job finds its own call and ends `done`,
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -20,20 +19,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from sqlalchemy import select
-from sqlalchemy.engine import Engine
-
 from pipelines.call_session import CallObserver, CallSession
 from pipelines.recording_run import run_recording
 from rules.engine import RuleBook
 from rules.timeline import CallTimeline
 from service.audit.ids import file_sha256, recording_call_id
 from service.audit.models import AuditOptions, RecordingMeta
-from service.audit.persist import is_done, purge_call, store_audit
 from service.audit.probe import AuditFileError, Probe, probe_recording
-from service.audit.tables import audit_calls
 from service.judging import JudgingOverBudget, judge_off_loop
 from service.audit.timeline import build_timeline
+from service.persistence.call_list import CallList
 from wire.ingest import CallEventMessage
 
 log = logging.getLogger("callwatch.audit")
@@ -82,14 +77,12 @@ def _events(meta: RecordingMeta) -> list[CallEventMessage]:
     return [CallEventMessage(type="event", event=e.event, t=e.t, by=e.by, target=e.target) for e in meta.events]
 
 
-def _stored_by(engine: Engine, call_id: str) -> tuple[str | None, float | None]:
+def _stored_by(call_list: CallList, call_id: str) -> tuple[str | None, float | None]:
     """The job that stored this call, and its duration."""
-    with engine.connect() as conn:
-        row = conn.execute(select(audit_calls.c.audit, audit_calls.c.duration)
-                           .where(audit_calls.c.call_id == call_id)).first()
-    if row is None or not row.audit:
+    listed = call_list.listed(call_id)
+    if listed is None or not listed.audit:
         return None, None
-    return json.loads(row.audit).get("job_id"), row.duration
+    return listed.audit.get("job_id"), listed.duration
 
 
 def _file_time(path: Path) -> datetime:
@@ -114,21 +107,21 @@ async def audit_recording(
     `worker` are stored with the call (how it was audited)."""
     name = file_name or path.name
     begun = time.perf_counter()
-    engine = runtime.store.engine
+    call_list = CallList(runtime.store.db)
     try:
         sha = await asyncio.to_thread(file_sha256, path) if path.is_file() else ""
         if not sha:
             raise AuditFileError("not_found", f"{name}: 文件不存在 (no such file)")
         call_id = recording_call_id(sha, name)
-        if not force and await asyncio.to_thread(is_done, runtime.store, call_id):
-            by_job, seconds = await asyncio.to_thread(runtime.store.with_retry, _stored_by, engine, call_id)
+        if not force and await asyncio.to_thread(call_list.is_listed, call_id):
+            by_job, seconds = await asyncio.to_thread(_stored_by, call_list, call_id)
             if job_id is not None and by_job == job_id:  # this job's earlier attempt stored it, then died
                 return AuditResult(name, "done", call_id=call_id, audio_seconds=seconds,
                                    wall_seconds=time.perf_counter() - begun)
             return AuditResult(name, "skipped", call_id=call_id, wall_seconds=time.perf_counter() - begun)
         probe: Probe = await asyncio.to_thread(probe_recording, path, options)
         _check_event_times(meta, probe.duration, name)
-        await asyncio.to_thread(purge_call, runtime.store, call_id)
+        await asyncio.to_thread(call_list.purge, call_id)
         direction = meta.direction or "inbound"
         started = meta.started_at or _file_time(path)
         progress = _Progress(probe.duration, on_progress)
@@ -157,7 +150,7 @@ async def audit_recording(
             "tenant": options.tenant,  # the queuing key's: the call (and its list row) belong to that tenant
         }
         await asyncio.to_thread(
-            store_audit, runtime.store, call_id=call_id, agent_id=meta.agent_id or DEFAULT_AGENT, direction=direction,
+            call_list.store_audited, call_id=call_id, agent_id=meta.agent_id or DEFAULT_AGENT, direction=direction,
             caller_number=meta.caller_number, started_at=started.isoformat(),
             audio_format=outcome.audio_format.model_dump(mode="json"), duration=round(outcome.duration, 3),
             report=report, file_name=name, source_path=str(path.resolve()),

@@ -3,7 +3,8 @@
 Realistic where it matters to the query plan: Chinese call-centre sentences (so the bigram index has the
 token distribution of real transcripts: a few bigrams like 您好 in nearly every call, most rare), a few
 hundred agents, two months of dates, scores and findings drawn like a real rulebook's, mood per call.
-Rows go straight into the tables in bulk; nothing here is used by the service itself.
+Rows go straight into the tables in bulk (`CallList.insert_generated`); nothing here is used by the service
+itself.
 """
 
 from __future__ import annotations
@@ -13,13 +14,9 @@ import random
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.engine import Engine
-
 from rules.catalog import RULE_IDS
-from service.audit import search
-from service.audit.tables import audit_call_rules, audit_calls, create_audit_tables
-from service.store import calls, utterances
+from service.persistence.call_list import CallList
+from service.persistence.call_store import CallStore
 
 AGENT_LINES = [
     "您好，欢迎致电示例公司，工号{n}为您服务", "请问有什么可以帮您", "好的，我帮您查询一下", "请您稍等",
@@ -35,15 +32,13 @@ CUSTOMER_LINES = [
 MOODS = [("satisfied", 0.5), ("neutral", 0.1), ("upset", -0.5), ("angry", -0.8)]
 
 
-def generate_calls(engine: Engine, n: int, *, seed: int = 7, batch: int = 5000, agents: int = 300,
+def generate_calls(store: CallStore, n: int, *, seed: int = 7, batch: int = 5000, agents: int = 300,
                    start: datetime = datetime(2026, 9, 1)) -> None:
     """Insert `n` generated calls (ids `gen-000000…`) with transcripts, reports and index rows."""
-    create_audit_tables(engine)
+    call_list = CallList(store.db)
     rng = random.Random(seed)
     rules = list(RULE_IDS)
-    with engine.connect() as conn:
-        first = conn.execute(select(audit_calls.c.rowid_).order_by(audit_calls.c.rowid_.desc()).limit(1)).scalar() or 0
-    rowid = first
+    rowid = call_list.last_rowid()
     for base in range(0, n, batch):
         call_rows, utt_rows, idx_rows, rule_rows, docs = [], [], [], [], []
         for i in range(base, min(n, base + batch)):
@@ -79,20 +74,4 @@ def generate_calls(engine: Engine, n: int, *, seed: int = 7, batch: int = 5000, 
             rule_rows += [{"call_id": call_id, "rule_id": r, "findings": 1} for r in breached]
             docs.append((rowid, {side: "\n".join(u["text"] for u in lines if u["speaker"] == side)
                                  for side in ("agent", "customer")}))
-        with engine.begin() as conn:
-            conn.execute(insert(calls), call_rows)
-            conn.execute(insert(utterances), utt_rows)
-            conn.execute(insert(audit_calls), idx_rows)
-            if rule_rows:
-                conn.execute(insert(audit_call_rules), rule_rows)
-            _index_many(conn, docs)
-    if engine.dialect.name == "postgresql":
-        # The rows above carry their own ids; move the sequence past them or the next real audit collides.
-        with engine.begin() as conn:
-            last = select(func.max(audit_calls.c.rowid_)).scalar_subquery()
-            conn.execute(select(func.setval(func.pg_get_serial_sequence("audit_calls", "rowid_"), last)))
-
-
-def _index_many(conn: Any, docs: list[tuple[int, dict[str, str]]]) -> None:
-    for rowid, by_side in docs:
-        search.index_document(conn, rowid, by_side)
+        call_list.insert_generated(call_rows, utt_rows, idx_rows, rule_rows, docs)

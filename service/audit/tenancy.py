@@ -1,24 +1,20 @@
 """What the QA tools that span calls are cut to for a tenant-scoped supervisor or QA key: its tenant's calls
 (`audit_calls.tenant`) and the batches queued under its tenant (the batch's options), its calls named by the
-ids its phone systems sent (call ids are per tenant, service/store.py). A deployment-wide key (tenant None)
-is cut to nothing and names calls by their row keys. docs/security.md is the user's guide."""
+ids its phone systems sent (call ids are per tenant, service/persistence/call_store.py). A deployment-wide
+key (tenant None) is cut to nothing and names calls by their row keys. docs/security.md is the user's guide."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from typing import Any
 
 from fastapi import Request
-from sqlalchemy import select
-from sqlalchemy.engine import Engine
 
-from service.access.guard import call_key, call_owner, may_see
+from service.access.guard import call_key, may_see
 from service.access.keys import Principal
 from service.audit.models import JobOut
-from service.audit.tables import audit_batches, audit_calls
-
-_IN_CHUNK = 500  # ids per IN (…) list: well under every database's parameter limit
+from service.persistence.audit_jobs import AuditJobs
+from service.persistence.call_list import CallList
+from service.persistence.call_store import CallStore
 
 
 def principal_of(request: Request) -> Principal:
@@ -32,36 +28,17 @@ def tenant_of(request: Request) -> str | None:
     return principal_of(request).tenant
 
 
-def batch_tenant(engine: Engine, batch_id: str) -> str | None:
-    """The tenant a batch was queued under (None: deployment-wide, or no such batch)."""
-    with engine.connect() as conn:
-        raw = conn.execute(select(audit_batches.c.options).where(audit_batches.c.batch_id == batch_id)).scalar()
-    return json.loads(raw).get("tenant") if raw else None
-
-
-def may_open_batch(engine: Engine, tenant: str | None, batch_id: str) -> bool:
+def may_open_batch(store: CallStore, tenant: str | None, batch_id: str) -> bool:
     """A deployment-wide key opens every batch; a tenant-scoped one only those queued under its tenant."""
-    return tenant is None or batch_tenant(engine, batch_id) == tenant
+    return tenant is None or AuditJobs(store.db).batch_tenant(batch_id) == tenant
 
 
-def calls_of_tenant(engine: Engine, tenant: str, call_ids: Iterable[str]) -> set[str]:
-    """Those of `call_ids` that belong to `tenant` in the call list."""
-    wanted = sorted(set(call_ids))
-    found: set[str] = set()
-    with engine.connect() as conn:
-        for i in range(0, len(wanted), _IN_CHUNK):
-            chunk = wanted[i:i + _IN_CHUNK]
-            found.update(conn.execute(select(audit_calls.c.call_id).where(
-                audit_calls.c.call_id.in_(chunk), audit_calls.c.tenant == tenant)).scalars())
-    return found
-
-
-def scoped_jobs(engine: Engine, tenant: str | None, jobs: list[JobOut]) -> list[JobOut]:
+def scoped_jobs(store: CallStore, tenant: str | None, jobs: list[JobOut]) -> list[JobOut]:
     """Jobs as a key of `tenant` may see them: a job skipped because a call of another tenant (or of none)
     holds the same recording names no call. Unchanged for a deployment-wide key."""
     if tenant is None:
         return jobs
-    theirs = calls_of_tenant(engine, tenant, (j.call_id for j in jobs if j.call_id))
+    theirs = CallList(store.db).calls_of_tenant(tenant, (j.call_id for j in jobs if j.call_id))
     return [j if j.call_id is None or j.call_id in theirs else j.model_copy(update={"call_id": None}) for j in jobs]
 
 
@@ -69,14 +46,14 @@ class HiddenCall(KeyError):
     """A call id that names no call the principal may see (in its tenant, for a tenant-scoped one)."""
 
 
-def call_keys(store: Any, principal: Principal, call_ids: Iterable[str]) -> dict[str, str]:
+def call_keys(store: CallStore, principal: Principal, call_ids: Iterable[str]) -> dict[str, str]:
     """{row key: the id as named} of the calls `call_ids` name for the principal (call ids are per tenant:
     a tenant-scoped one names its tenant's ids). Raises HiddenCall with the first id naming no call it may
     see (or none at all)."""
     out: dict[str, str] = {}
     for call_id in call_ids:
         key = call_key(store, principal, call_id)
-        if key is None or not may_see(principal, call_owner(store, key)):
+        if key is None or not may_see(principal, store.owner(key)):
             raise HiddenCall(call_id)
         out[key] = call_id
     return out

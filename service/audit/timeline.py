@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Iterable
 
 from rules.timeline import CallEvent, CallTimeline, EmotionSample, Utterance
-from service.store import CallStore
+from service.persistence.call_store import CallStore
 
 SIDES = ("agent", "customer")
 # Two utterances of one mono channel closer than this are taken as the same person going on.

@@ -87,7 +87,7 @@ class AuditJobRunner:
         self._running[job_id] = running
         file_name = job_id
         try:
-            job = await asyncio.to_thread(load_job, self.runtime.store.engine, job_id)
+            job = await asyncio.to_thread(load_job, self.runtime.store, job_id)
             assert job is not None  # it was claimed a moment ago
             file_name = job.file.file_name
             log.info("audit job %s claimed by %s: %s", job_id, self.claims.owner, file_name)

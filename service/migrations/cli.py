@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 def _engine(url: str | None) -> Engine:
     from service.settings import Settings
-    from service.store import make_engine
+    from service.persistence.engine import make_engine
 
     return make_engine(url or Settings().resolved_database_url)
 

@@ -10,10 +10,9 @@ from typing import Any
 
 from alembic import context
 
-from service.audit.search import FTS_TABLE
-from service.audit.tables import audit_metadata
-from service.qa.repository import qa_metadata
-from service.store import metadata
+from service.persistence.search import FTS_TABLE
+from service.persistence.tables import audit_metadata, metadata
+from service.persistence.qa_reviews import qa_metadata
 
 
 def _include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:

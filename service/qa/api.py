@@ -18,12 +18,12 @@ from typing import Any, Literal, Optional, TypeVar
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel
 
-from service.access.guard import Refusal, authorize, call_key, call_owner, check_call, key_ring, refuse
+from service.access.guard import Refusal, authorize, call_key, check_call, key_ring, refuse
 from service.access.keys import Principal
 from service.access.teams import TeamBook
 from service.audit.auth import request_token
 from service.pii import MASKED_FIELDS, mask_fields
-from service.qa import repository
+from service.persistence import qa_reviews
 from service.qa.access import AGENT_ROLES, REVIEWER_ROLES, RULER_ROLES, may_rule, owns, reviewer_scope, sees_review
 from service.qa.errors import Conflict, NotFound
 from service.qa.models import (
@@ -131,29 +131,29 @@ def _with_call_ids(data: Any, into: list[dict[str, Any]]) -> None:
 
 
 def _review(request: Request, principal: Principal, review_id: str) -> ReviewOut:
-    review = repository.get_review(_store(request), review_id)
+    review = qa_reviews.get_review(_store(request), review_id)
     if review is None:
         raise NotFound("no such review")
     return _shown(request, principal, review)
 
 
-def _reviewers_review(request: Request, principal: Principal, review_id: str) -> repository.ReviewOwner:
+def _reviewers_review(request: Request, principal: Principal, review_id: str) -> qa_reviews.ReviewOwner:
     """The review, if this reviewer sees it; else 404."""
-    owner = repository.review_owner(_store(request), review_id)
+    owner = qa_reviews.review_owner(_store(request), review_id)
     if owner is None or not sees_review(principal, owner.tenant, owner.agent_id, _teams(request)):
         raise _hidden(request, principal, f"review {review_id!r}")
     return owner
 
 
-def _agents_review(request: Request, principal: Principal, review_id: str) -> repository.ReviewOwner:
+def _agents_review(request: Request, principal: Principal, review_id: str) -> qa_reviews.ReviewOwner:
     """The review, if it is of the agent's own call and submitted (a draft is the reviewers'); else 404."""
-    owner = repository.review_owner(_store(request), review_id)
+    owner = qa_reviews.review_owner(_store(request), review_id)
     if owner is None or owner.state != "submitted" or not owns(principal, owner.tenant, owner.agent_id):
         raise _hidden(request, principal, f"review {review_id!r}")
     return owner
 
 
-def _scorer(request: Request) -> repository.Scorer:
+def _scorer(request: Request) -> qa_reviews.Scorer:
     return reviewed_scorer(request.app.state.runtime.rule_book.config)
 
 
@@ -170,14 +170,14 @@ async def open_review(request: Request, response: Response, call_id: str,
     def work() -> tuple[ReviewOut, bool]:
         store = _store(request)
         key = check_call(request, principal, call_id)  # 404 for another tenant's call
-        owner = call_owner(store, key)
+        owner = store.owner(key)
         if owner is None or not sees_review(principal, owner.tenant, owner.agent_id, _teams(request)):
             raise _hidden(request, principal, f"call {call_id!r}")
         record = store.get_call(key)
         if record is None or record.report is None:
             raise Conflict("the call has no report yet: a live call is reviewed once it has ended")
         score = record.score if record.score is not None else record.report.get("score")
-        review_id, opened = repository.open_review(store, key, owner.tenant, owner.agent_id, score,
+        review_id, opened = qa_reviews.open_review(store, key, owner.tenant, owner.agent_id, score,
                                                    record.report.get("findings") or [], principal)
         return _review(request, principal, review_id), opened
 
@@ -208,7 +208,7 @@ async def list_reviews(
             key = call_key(store, principal, call_id)
             if key is None:
                 return ReviewList(reviews=[])
-        rows = repository.list_reviews(store, tenant=tenant, agent_ids=agents, state=state, call_key=key)
+        rows = qa_reviews.list_reviews(store, tenant=tenant, agent_ids=agents, state=state, call_key=key)
         seen = [s for o, s in rows if sees_review(principal, o.tenant, o.agent_id, teams)]
         return _shown(request, principal, ReviewList(reviews=seen))
 
@@ -233,7 +233,7 @@ async def review_history(request: Request, review_id: str = ReviewId, principal:
     def work() -> History:
         _reviewers_review(request, principal, review_id)
         return _shown(request, principal, History(review_id=review_id,
-                                                  entries=repository.history(_store(request), review_id)))
+                                                  entries=qa_reviews.history(_store(request), review_id)))
 
     return await _run(work)
 
@@ -247,7 +247,7 @@ async def decide(request: Request, body: DecisionIn, review_id: str = ReviewId, 
     def work() -> ReviewOut:
         _reviewers_review(request, principal, review_id)
         decision = "confirmed" if body.decision == "confirm" else "rejected"
-        repository.decide(_store(request), review_id, finding_id, decision, body.reason, principal)
+        qa_reviews.decide(_store(request), review_id, finding_id, decision, body.reason, principal)
         return _review(request, principal, review_id)
 
     return await _run(work)
@@ -268,7 +268,7 @@ async def add_finding(request: Request, body: AddedFindingIn, review_id: str = R
                 "loc": ["body", "t"], "type": "value_error",
                 "msg": f"{body.t} s is past the end of the call ({duration:.1f} s)"}])
         severity = request.app.state.runtime.rule_book.config.rule(body.rule_id).severity
-        repository.add_finding(_store(request), review_id, body.rule_id, severity, body.t, body.note, principal)
+        qa_reviews.add_finding(_store(request), review_id, body.rule_id, severity, body.t, body.note, principal)
         return _review(request, principal, review_id)
 
     return await _run(work)
@@ -282,7 +282,7 @@ async def submit(request: Request, review_id: str = ReviewId, principal: Princip
 
     def work() -> ReviewOut:
         _reviewers_review(request, principal, review_id)
-        repository.submit(_store(request), review_id, principal, _scorer(request))
+        qa_reviews.submit(_store(request), review_id, principal, _scorer(request))
         return _review(request, principal, review_id)
 
     return await _run(work)
@@ -296,7 +296,7 @@ async def my_reviews(request: Request, principal: Principal = agent) -> ReviewLi
     """The agent's own reviewed calls (submitted reviews), newest first."""
 
     def work() -> ReviewList:
-        rows = repository.list_reviews(_store(request), tenant=principal.tenant, agent_ids={principal.name},
+        rows = qa_reviews.list_reviews(_store(request), tenant=principal.tenant, agent_ids={principal.name},
                                        state="submitted")
         return _shown(request, principal, ReviewList(reviews=[s for o, s in rows if owns(principal, o.tenant, o.agent_id)]))
 
@@ -320,7 +320,7 @@ async def acknowledge(request: Request, review_id: str = ReviewId, principal: Pr
 
     def work() -> ReviewOut:
         _agents_review(request, principal, review_id)
-        repository.acknowledge(_store(request), review_id, principal)
+        qa_reviews.acknowledge(_store(request), review_id, principal)
         return _review(request, principal, review_id)
 
     return await _run(work)
@@ -334,8 +334,8 @@ async def dispute(request: Request, body: DisputeIn, review_id: str = ReviewId,
 
     def work() -> DisputeOut:
         _agents_review(request, principal, review_id)
-        dispute_id = repository.raise_dispute(_store(request), review_id, body.finding_id, body.comment, principal)
-        found = repository.get_dispute(_store(request), dispute_id)
+        dispute_id = qa_reviews.raise_dispute(_store(request), review_id, body.finding_id, body.comment, principal)
+        found = qa_reviews.get_dispute(_store(request), dispute_id)
         assert found is not None, "a dispute is read back in the request that raised it"
         return _shown(request, principal, found)
 
@@ -354,15 +354,15 @@ async def disputes(request: Request, state: Literal["open", "ruled", "all"] = Qu
     def work() -> DisputeList:
         store, teams = _store(request), _teams(request)
         tenant, scope = reviewer_scope(principal, teams)
-        rows = repository.list_disputes(store, tenant=tenant, agent_ids=scope, state=None if state == "all" else state)
+        rows = qa_reviews.list_disputes(store, tenant=tenant, agent_ids=scope, state=None if state == "all" else state)
         mine = [d for o, d in rows if may_rule(principal, o.tenant, o.agent_id, teams)]
         return _shown(request, principal, DisputeList(disputes=mine))
 
     return await _run(work)
 
 
-def _rulers_dispute(request: Request, principal: Principal, dispute_id: str) -> repository.DisputeOwner:
-    owner = repository.dispute_owner(_store(request), dispute_id)
+def _rulers_dispute(request: Request, principal: Principal, dispute_id: str) -> qa_reviews.DisputeOwner:
+    owner = qa_reviews.dispute_owner(_store(request), dispute_id)
     if owner is None or not may_rule(principal, owner.tenant, owner.agent_id, _teams(request)):
         raise _hidden(request, principal, f"dispute {dispute_id!r}")
     return owner
@@ -372,7 +372,7 @@ def _rulers_dispute(request: Request, principal: Principal, dispute_id: str) -> 
 async def get_dispute(request: Request, dispute_id: str = DisputeId, principal: Principal = ruler) -> DisputeOut:
     def work() -> DisputeOut:
         _rulers_dispute(request, principal, dispute_id)
-        found = repository.get_dispute(_store(request), dispute_id)
+        found = qa_reviews.get_dispute(_store(request), dispute_id)
         if found is None:
             raise NotFound("no such dispute")
         return _shown(request, principal, found)
@@ -388,8 +388,8 @@ async def rule(request: Request, body: RulingIn, dispute_id: str = DisputeId, pr
     def work() -> DisputeOut:
         _rulers_dispute(request, principal, dispute_id)
         outcome = "upheld" if body.outcome == "uphold" else "overturned"
-        repository.rule_dispute(_store(request), dispute_id, outcome, body.reason, principal, _scorer(request))
-        found = repository.get_dispute(_store(request), dispute_id)
+        qa_reviews.rule_dispute(_store(request), dispute_id, outcome, body.reason, principal, _scorer(request))
+        found = qa_reviews.get_dispute(_store(request), dispute_id)
         assert found is not None, "a ruled dispute is still there"
         return _shown(request, principal, found)
 

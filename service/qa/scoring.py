@@ -11,7 +11,7 @@ from __future__ import annotations
 from rules.catalog import RULE_IDS
 from rules.config import RulesConfig
 from rules.score import score_rule_hits
-from service.qa.repository import Scorer
+from service.persistence.qa_reviews import Scorer
 
 
 def reviewed_scorer(config: RulesConfig) -> Scorer:

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 
 from service.audit.models import CallQuery
-from service.audit.query import list_calls
-from service.audit.search import index_tokens, query_terms
 from service.audit.synthetic import generate_calls
-from service.store import CallStore
+from service.persistence.call_list import CallList
+from service.persistence.call_store import CallStore
+from service.persistence.search import index_tokens, query_terms
 
 N = 3000
 
@@ -21,15 +21,15 @@ def store(request, tmp_path_factory) -> Iterator[CallStore]:
     PostgreSQL (tsvector + GIN)."""
     if request.param == "sqlite":
         store = CallStore(f"sqlite:///{tmp_path_factory.mktemp('list') / 'calls.db'}")
-        generate_calls(store.engine, N, seed=3)
+        generate_calls(store, N, seed=3)
         yield store
         return
     server = request.getfixturevalue("postgres_server")
     url = server.create_database()
     store = CallStore(url)
-    generate_calls(store.engine, N, seed=3)
+    generate_calls(store, N, seed=3)
     yield store
-    store.engine.dispose()
+    store.close()
     server.drop_database(url)
 
 
@@ -46,12 +46,12 @@ def test_tokens_are_character_bigrams():
 
 
 def test_search_finds_exactly_the_calls_that_say_it(store):
-    page = list_calls(store.engine, CallQuery(q="投诉", limit=500))
+    page = CallList(store.db).page(CallQuery(q="投诉", limit=500))
     assert 0 < page.total < N
     for row in page.rows:
         assert "投诉" in _texts(store, row.call_id) and "投诉" in (row.snippet or "")
     # Cross-check the count against a plain scan.
-    with store.engine.connect() as conn:
+    with store.db.engine.connect() as conn:
         from sqlalchemy import text
         truth = conn.execute(text("SELECT count(DISTINCT call_id) FROM utterances WHERE text LIKE '%投诉%'")).scalar()
     assert page.total == truth
@@ -59,37 +59,37 @@ def test_search_finds_exactly_the_calls_that_say_it(store):
 
 def test_phrase_not_scattered_characters(store):
     # 快递 appears; 递快 never does in the generated sentences: a phrase, not a bag of characters.
-    assert list_calls(store.engine, CallQuery(q="快递")).total > 0
-    assert list_calls(store.engine, CallQuery(q="递快")).total == 0
+    assert CallList(store.db).page(CallQuery(q="快递")).total > 0
+    assert CallList(store.db).page(CallQuery(q="递快")).total == 0
 
 
 def test_single_character_and_several_terms(store):
-    one = list_calls(store.engine, CallQuery(q="贵", limit=100))
+    one = CallList(store.db).page(CallQuery(q="贵", limit=100))
     assert one.total > 0 and all("贵" in _texts(store, r.call_id) for r in one.rows)
-    both = list_calls(store.engine, CallQuery(q="投诉 退款", limit=100))
+    both = CallList(store.db).page(CallQuery(q="投诉 退款", limit=100))
     for r in both.rows:
         t = _texts(store, r.call_id)
         assert "投诉" in t and "退款" in t
 
 
 def test_speaker_restricted_search(store):
-    page = list_calls(store.engine, CallQuery(q="退款", speaker="customer", limit=100))
+    page = CallList(store.db).page(CallQuery(q="退款", speaker="customer", limit=100))
     assert page.total > 0
     for r in page.rows:
         assert "退款" in _texts(store, r.call_id, "customer")
-    assert page.total < list_calls(store.engine, CallQuery(q="退款")).total
+    assert page.total < CallList(store.db).page(CallQuery(q="退款")).total
 
 
 def test_filters_compose(store):
     q = CallQuery(agent_id="A1007", date_from="2026-09-10", date_to="2026-10-20", score_min=80, rule="listen.dead_air",
                   limit=500)
-    page = list_calls(store.engine, q)
+    page = CallList(store.db).page(q)
     for r in page.rows:
         assert r.agent_id == "A1007" and "2026-09-10" <= r.started_at < "2026-10-21" and r.score >= 80
         assert "listen.dead_air" in r.rules
-    angry = list_calls(store.engine, CallQuery(mood="angry", duration_min=20, duration_max=60, limit=500))
+    angry = CallList(store.db).page(CallQuery(mood="angry", duration_min=20, duration_max=60, limit=500))
     assert angry.total > 0 and all(r.worst_label == "angry" and 20 <= r.duration <= 60 for r in angry.rows)
-    low = list_calls(store.engine, CallQuery(valence_max=-0.6, limit=500))
+    low = CallList(store.db).page(CallQuery(valence_max=-0.6, limit=500))
     assert all(r.worst_valence <= -0.6 for r in low.rows)
 
 
@@ -97,29 +97,26 @@ def test_sorting_and_pages_do_not_overlap(store):
     seen: list[str] = []
     scores: list[float] = []
     for offset in range(0, 300, 100):
-        page = list_calls(store.engine, CallQuery(sort="score", order="asc", offset=offset, limit=100))
+        page = CallList(store.db).page(CallQuery(sort="score", order="asc", offset=offset, limit=100))
         seen += [r.call_id for r in page.rows]
         scores += [r.score for r in page.rows]
     assert len(seen) == len(set(seen)) == 300
     assert scores == sorted(scores)
-    newest = list_calls(store.engine, CallQuery(limit=5)).rows
+    newest = CallList(store.db).page(CallQuery(limit=5)).rows
     assert [r.started_at for r in newest] == sorted([r.started_at for r in newest], reverse=True)
 
 
 # --- the same phrase semantics on both databases, where PostgreSQL's tsvector has limits FTS5 has not ---
 
 def _index(store: CallStore, call_id: str, agent: list[str], customer: list[str]) -> None:
-    from service.audit.index import index_call
-
     utts = [{"speaker": side, "start": float(i), "text": line}
             for side, lines in (("agent", agent), ("customer", customer)) for i, line in enumerate(lines)]
-    with store.engine.begin() as conn:
-        index_call(conn, call_id=call_id, agent_id="A1", direction="inbound", started_at="2026-10-01T10:00:00",
-                   duration=60.0, report={"score": 90.0, "findings": []}, utts=utts)
+    CallList(store.db).index(call_id=call_id, agent_id="A1", direction="inbound", started_at="2026-10-01T10:00:00",
+                             duration=60.0, report={"score": 90.0, "findings": []}, utts=utts)
 
 
 def _found(store: CallStore, q: str, speaker: str | None = None) -> list[str]:
-    return sorted(r.call_id for r in list_calls(store.engine, CallQuery(q=q, speaker=speaker, limit=500)).rows)
+    return sorted(r.call_id for r in CallList(store.db).page(CallQuery(q=q, speaker=speaker, limit=500)).rows)
 
 
 def test_a_phrase_never_runs_from_one_side_into_the_other(database_url):
@@ -160,9 +157,9 @@ def test_a_row_added_after_generated_calls_gets_a_fresh_id(store):
 
     from sqlalchemy import func, insert, select
 
-    from service.audit.tables import audit_calls
+    from service.persistence.tables import audit_calls
 
-    with store.engine.begin() as conn:
+    with store.db.engine.begin() as conn:
         before = conn.execute(select(func.max(audit_calls.c.rowid_))).scalar()
         conn.execute(insert(audit_calls), {"call_id": "real-after-generated", "agent_id": "A1", "direction": "inbound",
                                            "file_name": "x.wav", "speaker_attribution": "channels",

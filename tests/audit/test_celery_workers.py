@@ -25,13 +25,9 @@ from support.live_server import free_port
 from sqlalchemy import func, insert, select
 
 from service.audit.claims import CLAIMED_SET, ClaimOutcome, JobClaims, lease_key
-from service.audit.tables import (
-    audit_batches,
-    audit_calls,
-    audit_jobs,
-    create_audit_tables,
-)
-from service.store import CallStore, calls
+from service.persistence.call_list import CallList
+from service.persistence.call_store import CallStore
+from service.persistence.tables import audit_batches, audit_calls, audit_jobs, calls
 
 REPO = Path(__file__).resolve().parents[2]
 REDIS_SERVER = shutil.which("redis-server") or next((p for p in ("/usr/bin/redis-server",) if Path(p).exists()), None)
@@ -90,19 +86,18 @@ def one_job(database_url: str, tmp_path: Path, redis_url: str) -> Iterator[dict[
     import redis
 
     store = CallStore(database_url)
-    create_audit_tables(store.engine)
     now = datetime.now(timezone.utc)
     job_id = f"job-{tmp_path.name}"
-    with store.engine.begin() as conn:
+    with store.db.engine.begin() as conn:
         conn.execute(insert(audit_batches).values(batch_id="b1", created_at=now, source="path", rules_name="default",
                                                   options="{}"))
         conn.execute(insert(audit_jobs).values(job_id=job_id, batch_id="b1", file_name="a.wav", source_path="/x/a.wav",
                                                state="queued", progress=0.0, created_at=now))
     client = redis.Redis.from_url(redis_url)
     client.delete(lease_key(job_id), CLAIMED_SET)  # the Redis is shared by the module's tests
-    yield {"store": store, "engine": store.engine, "redis": client, "job_id": job_id}
+    yield {"store": store, "engine": store.db.engine, "redis": client, "job_id": job_id}
     client.close()
-    store.engine.dispose()
+    store.close()
 
 
 def _state(engine: Any, job_id: str) -> str:
@@ -162,7 +157,7 @@ def test_a_claim_step_whose_commit_lost_its_answer_is_not_mistaken_for_another_w
     """Every database step runs twice, as when its commit reached the server and then the connection broke so
     the store retried it (the real outage is below): the retry sees its own first try, not a rival."""
     store, engine, client, job_id = one_job["store"], one_job["engine"], one_job["redis"], one_job["job_id"]
-    store._retrying = lambda operation: (operation(0), operation(1))[1]  # type: ignore[method-assign]
+    store.db.retrying = lambda operation, **_: (operation(0), operation(1))[1]  # type: ignore[method-assign]
     claims = JobClaims(store, client, lease_s=0.3, owner="w/1")
     outcome, first = claims.claim(job_id)
     assert outcome is ClaimOutcome.CLAIMED and first is not None and _state(engine, job_id) == "running"
@@ -176,7 +171,7 @@ def test_a_claim_step_whose_commit_lost_its_answer_is_not_mistaken_for_another_w
 
 
 def _audited(call_id: str) -> dict[str, Any]:
-    """What the audit of a short recording stores (service.audit.persist.store_audit's keywords)."""
+    """What the audit of a short recording stores (CallList.store_audited's keywords)."""
     return dict(call_id=call_id, agent_id="A1", direction="inbound", caller_number=None,
                 started_at="2026-11-23T09:30:00", audio_format={"encoding": "pcm_s16le"}, duration=4.0,
                 events=[{"event": "answered", "t": 0.0, "by": None, "target": None}],
@@ -191,7 +186,6 @@ def test_audit_writes_and_claims_ride_out_a_database_restart(postgres_cluster, r
     import redis
     from support.postgres_plugin import PostgresServer
 
-    from service.audit.persist import is_done, store_audit
     from service.audit.reaudit import reaudit_calls
 
     server = PostgresServer(postgres_cluster.url(), postgres_cluster)
@@ -199,9 +193,10 @@ def test_audit_writes_and_claims_ride_out_a_database_restart(postgres_cluster, r
     store = CallStore(url, retry_s=30)
     client = redis.Redis.from_url(redis_url)
     try:
-        store_audit(store, **_audited("before"))  # audited before the outage, re-audited during it
+        call_list = CallList(store.db)
+        call_list.store_audited(**_audited("before"))  # audited before the outage, re-audited during it
         now = datetime.now(timezone.utc)
-        with store.engine.begin() as conn:
+        with store.db.engine.begin() as conn:
             conn.execute(insert(audit_batches).values(batch_id="b1", created_at=now, source="path",
                                                       rules_name="default", options="{}"))
             conn.execute(insert(audit_jobs), [dict(job_id=j, batch_id="b1", file_name=f"{j}.wav",
@@ -228,7 +223,7 @@ def test_audit_writes_and_claims_ride_out_a_database_restart(postgres_cluster, r
         try:
             down_at = time.monotonic()
             threads = [
-                attempt("store_audit", store_audit, store, **_audited("during")),
+                attempt("store_audited", call_list.store_audited, **_audited("during")),
                 attempt("reaudit", reaudit_calls, store, "{}", "after-outage.yaml", call_ids=["before"], apply=True),
                 attempt("progress", claims.progress, held, 0.5),
                 attempt("claim", claims.claim, "next"),
@@ -245,9 +240,9 @@ def test_audit_writes_and_claims_ride_out_a_database_restart(postgres_cluster, r
         assert claims.finish(held, state="done", progress=1.0, call_id="during")
         assert results["reaudit"].applied and results["reaudit"].calls == 1
 
-        assert is_done(store, "during") and store.get_call("during").status == "completed"
+        assert call_list.is_listed("during") and store.get_call("during").status == "completed"
         assert [u["text"] for u in store.list_utterances("during")] == ["您好，请问有什么可以帮您"]
-        with store.engine.connect() as conn:
+        with store.db.engine.connect() as conn:
             audit_rules = json.loads(conn.execute(select(audit_calls.c.audit)
                                                   .where(audit_calls.c.call_id == "before")).scalar_one())["rules"]
             states = dict(conn.execute(select(audit_jobs.c.job_id, audit_jobs.c.state)).all())
@@ -255,7 +250,7 @@ def test_audit_writes_and_claims_ride_out_a_database_restart(postgres_cluster, r
         assert states == {"held": "done", "next": "running"}
     finally:
         client.close()
-        store.engine.dispose()
+        store.close()
         server.drop_database(url)
         server.close()
 
@@ -341,8 +336,7 @@ def test_two_workers_one_killed_mid_file(redis_url, shared_audio, tmp_path):
            # Two workers on CI's two cores: one recogniser thread each.
            "CALLWATCH_ASR_THREADS": "1"}
     store = CallStore(database_url)  # the schema, as after a deployment's migration
-    create_audit_tables(store.engine)
-    engine = store.engine
+    engine = store.db.engine
     client = redis.Redis.from_url(redis_url)
     a = Worker("a@test", env, tmp_path / "a.log")
     b = Worker("b@test", env, tmp_path / "b.log")
@@ -435,4 +429,4 @@ def test_two_workers_one_killed_mid_file(redis_url, shared_audio, tmp_path):
                 proc.kill()
                 proc.wait()
         client.close()
-        store.engine.dispose()
+        store.close()

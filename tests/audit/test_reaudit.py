@@ -7,12 +7,10 @@ import json
 import pytest
 
 from rules.config import RulesConfigError
-from service.audit.index import sync_index
 from service.audit.models import CallQuery
-from service.audit.query import list_calls
 from service.audit.reaudit import reaudit_calls
-from service.audit.tables import create_audit_tables
-from service.store import CallStore
+from service.persistence.call_list import CallList
+from service.persistence.call_store import CallStore
 
 NO_GREETING_RULE = "rules:\n  opening.greeting:\n    enabled: false\n"
 
@@ -35,12 +33,12 @@ def test_a_rule_switched_off_is_compared_then_applied(runtime, audited):
     assert inbound, tried.rows
     for r in inbound:
         assert r.delta == pytest.approx(5.0)  # the rule's weight, given back
-    before = {r.call_id: r.score for r in list_calls(runtime.store.engine, CallQuery(limit=500)).rows}
+    before = {r.call_id: r.score for r in CallList(runtime.store.db).page(CallQuery(limit=500)).rows}
     assert all(before[r.call_id] == r.old_score for r in tried.rows)  # nothing stored by a trial
 
     applied = reaudit_calls(runtime.store, NO_GREETING_RULE, "trial.yaml", call_ids=[inbound[0].call_id], apply=True)
     assert applied.applied
-    rows = list_calls(runtime.store.engine, CallQuery(rule="opening.greeting", limit=500)).rows
+    rows = CallList(runtime.store.db).page(CallQuery(rule="opening.greeting", limit=500)).rows
     assert inbound[0].call_id not in {r.call_id for r in rows}
     # Put it back for the other tests.
     reaudit_calls(runtime.store, "{}", "default", call_ids=[inbound[0].call_id], apply=True)
@@ -55,27 +53,25 @@ def test_bad_rules_are_refused_with_the_line(runtime, audited):
 def test_applied_to_a_live_call_the_list_keeps_when_it_was_received(tmp_path):
     # The phone system gave no start time: the call list shows when the call was received, re-audited or not.
     store = CallStore(f"sqlite:///{tmp_path / 'calls.db'}")
-    create_audit_tables(store.engine)
     store.create_call("no-start", "a1", "inbound", None, None,
                       {"encoding": "pcm_s16le", "sample_rate": 16000, "layout": "two_legs"})
     store.add_utterance("no-start", "agent-0", "agent", 0.5, 2.0, "您好，请问有什么可以帮您")
     store.end_call("no-start", "completed", 3.0)
     store.save_report("no-start", 90.0, {"score": 90.0, "findings": [], "transcript": "live"})
-    sync_index(store.engine)
-    [listed] = list_calls(store.engine, CallQuery()).rows
+    CallList(store.db).sync()
+    [listed] = CallList(store.db).page(CallQuery()).rows
     assert listed.started_at is not None
 
     reaudit_calls(store, NO_GREETING_RULE, "trial.yaml", call_ids=["no-start"], apply=True)
-    [after] = list_calls(store.engine, CallQuery()).rows
+    [after] = CallList(store.db).page(CallQuery()).rows
     assert after.started_at == listed.started_at
-    store.engine.dispose()
+    store.close()
 
 
 def test_applied_to_a_live_call_not_listed_yet_it_is_listed_for_its_tenant(tmp_path):
-    # Re-audited before the list picked it up (sync_index): it is listed under its tenant, with the time it
-    # was received, as sync_index would have listed it.
+    # Re-audited before the list picked it up (`CallList.sync`): it is listed under its tenant, with the time it
+    # was received, as `sync` would have listed it.
     store = CallStore(f"sqlite:///{tmp_path / 'calls.db'}")
-    create_audit_tables(store.engine)
     store.create_call("unlisted", "a1", "inbound", None, None,
                       {"encoding": "pcm_s16le", "sample_rate": 16000, "layout": "two_legs"}, tenant="t1")
     store.add_utterance("unlisted", "agent-0", "agent", 0.5, 2.0, "您好，请问有什么可以帮您")
@@ -83,6 +79,6 @@ def test_applied_to_a_live_call_not_listed_yet_it_is_listed_for_its_tenant(tmp_p
     store.save_report("unlisted", 90.0, {"score": 90.0, "findings": [], "transcript": "live"})
 
     reaudit_calls(store, NO_GREETING_RULE, "trial.yaml", call_ids=["unlisted"], apply=True)
-    [listed] = list_calls(store.engine, CallQuery(), tenant="t1").rows
+    [listed] = CallList(store.db).page(CallQuery(), tenant="t1").rows
     assert listed.call_id == "unlisted" and listed.started_at is not None
-    store.engine.dispose()
+    store.close()

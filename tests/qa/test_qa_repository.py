@@ -1,4 +1,4 @@
-"""The review workflow's storage (service/qa/repository.py) on SQLite and PostgreSQL: each step, its refusals,
+"""The review workflow's storage (service/persistence/qa_reviews.py) on SQLite and PostgreSQL: each step, its refusals,
 the scores, the append-only history, a retried write stored once, and a database restart mid-review."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from support.stored_reports import AUTOMATIC_SCORE, seed_call
 
 from rules.config import load_rules_config
 from service.access.keys import Principal
-from service.qa import repository as repo
+from service.persistence import qa_reviews as repo
 from service.qa.errors import Conflict, NotFound
 from service.qa.scoring import reviewed_scorer
-from service.store import CallStore
+from service.persistence.call_store import CallStore
 
 REVIEWER = Principal("qa", "qa-li", "acme")
 AGENT = Principal("agent", "a1", "acme")
@@ -41,7 +41,7 @@ def _finding_ids(store: CallStore, review_id: str) -> dict[tuple[str, float], in
 
 
 def _history_rows(store: CallStore) -> list[Any]:
-    with store.engine.connect() as conn:
+    with store.db.engine.connect() as conn:
         return list(conn.execute(select(repo.qa_history).order_by(repo.qa_history.c.id)).all())
 
 
@@ -142,7 +142,7 @@ def test_a_write_retried_after_its_commit_is_stored_once(database_url: str, monk
         operation(0)
         return operation(1)
 
-    monkeypatch.setattr(store, "retrying", commit_then_retry)
+    monkeypatch.setattr(store.db, "retrying", commit_then_retry)
     review_id, opened = repo.open_review(store, key, "acme", "a1", record.score, record.report["findings"], REVIEWER)
     assert opened
     ids = list(_finding_ids(store, review_id).values())
@@ -216,5 +216,5 @@ def test_a_review_worked_through_a_database_restart_loses_nothing(postgres_clust
     worker.join()
     review = repo.get_review(CallStore(outage_url), review_id)
     assert review is not None and review.state == "submitted" and review.reviewed_score == AUTOMATIC_SCORE - 3
-    with store.engine.connect() as conn:
+    with store.db.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(repo.qa_history)).scalar() == 1 + len(ids) + 2

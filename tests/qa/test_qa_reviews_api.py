@@ -21,7 +21,7 @@ from service.access.keys import digest_of
 from service.access.keysfile import KeysFile, KeySpec, PrincipalSpec, save_keys_file
 from service.app import create_app
 from service.settings import Settings
-from service.store import CallStore
+from service.persistence.call_store import CallStore
 
 # name: (role, tenant, team or teams)
 PRINCIPALS: dict[str, tuple[str, str | None, Any]] = {
@@ -92,7 +92,7 @@ def seeded_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     seed_call(store, "c-a1", "a1", "acme")
     seed_call(store, "c-a2", "a2", "acme")
     seed_call(store, "c-a1", "g1", "globex")
-    store.engine.dispose()
+    store.db.engine.dispose()
     return path
 
 

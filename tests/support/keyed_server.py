@@ -11,7 +11,7 @@ from typing import Any
 def private_runtime(runtime: Any, tmp: Path, keys_file: Path, **settings: Any) -> Any:
     """The shared models with settings of one's own (the keys file; no plaintext keys), a SQLite store in
     `tmp`, and fresh per-process parts (feed hub, live calls, metrics). Close with `close_private`."""
-    from service.store import CallStore
+    from service.persistence.call_store import CallStore
 
     own = runtime.settings.model_copy(update={"keys_file": keys_file, "data_dir": tmp, "database_url": "",
                                               "ingest_keys": {}, "agent_tokens": {}, "supervisor_tokens": {},
@@ -23,7 +23,7 @@ def private_runtime(runtime: Any, tmp: Path, keys_file: Path, **settings: Any) -
 def close_private(rt: Any) -> None:
     """What is this runtime's own; the models stay with the session's runtime."""
     rt.feed_hub.close()
-    rt.store.engine.dispose()
+    rt.store.close()
 
 
 def start_and_hang_up(ws: Any, call_id: str, agent_id: str) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from rules.config import load_rules_config
 from rules.findings import Finding
 from rules.score import score_findings
-from service.store import CallStore
+from service.persistence.call_store import CallStore
 
 AUDIO = {"encoding": "pcm_s16le", "sample_rate": 16000, "layout": "two_legs"}
 PHONE = "13812345678"

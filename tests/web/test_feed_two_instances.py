@@ -32,7 +32,7 @@ from feedkit import free_port
 from redis_proc import RedisProcess, redis_server_binary
 
 from clients.ingest_client import stream_file
-from service.store import CallStore
+from service.persistence.call_store import CallStore
 
 RATE = 16000
 AGENTS = {"x-a1": "tok-x-a1-secret", "x-a2": "tok-x-a2-secret"}
@@ -128,7 +128,7 @@ def cluster(shared_audio: Path) -> Iterator[Cluster]:
     })
     # The schema exists before the instances start, as after a deployment's migration: two processes creating
     # the tables of one empty database at the same moment trip over each other.
-    CallStore(f"sqlite:///{data_dir / 'callwatch.db'}").engine.dispose()
+    CallStore(f"sqlite:///{data_dir / 'callwatch.db'}").close()
     callwatch = Path(sys.executable).parent / "callwatch"
     instances = []
     for name in ("A", "B"):
@@ -252,7 +252,7 @@ def stored_finals(cluster: Cluster, call_id: str) -> dict[str, str]:
     try:
         return {u["utterance_id"]: u["text"] for u in store.list_utterances(call_id)}
     finally:
-        store.engine.dispose()
+        store.close()
 
 
 # ---------------------------------------------------------------- tests
@@ -305,7 +305,7 @@ def test_call_on_a_reaches_an_agent_screen_on_b_which_resumes_there(cluster: Clu
     assert "城市" in stored["customer-0"]  # 一二线城市虽然也处于调整中
     store = cluster.store()
     [dismissed] = [p for p in store.list_prompts(call_id) if p["prompt_id"] == prompt["prompt_id"]]
-    store.engine.dispose()
+    store.close()
     assert dismissed["dismissed_by"] == "x-a1" and dismissed["dismissed_at"] is not None
     assert of_call(other_on_b.close(), call_id) == []  # another agent on B saw nothing of it
     on_a.close()

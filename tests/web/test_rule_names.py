@@ -83,7 +83,7 @@ def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
     from rules.engine import RuleBook
     from service.agent_feed.hub import AgentFeedHub
     from service.settings import Settings
-    from service.store import CallStore
+    from service.persistence.call_store import CallStore
 
     settings = Settings(data_dir=tmp_path, agent_tokens=dict(AGENT_TOKENS), supervisor_tokens=dict(SUPERVISOR_TOKENS))
     store = CallStore(settings.resolved_database_url)
@@ -101,7 +101,7 @@ def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
     finally:
         server.stop()
         hub.close()
-        store.engine.dispose()
+        store.close()
 
 
 def wanted(site: Site) -> dict[str, str]:

@@ -54,7 +54,9 @@ from service.qa.models import (
     ReviewSummary,
     RulingOut,
 )
-from service.store import CallStore, _is_duplicate, calls
+from service.persistence.call_store import CallStore
+from service.persistence.engine import is_duplicate
+from service.persistence.tables import calls
 
 qa_metadata = MetaData()
 
@@ -235,7 +237,7 @@ def open_review(store: CallStore, call_key: str, tenant: str | None, agent_id: s
     review_id, entry_id, now = _new_id(), _new_id(), _now()
 
     def write(_attempt: int) -> tuple[str, bool]:
-        with store.engine.begin() as conn:
+        with store.db.engine.begin() as conn:
             existing = conn.execute(select(qa_reviews.c.review_id).where(qa_reviews.c.call_id == call_key)).scalar()
             if existing is not None:
                 return existing, existing == review_id  # the second: a retry finding its own commit
@@ -258,11 +260,11 @@ def open_review(store: CallStore, call_key: str, tenant: str | None, agent_id: s
             return write(attempt)
         except IntegrityError as err:
             # Another reviewer opened it between the look and the insert: theirs is the call's review.
-            if not _is_duplicate(err):
+            if not is_duplicate(err):
                 raise
             return write(attempt)
 
-    return store.retrying(write_or_take_theirs)
+    return store.db.retrying(write_or_take_theirs)
 
 
 def decide(store: CallStore, review_id: str, finding_id: int, decision: str, reason: str | None,
@@ -272,7 +274,7 @@ def decide(store: CallStore, review_id: str, finding_id: int, decision: str, rea
     entry_id, now = _new_id(), _now()
 
     def write(attempt: int) -> None:
-        with store.engine.begin() as conn:
+        with store.db.engine.begin() as conn:
             if attempt > 0 and _entry(conn, entry_id) is not None:
                 return
             _open_for_changes(_locked_review(conn, review_id))
@@ -286,7 +288,7 @@ def decide(store: CallStore, review_id: str, finding_id: int, decision: str, rea
                     finding_id=finding_id, reason=reason,
                     detail={"rule_id": finding.rule_id, "from": finding.decision, "to": decision})
 
-    store.retrying(write)
+    store.db.retrying(write)
 
 
 def add_finding(store: CallStore, review_id: str, rule_id: str, severity: str, t: float, note: str,
@@ -295,7 +297,7 @@ def add_finding(store: CallStore, review_id: str, rule_id: str, severity: str, t
     entry_id, now = _new_id(), _now()
 
     def write(attempt: int) -> int:
-        with store.engine.begin() as conn:
+        with store.db.engine.begin() as conn:
             if attempt > 0 and (done := _entry(conn, entry_id)) is not None:
                 return int(done.finding_id)
             _open_for_changes(_locked_review(conn, review_id))
@@ -310,7 +312,7 @@ def add_finding(store: CallStore, review_id: str, rule_id: str, severity: str, t
                     detail={"rule_id": rule_id, "t": t})
         return finding_id
 
-    return store.retrying(write)
+    return store.db.retrying(write)
 
 
 def submit(store: CallStore, review_id: str, actor: Principal, score: Scorer) -> float | None:
@@ -320,7 +322,7 @@ def submit(store: CallStore, review_id: str, actor: Principal, score: Scorer) ->
     entry_id, now = _new_id(), _now()
 
     def write(attempt: int) -> float | None:
-        with store.engine.begin() as conn:
+        with store.db.engine.begin() as conn:
             if attempt > 0 and _entry(conn, entry_id) is not None:
                 return conn.execute(select(qa_reviews.c.reviewed_score)
                                     .where(qa_reviews.c.review_id == review_id)).scalar()
@@ -338,7 +340,7 @@ def submit(store: CallStore, review_id: str, actor: Principal, score: Scorer) ->
                     detail={"automatic_score": review.automatic_score, "reviewed_score": reviewed})
         return reviewed
 
-    return store.retrying(write)
+    return store.db.retrying(write)
 
 
 # ---------------------------------------------------------------- the agent
@@ -349,7 +351,7 @@ def acknowledge(store: CallStore, review_id: str, actor: Principal) -> bool:
     entry_id, now = _new_id(), _now()
 
     def write(attempt: int) -> bool:
-        with store.engine.begin() as conn:
+        with store.db.engine.begin() as conn:
             if attempt > 0 and _entry(conn, entry_id) is not None:
                 return True
             review = _locked_review(conn, review_id)
@@ -361,7 +363,7 @@ def acknowledge(store: CallStore, review_id: str, actor: Principal) -> bool:
             _append(conn, entry_id, review_id, now, actor, "acknowledged")
         return True
 
-    return store.retrying(write)
+    return store.db.retrying(write)
 
 
 def raise_dispute(store: CallStore, review_id: str, finding_id: int, comment: str, actor: Principal) -> str:
@@ -370,7 +372,7 @@ def raise_dispute(store: CallStore, review_id: str, finding_id: int, comment: st
     dispute_id, entry_id, now = _new_id(), _new_id(), _now()
 
     def write(attempt: int) -> str:
-        with store.engine.begin() as conn:
+        with store.db.engine.begin() as conn:
             if attempt > 0 and _entry(conn, entry_id) is not None:
                 return dispute_id
             review = _locked_review(conn, review_id)
@@ -390,7 +392,7 @@ def raise_dispute(store: CallStore, review_id: str, finding_id: int, comment: st
                     reason=comment, detail={"rule_id": finding.rule_id})
         return dispute_id
 
-    return store.retrying(write)
+    return store.db.retrying(write)
 
 
 # ---------------------------------------------------------------- a supervisor
@@ -403,7 +405,7 @@ def rule_dispute(store: CallStore, dispute_id: str, outcome: str, reason: str, a
     entry_id, now = _new_id(), _now()
 
     def write(attempt: int) -> float | None:
-        with store.engine.begin() as conn:
+        with store.db.engine.begin() as conn:
             dispute = conn.execute(select(qa_disputes.c.review_id, qa_disputes.c.finding_id)
                                    .where(qa_disputes.c.dispute_id == dispute_id)).first()
             if dispute is None:
@@ -428,7 +430,7 @@ def rule_dispute(store: CallStore, dispute_id: str, outcome: str, reason: str, a
                     detail={"rule_id": rule_id, "score_before": review.reviewed_score, "score_after": after})
         return after
 
-    return store.retrying(write)
+    return store.db.retrying(write)
 
 
 # ---------------------------------------------------------------- reading
@@ -440,19 +442,19 @@ def _owner(row: Any) -> ReviewOwner:
 
 def review_owner(store: CallStore, review_id: str) -> ReviewOwner | None:
     def read(_attempt: int) -> ReviewOwner | None:
-        with store.engine.connect() as conn:
+        with store.db.engine.connect() as conn:
             row = conn.execute(select(qa_reviews).where(qa_reviews.c.review_id == review_id)).first()
         return _owner(row) if row is not None else None
 
-    return store.retrying(read)
+    return store.db.retrying(read)
 
 
 def review_of_call(store: CallStore, call_key: str) -> str | None:
     def read(_attempt: int) -> str | None:
-        with store.engine.connect() as conn:
+        with store.db.engine.connect() as conn:
             return conn.execute(select(qa_reviews.c.review_id).where(qa_reviews.c.call_id == call_key)).scalar()
 
-    return store.retrying(read)
+    return store.db.retrying(read)
 
 
 def _open_disputes() -> Any:
@@ -491,12 +493,12 @@ def list_reviews(store: CallStore, *, tenant: str | None, agent_ids: Iterable[st
         where.append(qa_reviews.c.call_id == call_key)
 
     def read(_attempt: int) -> list[tuple[ReviewOwner, ReviewSummary]]:
-        with store.engine.connect() as conn:
+        with store.db.engine.connect() as conn:
             rows = conn.execute(select(qa_reviews, _open_disputes().label("open_disputes")).where(*where)
                                 .order_by(qa_reviews.c.opened_at.desc(), qa_reviews.c.review_id).limit(MAX_LIST)).all()
         return [(_owner(r), _summary(r)) for r in rows]
 
-    return store.retrying(read)
+    return store.db.retrying(read)
 
 
 def _dispute_query() -> Any:
@@ -525,20 +527,20 @@ def _dispute_owner(row: Any) -> DisputeOwner:
 
 def dispute_owner(store: CallStore, dispute_id: str) -> DisputeOwner | None:
     def read(_attempt: int) -> DisputeOwner | None:
-        with store.engine.connect() as conn:
+        with store.db.engine.connect() as conn:
             row = conn.execute(_dispute_query().where(qa_disputes.c.dispute_id == dispute_id)).first()
         return _dispute_owner(row) if row is not None else None
 
-    return store.retrying(read)
+    return store.db.retrying(read)
 
 
 def get_dispute(store: CallStore, dispute_id: str) -> DisputeOut | None:
     def read(_attempt: int) -> DisputeOut | None:
-        with store.engine.connect() as conn:
+        with store.db.engine.connect() as conn:
             row = conn.execute(_dispute_query().where(qa_disputes.c.dispute_id == dispute_id)).first()
         return _dispute(row) if row is not None else None
 
-    return store.retrying(read)
+    return store.db.retrying(read)
 
 
 def list_disputes(store: CallStore, *, tenant: str | None, agent_ids: Iterable[str] | None = None,
@@ -552,12 +554,12 @@ def list_disputes(store: CallStore, *, tenant: str | None, agent_ids: Iterable[s
         where.append(qa_rulings.c.ruling_id.is_not(None))
 
     def read(_attempt: int) -> list[tuple[DisputeOwner, DisputeOut]]:
-        with store.engine.connect() as conn:
+        with store.db.engine.connect() as conn:
             rows = conn.execute(_dispute_query().where(*where)
                                 .order_by(qa_disputes.c.raised_at, qa_disputes.c.dispute_id).limit(MAX_LIST)).all()
         return [(_dispute_owner(r), _dispute(r)) for r in rows]
 
-    return store.retrying(read)
+    return store.db.retrying(read)
 
 
 def get_review(store: CallStore, review_id: str) -> ReviewOut | None:
@@ -565,7 +567,7 @@ def get_review(store: CallStore, review_id: str) -> ReviewOut | None:
     f = qa_review_findings
 
     def read(_attempt: int) -> ReviewOut | None:
-        with store.engine.connect() as conn:
+        with store.db.engine.connect() as conn:
             row = conn.execute(select(qa_reviews, _open_disputes().label("open_disputes"))
                                .where(qa_reviews.c.review_id == review_id)).first()
             if row is None:
@@ -584,7 +586,7 @@ def get_review(store: CallStore, review_id: str) -> ReviewOut | None:
                 for x in findings],
             disputes=disputes)
 
-    return store.retrying(read)
+    return store.db.retrying(read)
 
 
 def history(store: CallStore, review_id: str) -> list[HistoryEntry]:
@@ -592,9 +594,9 @@ def history(store: CallStore, review_id: str) -> list[HistoryEntry]:
     h = qa_history
 
     def read(_attempt: int) -> list[HistoryEntry]:
-        with store.engine.connect() as conn:
+        with store.db.engine.connect() as conn:
             rows = conn.execute(select(h).where(h.c.review_id == review_id).order_by(h.c.id)).all()
         return [HistoryEntry(at=r.at, actor=r.actor, actor_role=r.actor_role, action=r.action, finding_id=r.finding_id,
                              dispute_id=r.dispute_id, reason=r.reason, detail=json.loads(r.detail)) for r in rows]
 
-    return store.retrying(read)
+    return store.db.retrying(read)
