@@ -15,6 +15,7 @@ from service.audit import pages as audit_pages
 from service.json_depth import JsonDepthGuard
 from service.page_refusal import PageRefused, page_refused
 from service.qa import api as qa_api
+from service.qa import page_api as qa_page_api
 from service.runtime import Runtime
 from service.settings import Settings
 
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(audit_api.router)
     app.include_router(audit_pages.router)
     app.include_router(qa_api.router)
+    app.include_router(qa_page_api.router)
     # The pages a person opens answer a refusal with a page saying why, not with JSON.
     app.add_exception_handler(PageRefused, page_refused)
     return app
