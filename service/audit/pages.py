@@ -19,6 +19,7 @@ from service.audit.labels import MOOD_LABELS
 from service.audit.render import environment, report_html
 from service.names_api import names_of
 from service.page_refusal import PageRefused
+from service.qa.pages import review_page
 
 
 def _page_principal(request: Request) -> Principal:
@@ -62,7 +63,7 @@ async def report_page(request: Request, call_id: str) -> Response:
     audio = f"/v1/audit/calls/{call_id}/audio" if await asyncio.to_thread(_audio_path, request) else None
     names = names_of(request.app.state.runtime)
     html = await asyncio.to_thread(report_html, report, audio, names, back_link="/audit/calls",
-                                   script_src="/audit/static/report.js")
+                                   script_src="/audit/static/report.js", review_link=review_page(call_id))
     return HTMLResponse(html, headers=REPORT_HEADERS)
 
 

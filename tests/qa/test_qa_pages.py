@@ -52,3 +52,9 @@ def test_the_static_files_are_served_and_nothing_else(site: QaSite) -> None:
         assert site.http.get(f"/qa/static/{name}").status_code == 200, name
     for name in ("..%2Fpages.py", "pages.py", ".hidden.js", "nothing.js"):
         assert site.http.get(f"/qa/static/{name}").status_code == 404, name
+
+
+def test_the_report_page_links_to_the_calls_review(site: QaSite) -> None:
+    report = site.http.get("/audit/calls/c-1042", headers=site.as_("qa.li"))
+    assert report.status_code == 200
+    assert 'href="/qa/calls/c-1042/review"' in report.text

@@ -39,6 +39,8 @@
         var last = td(tr, r.file_name || "");
         if (r.snippet) { var s = document.createElement("div"); s.className = "snippet"; s.textContent = r.snippet; last.appendChild(s); }
         if (r.speaker_attribution !== "channels") { var w = document.createElement("div"); w.className = "muted"; w.textContent = "单声道：说话人为推测"; last.appendChild(w); }
+        var review = document.createElement("a"); review.className = "review-link"; review.textContent = "复核";
+        review.href = "/qa/calls/" + encodeURIComponent(r.call_id) + "/review"; td(tr, "").appendChild(review);
         body.appendChild(tr);
       });
       document.getElementById("summary").className = "muted";
