@@ -13,7 +13,10 @@ from service.access.ring import KeyRing
 from service.audit import api as audit_api
 from service.audit import pages as audit_pages
 from service.json_depth import JsonDepthGuard
+from service.page_refusal import PageRefused, page_refused
 from service.qa import api as qa_api
+from service.qa import page_api as qa_page_api
+from service.qa import pages as qa_pages
 from service.runtime import Runtime
 from service.settings import Settings
 
@@ -58,6 +61,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(audit_api.router)
     app.include_router(audit_pages.router)
     app.include_router(qa_api.router)
+    app.include_router(qa_page_api.router)
+    app.include_router(qa_pages.router)
+    # The pages a person opens answer a refusal with a page saying why, not with JSON.
+    app.add_exception_handler(PageRefused, page_refused)
     return app
 
 

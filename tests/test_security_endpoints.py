@@ -53,8 +53,10 @@ ACCESS: list[tuple[str, tuple[str, ...]]] = [
 ]
 # Open to everyone, on purpose: probes, the sign-in pages and their static files (no data; the pages ask for
 # a key before they show anything), the API description. /metrics has its own CALLWATCH_METRICS_TOKEN.
+# The QA review pages hold no data either: their scripts ask /v1/qa and /v1/audit, which the rules above guard.
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/agent", "/supervisor", "/static/{name}", "/openapi.json", "/docs",
-          "/docs/oauth2-redirect", "/redoc"}
+          "/docs/oauth2-redirect", "/redoc", "/qa/reviews", "/qa/calls/{call_id}/review", "/qa/my-reviews",
+          "/qa/my-reviews/{review_id}", "/qa/disputes", "/qa/disputes/{dispute_id}", "/qa/static/{name}"}
 
 # role, name, tenant
 PRINCIPALS = [

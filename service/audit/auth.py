@@ -13,6 +13,7 @@ by the endpoints themselves (service/audit/api.py), from `request.state.principa
 from __future__ import annotations
 
 from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
 
 from service.access.guard import QA_ROLES, Refusal, authorize, check_call
 from service.access.keys import Principal
@@ -38,3 +39,15 @@ def require_supervisor(request: Request) -> Principal:
         request.state.call_key = check_call(request, result, str(call_id))
     request.state.principal = result
     return result
+
+
+def login_redirect(request: Request) -> Response | None:
+    """A page link with ?token= logs the browser in: a redirect to the page without the key in its address,
+    setting the cookie that then carries the key to the REST calls, the downloads and the audio player.
+    None where the link carries no key."""
+    token = request.query_params.get("token")
+    if not token:
+        return None
+    response = RedirectResponse(request.url.remove_query_params("token"), status_code=303)
+    response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
+    return response

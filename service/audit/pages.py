@@ -1,5 +1,8 @@
 """The QA pages: upload with progress (/audit), the call list (/audit/calls), a call's report
-(/audit/calls/{id}). Plain HTML and a little script from this server; the data comes from /v1/audit."""
+(/audit/calls/{id}). Plain HTML and a little script from this server; the data comes from /v1/audit.
+
+A refused key or a call one may not see is answered with the REST API's status code but a page that says so
+(service/page_refusal.py), so a person who opens a link without the right key reads why."""
 
 from __future__ import annotations
 
@@ -7,31 +10,33 @@ import asyncio
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
+from service.access.keys import Principal
 from service.audit.api import REPORT_HEADERS, _audio_path, _report
-from service.audit.auth import COOKIE, require_supervisor
+from service.audit.auth import login_redirect, require_supervisor
 from service.audit.labels import MOOD_LABELS
 from service.audit.render import environment, report_html
 from service.names_api import names_of
+from service.page_refusal import PageRefused
+from service.qa.pages import review_page
 
-router = APIRouter(include_in_schema=False, dependencies=[Depends(require_supervisor)])
+
+def _page_principal(request: Request) -> Principal:
+    """As for the REST (require_supervisor), but a refusal is a page for a person to read."""
+    try:
+        return require_supervisor(request)
+    except HTTPException as err:
+        raise PageRefused.of(err) from None
+
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(_page_principal)])
 STATIC = Path(__file__).parent / "static"
 _TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 
 
-def _login(request: Request) -> Response | None:
-    """A link with ?token= logs the browser in: the cookie carries it to REST, downloads and the player."""
-    token = request.query_params.get("token")
-    if not token:
-        return None
-    response = RedirectResponse(request.url.remove_query_params("token"), status_code=303)
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
-    return response
-
-
 def _page(request: Request, name: str, **context: object) -> Response:
-    if (login := _login(request)) is not None:
+    if (login := login_redirect(request)) is not None:
         return login
     html = environment().get_template(name).render(**context)
     return HTMLResponse(html, headers=REPORT_HEADERS)
@@ -49,12 +54,16 @@ async def calls_page(request: Request) -> Response:
 
 @router.get("/audit/calls/{call_id}", response_class=HTMLResponse)
 async def report_page(request: Request, call_id: str) -> Response:
-    if (login := _login(request)) is not None:
+    if (login := login_redirect(request)) is not None:
         return login
-    report = await asyncio.to_thread(_report, request)
+    try:
+        report = await asyncio.to_thread(_report, request)
+    except HTTPException as err:  # a call that is not there (or went between the check and the read)
+        raise PageRefused.of(err) from None
     audio = f"/v1/audit/calls/{call_id}/audio" if await asyncio.to_thread(_audio_path, request) else None
     names = names_of(request.app.state.runtime)
-    html = await asyncio.to_thread(report_html, report, audio, names, back_link="/audit/calls", script_src="/audit/static/report.js")
+    html = await asyncio.to_thread(report_html, report, audio, names, back_link="/audit/calls",
+                                   script_src="/audit/static/report.js", review_link=review_page(call_id))
     return HTMLResponse(html, headers=REPORT_HEADERS)
 
 

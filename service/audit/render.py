@@ -30,13 +30,14 @@ def environment() -> Environment:
 
 
 def report_html(report: dict[str, Any], audio_src: str | None, names: NameTable, *, back_link: str | None = None,
-                nav: bool = True, base: str = "", script_src: str | None = None) -> str:
+                nav: bool = True, base: str = "", script_src: str | None = None, review_link: str | None = None) -> str:
     """A readable, printable page: score and deductions, findings with evidence and jump links, the emotion
     curve with the findings marked, the transcript by speaker and time, and the player. Rules and severities
-    are called what `names` (the deployment's table, or the batch's rules file's) calls them."""
+    are called what `names` (the deployment's table, or the batch's rules file's) calls them. `review_link`:
+    the call's QA review page, on the server's report page (a report file on disk has no server to review on)."""
     return environment().get_template("report.html").render(
         r=report, names=names, svg=emotion_svg(report), audio_src=audio_src, back_link=back_link, nav=nav, base=base,
-        script_src=script_src, inline_js=None if script_src else _static("report.js"),
+        script_src=script_src, inline_js=None if script_src else _static("report.js"), review_link=review_link,
     )
 
 

@@ -377,7 +377,9 @@ def test_every_route_and_model_is_in_the_openapi_description() -> None:
         "/v1/qa/reviews/{review_id}/submit": {"post"}, "/v1/qa/my-reviews": {"get"},
         "/v1/qa/my-reviews/{review_id}": {"get"}, "/v1/qa/my-reviews/{review_id}/acknowledge": {"post"},
         "/v1/qa/my-reviews/{review_id}/disputes": {"post"}, "/v1/qa/disputes": {"get"},
-        "/v1/qa/disputes/{dispute_id}": {"get"}, "/v1/qa/disputes/{dispute_id}/ruling": {"post"}}
+        "/v1/qa/disputes/{dispute_id}": {"get"}, "/v1/qa/disputes/{dispute_id}/ruling": {"post"},
+        # What the agent's page reads beside its review (service/qa/page_api.py).
+        "/v1/qa/my-reviews/{review_id}/transcript": {"get"}}
     schemas = spec["components"]["schemas"]
     assert {"ReviewOut", "ReviewList", "DisputeOut", "DisputeList", "History", "DecisionIn", "AddedFindingIn",
             "DisputeIn", "RulingIn"} <= set(schemas)

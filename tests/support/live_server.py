@@ -18,7 +18,8 @@ class LiveServer:
     """uvicorn in a thread on loopback, on `port` or a free one; given `settings`, configured as `callwatch
     serve` runs it (service/serving.py: its request-head deadline, websocket frame limit)."""
 
-    def __init__(self, app: Any, port: int | None = None, settings: Any = None):
+    def __init__(self, app: Any, port: int | None = None, settings: Any = None, lifespan: str = "auto"):
+        """`lifespan="off"` for an app whose runtime the test has put on `app.state` itself (no models)."""
         import uvicorn
 
         from service.serving import WS_MAX_SIZE, server_config
@@ -27,7 +28,8 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
         self.ingest_url = f"{self.ws_url}/v1/ingest"
-        config = (uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", ws_max_size=WS_MAX_SIZE)
+        config = (uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", ws_max_size=WS_MAX_SIZE,
+                                 lifespan=lifespan)
                   if settings is None else server_config(app, "127.0.0.1", self.port, settings, log_level="warning"))
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)

@@ -12,13 +12,22 @@
     p.set("sort", state.sort); p.set("order", state.order); p.set("offset", state.offset); p.set("limit", state.limit);
     return p;
   }
+  function refusal(status, detail) {
+    var why = { 401: "需要登录：请用带密钥的链接（?token=…）重新打开此页。", 403: "此密钥无权查看通话列表（角色不符，或密钥未知、已过期）。" }[status]
+      || "查询失败（HTTP " + status + "）";
+    return why + (typeof detail === "string" ? " 服务器说明：" + detail : "");
+  }
   function clock(s) { if (s == null) return ""; s = Math.max(0, s); var m = Math.floor(s / 60); return m + ":" + ("0" + Math.round(s % 60)).slice(-2); }
   function td(tr, text) { var c = document.createElement("td"); c.textContent = text == null ? "" : text; tr.appendChild(c); return c; }
 
   function load() {
     var p = params();
     document.getElementById("export").href = "/v1/audit/calls.csv?" + p.toString();
-    fetch("/v1/audit/calls?" + p.toString(), { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (page) {
+    fetch("/v1/audit/calls?" + p.toString(), { credentials: "same-origin" }).then(function (r) {
+      // A key revoked or expired since the page opened: say so rather than fail on an answer with no rows.
+      if (!r.ok) return r.json().catch(function () { return {}; }).then(function (e) { throw new Error(refusal(r.status, e.detail)); });
+      return r.json();
+    }).then(function (page) {
       var body = document.querySelector("#calls tbody"); body.innerHTML = "";
       page.rows.forEach(function (r) {
         var tr = document.createElement("tr"); tr.className = "call"; tr.dataset.callId = r.call_id;
@@ -30,12 +39,18 @@
         var last = td(tr, r.file_name || "");
         if (r.snippet) { var s = document.createElement("div"); s.className = "snippet"; s.textContent = r.snippet; last.appendChild(s); }
         if (r.speaker_attribution !== "channels") { var w = document.createElement("div"); w.className = "muted"; w.textContent = "单声道：说话人为推测"; last.appendChild(w); }
+        var review = document.createElement("a"); review.className = "review-link"; review.textContent = "复核";
+        review.href = "/qa/calls/" + encodeURIComponent(r.call_id) + "/review"; td(tr, "").appendChild(review);
         body.appendChild(tr);
       });
+      document.getElementById("summary").className = "muted";
       document.getElementById("summary").textContent = "共 " + page.total + " 通 · 查询用时 " + page.took_ms + " ms";
       document.getElementById("page").textContent = page.total ? (page.offset + 1) + "–" + Math.min(page.total, page.offset + page.limit) : "";
       document.getElementById("prev").disabled = page.offset === 0;
       document.getElementById("next").disabled = page.offset + page.limit >= page.total;
+    }).catch(function (err) {
+      document.querySelector("#calls tbody").innerHTML = "";
+      var summary = document.getElementById("summary"); summary.textContent = err.message; summary.className = "bad";
     });
     document.querySelectorAll("th.sortable").forEach(function (th) {
       th.classList.toggle("sorted-asc", th.dataset.sort === state.sort && state.order === "asc");

@@ -27,3 +27,8 @@ export function recoveryStepName(step) {
   const method = TABLE.recovery && TABLE.recovery.name;
   return method ? `${method}·${step}` : String(step || "");
 }
+
+/** Every rule id the table names, in rulebook order (the QA review page offers them for a missed finding). */
+export function ruleIds() {
+  return Object.keys(TABLE.rules || {});
+}
