@@ -18,7 +18,7 @@ from service.access.keys import Principal
 from service.audit.auth import request_token
 from service.audit.report import ReportNotFound, call_report
 from service.pii import masked
-from service.qa import repository
+from service.persistence import qa_reviews
 from service.qa.access import AGENT_ROLES, owns
 
 router = APIRouter(prefix="/v1/qa", tags=["qa"], responses={
@@ -63,7 +63,7 @@ async def my_review_transcript(request: Request, review_id: str = Path(pattern=r
     runtime: Any = request.app.state.runtime
 
     def work() -> ReviewTranscript:
-        owner = repository.review_owner(runtime.store, review_id)
+        owner = qa_reviews.review_owner(runtime.store, review_id)
         if owner is None or owner.state != "submitted" or not owns(principal, owner.tenant, owner.agent_id):
             refuse(request, 404, f"review {review_id!r} is not theirs", principal.describe())
             raise HTTPException(status_code=404, detail="no such review")

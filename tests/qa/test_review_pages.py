@@ -24,7 +24,7 @@ from support.live_server import LiveServer
 
 from service.app import create_app
 from service.settings import Settings
-from service.store import CallStore
+from service.persistence.call_store import CallStore
 
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT = REPO / "test-output" / "qa"  # screenshots of each page as the tests leave it, to look at
@@ -88,7 +88,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
         with LiveServer(app, lifespan="off") as served, httpx.Client(base_url=served.url, timeout=30) as http:
             yield Site(served.url, keys, http)
     finally:
-        store.engine.dispose()
+        store.close()
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""An audited call as `callwatch audit` stores it (service.audit.persist.store_audit: the call, its transcript,
+"""An audited call as `callwatch audit` stores it (CallList.store_audited: the call, its transcript,
 events, report and its row in the call list, with the recording's path), without the models: a written
 recording whose sound sits where the transcript says each side spoke, and the automatic findings of
 support.stored_reports (automatic score 85). For the QA pages' tests, with their people's keys file and a
@@ -20,8 +20,8 @@ from rules.findings import Finding
 from rules.score import score_findings
 from service.access.keys import digest_of
 from service.access.keysfile import KeysFile, KeySpec, PrincipalSpec, save_keys_file
-from service.audit.persist import store_audit
-from service.store import CallStore
+from service.persistence.call_list import CallList
+from service.persistence.call_store import CallStore
 
 RATE = 8000
 DURATION = 200.0
@@ -103,12 +103,13 @@ def store_audited_call(store: CallStore, folder: Path, call_id: str, agent_id: s
               "figures": None, "prompts": [], "transcript": "second_pass"}
     utts = [{"utterance_id": f"{speaker}-{i}", "speaker": speaker, "start": start, "end": end, "text": text}
             for i, (speaker, start, end, text) in enumerate(LINES)]
-    store_audit(store, call_id=call_id, agent_id=agent_id, direction="inbound", caller_number=PHONE,
-                started_at="2026-11-23T09:30:00+08:00", audio_format={"encoding": "pcm_s16le", "sample_rate": RATE},
-                duration=DURATION, events=[{"event": "answered", "t": 0.0, "by": None, "target": None},
-                                           {"event": "hangup", "t": 180.5, "by": "agent", "target": None}],
-                utts=utts, prompts=[], report=report, file_name=recording.name, source_path=str(recording),
-                speaker_attribution="channels",
-                audit={"tenant": tenant, "file_name": recording.name, "channels": 2, "sample_rate": RATE,
-                       "agent_channel": 0, "rules": "default"})
+    CallList(store.db).store_audited(
+        call_id=call_id, agent_id=agent_id, direction="inbound", caller_number=PHONE,
+        started_at="2026-11-23T09:30:00+08:00", audio_format={"encoding": "pcm_s16le", "sample_rate": RATE},
+        duration=DURATION, events=[{"event": "answered", "t": 0.0, "by": None, "target": None},
+                                   {"event": "hangup", "t": 180.5, "by": "agent", "target": None}],
+        utts=utts, prompts=[], report=report, file_name=recording.name, source_path=str(recording),
+        speaker_attribution="channels",
+        audit={"tenant": tenant, "file_name": recording.name, "channels": 2, "sample_rate": RATE,
+               "agent_channel": 0, "rules": "default"})
     return call_id

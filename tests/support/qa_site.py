@@ -13,7 +13,7 @@ from support.audited_call import LightRuntime, store_audited_call, write_keys
 
 from service.app import create_app
 from service.settings import Settings
-from service.store import CallStore
+from service.persistence.call_store import CallStore
 
 
 class QaSite:
