@@ -111,7 +111,7 @@ async def readyz(request: Request) -> JSONResponse:
     body = Readiness(
         status="ready" if ready else "not_ready",
         checks=checks,
-        live_calls=len(runtime.live_calls) if runtime else 0,
+        live_calls=len(runtime.sessions) if runtime else 0,
         max_live_calls=runtime.settings.max_live_calls if runtime else 0,
         asr_finals_waiting=runtime.scheduler.finals_waiting if runtime else 0,
         max_asr_queue_depth=runtime.settings.max_asr_queue_depth if runtime else 0,

@@ -280,7 +280,7 @@ class IngestConnection:
         if self.connections.draining:
             self._refused("shutting_down")
             raise _Close(CloseCode.SERVER_FULL, "shutting_down: this instance is shutting down; retry elsewhere")
-        if len(runtime.live_calls) >= settings.max_live_calls:
+        if len(runtime.sessions) >= settings.max_live_calls:
             self._refused("server_full")
             raise _Close(CloseCode.SERVER_FULL, "server_full: this instance is at its live-call limit; retry elsewhere")
         waiting = runtime.scheduler.finals_behind
@@ -290,7 +290,7 @@ class IngestConnection:
                                                 f"limit {settings.max_asr_queue_depth}); retry elsewhere")
         tenant = self.link.tenant
         # Call ids are per tenant: only this tenant's own calls make the id a duplicate, and the refusal
-        # says nothing of other tenants' ids. `live_calls` is keyed by row key, unique across tenants.
+        # says nothing of other tenants' ids. `runtime.sessions` is keyed by row key, unique across tenants.
         key = await runtime.store_async(
             runtime.store.create_call,
             start.call_id,
@@ -312,7 +312,7 @@ class IngestConnection:
                                   caller_number=start.caller_number,
                                   started_at=start.started_at.isoformat() if start.started_at else None)
         self.session = runtime.new_call(key, start.audio, self._deliver, observers=observers)
-        runtime.live_calls[key] = self.session
+        runtime.sessions[key] = self.session
         runtime.metrics.calls_started.labels(self.link.connector).inc()
         log.info("call started", extra={"direction": start.direction, "audio": start.audio.model_dump(mode="json")})
         await self.session.start()
@@ -481,7 +481,7 @@ class IngestConnection:
                 await session.finish(status)
             finally:
                 await self.runtime.store_async(self.runtime.store.end_call, session.call_id, status, session.now)
-                self.runtime.live_calls.pop(session.call_id, None)
+                self.runtime.sessions.pop(session.call_id, None)
                 log.info("call ended", extra={"status": status, "duration": round(session.now, 3),
                                               "utterances": session.utterance_count})
             if status != "interrupted":  # a stopping process cannot finish it; the live transcript stays

@@ -120,7 +120,7 @@ class RuntimeCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         rt, settings = self.runtime, self.runtime.settings
-        yield GaugeMetricFamily("callwatch_live_calls", "Live calls on this instance", value=len(rt.live_calls))
+        yield GaugeMetricFamily("callwatch_live_calls", "Live calls on this instance", value=len(rt.sessions))
         yield GaugeMetricFamily("callwatch_live_calls_limit", "CALLWATCH_MAX_LIVE_CALLS", value=settings.max_live_calls)
         yield GaugeMetricFamily("callwatch_asr_queue_depth", "Recognitions waiting for the recogniser (finals, and at most one partial per speaking leg)",
                                 value=rt.scheduler.queue_depth)

@@ -115,8 +115,9 @@ class Runtime:
     rule_book: RuleBook
     sentiment: SentimentClassifier
     second_pass: SecondPass
-    # By row key (service.persistence.call_store): unique across tenants, so two tenants' calls of one id are both here.
-    live_calls: dict[str, CallSession] = field(default_factory=dict)
+    # The calls this process is taking now, by row key (service.persistence.call_store): unique across
+    # tenants, so two tenants' calls of one id are both here.
+    sessions: dict[str, CallSession] = field(default_factory=dict)
     # Second passes over ended calls still running (service/post_call.py).
     post_call: set["asyncio.Task[Any]"] = field(default_factory=set)
     feed_hub: AgentFeedHub = field(default_factory=AgentFeedHub)

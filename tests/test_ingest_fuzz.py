@@ -220,10 +220,10 @@ def test_random_frames_never_crash_the_server_nor_touch_another_call(live_server
 
     # No fuzz call is left open.
     for _ in range(100):
-        if not [c for c in runtime.live_calls if c.startswith("fuzz-") and c != GOOD_CALL]:
+        if not [c for c in runtime.sessions if c.startswith("fuzz-") and c != GOOD_CALL]:
             break
         time.sleep(0.1)
-    assert not [c for c in runtime.live_calls if c.startswith("fuzz-")]
+    assert not [c for c in runtime.sessions if c.startswith("fuzz-")]
     print(f"\n{seen['examples']} bad clients in {fuzz_seconds:.1f} s while the good call streamed "
           f"{good['sentences']} sentences; "
           f"closes {seen['closes']}; error codes {sorted(seen['errors'])}")

@@ -103,4 +103,4 @@ async def test_a_client_that_vanishes_while_its_audio_is_held_back_ends_its_call
             and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
     assert record is not None and record.status == "dropped" and record.duration == pytest.approx(1.8, abs=0.05)
-    assert "paced-vanish" not in runtime.live_calls
+    assert "paced-vanish" not in runtime.sessions

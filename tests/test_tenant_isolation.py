@@ -205,7 +205,7 @@ def test_call_ids_are_per_tenant_neither_refused_nor_revealed_across_tenants(two
         with ingest(env, "pbx-t2") as second:
             started = start(second, "shared-0001", "B7")
             assert started == {**started, "type": "started", "call_id": "shared-0001"}, started  # not 4409
-            assert len([k for k in rt.live_calls if k.startswith("shared-0001")]) == 2
+            assert len([k for k in rt.sessions if k.startswith("shared-0001")]) == 2
             frames = hang_up(second)
             assert {m["call_id"] for m in frames} == {"shared-0001"}  # the id t2 sent, never the row key
         with ingest(env, "pbx-t1") as again:  # t1's own duplicate is still refused

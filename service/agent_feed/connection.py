@@ -152,5 +152,5 @@ async def live_calls(request: Request) -> Response:
                             headers={"WWW-Authenticate": "Bearer"} if principal.status == 401 else None)
     hub: AgentFeedHub | None = getattr(runtime, "feed_hub", None)
     agent = principal.role == "agent"
-    calls = hub.live_calls(principal.name if agent else None, principal.tenant if agent else None) if hub else []
+    calls = hub.call_summaries(principal.name if agent else None, principal.tenant if agent else None) if hub else []
     return JSONResponse({"calls": await FeedFilter(request, principal).calls(calls)})

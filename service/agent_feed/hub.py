@@ -364,7 +364,7 @@ class AgentFeedHub:
         missed += [DismissedMessage(call_id=call.info.call_id, prompt_id=p).model_dump() for p in call.dismissed]
         return missed
 
-    def live_calls(self, agent_id: str | None = None, tenant: str | None = None) -> list[dict[str, Any]]:
+    def call_summaries(self, agent_id: str | None = None, tenant: str | None = None) -> list[dict[str, Any]]:
         """Summaries of the calls the hub holds (live and recently ended), for one agent (of `tenant`, if
         given) or all."""
         with self._lock:

@@ -105,9 +105,9 @@ async def test_ended_calls_are_forgotten_after_a_while() -> None:
     await hub.publish(A1, {"type": "ended", "call_id": "c1", "event_id": 2, "status": "completed", "duration": 3.0,
                            "utterances": 0})
     now[0] += 60
-    assert [c["call_id"] for c in hub.live_calls()] == ["c1"]
+    assert [c["call_id"] for c in hub.call_summaries()] == ["c1"]
     now[0] += 61
-    assert hub.live_calls() == []
+    assert hub.call_summaries() == []
 
 
 async def test_slow_subscriber_is_dropped_without_slowing_publish() -> None:
@@ -191,7 +191,7 @@ async def test_agents_are_told_apart_by_tenant_and_agent_id() -> None:
         await hub.publish(call, prompt(call, 2, "p1"))
     assert {m["call_id"] for m in drain(t1_agent) if "call_id" in m} == {"c1"}
     assert {m["call_id"] for m in drain(anywhere) if "call_id" in m} == {"c1", "c1~x"}
-    assert [c["call_id"] for c in hub.live_calls("a1", "t1")] == ["c1"]
+    assert [c["call_id"] for c in hub.call_summaries("a1", "t1")] == ["c1"]
     assert not await hub.dismiss("c1~x", "p1", "a1", "t1") and stored == []  # another tenant's: nothing written
     assert await hub.dismiss("c1", "p1", "a1", "t1") and await hub.dismiss("c1~x", "p1", "a1")
     assert stored == [("c1", "p1", "a1"), ("c1~x", "p1", "a1")]

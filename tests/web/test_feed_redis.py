@@ -109,7 +109,7 @@ async def test_published_on_one_instance_reaches_screens_on_the_other(hubs) -> N
     board = await received(sup_on_b, lambda m: m["type"] == "summary" and bool(m["open_prompts"]))
     assert board[0]["type"] == "call" and [p["prompt_id"] for p in board[-1]["open_prompts"]] == ["p1"]
     assert other_on_b.queue.empty()  # another agent's screen on B sees nothing of a1's call
-    assert [c["call_id"] for c in b.live_calls("a1")] == ["c1"] and b.live_calls("a2") == []
+    assert [c["call_id"] for c in b.call_summaries("a1")] == ["c1"] and b.call_summaries("a2") == []
 
 
 async def test_resume_on_the_other_instance_gets_exactly_what_was_missed(hubs) -> None:
@@ -142,7 +142,7 @@ async def test_an_instance_that_starts_later_reads_the_live_calls(hubs) -> None:
     await asyncio.sleep(1.0)  # the call has been going a while when C starts
     c = hubs()  # the constructor returns once C has read what Redis holds
     assert c.catch_up_point("c1") == 11  # partials are live-only: a late instance starts from the finals
-    [summary] = c.live_calls()
+    [summary] = c.call_summaries()
     assert summary["call_id"] == "c1" and summary["elapsed"] >= 0.9  # counted from A's start, not C's
     got = await received(c.subscribe("a1", "a1", Resume(call_id="c1", after=9)), lambda m: m["type"] == "ready")
     assert events(got) == [("call", None), ("final", 10), ("final", 11), ("ready", None)]
@@ -184,7 +184,7 @@ async def test_calls_of_an_instance_that_vanished_end_as_interrupted(hubs) -> No
     got = await received(on_b, lambda m: m["type"] == "ended", timeout=10)
     assert got[-1]["status"] == "interrupted" and got[-1]["utterances"] == 1
     assert (await received(sup_on_b, lambda m: m["type"] == "summary"))[-1]["status"] == "ended"
-    assert b.live_calls()[0]["status"] == "ended"
+    assert b.call_summaries()[0]["status"] == "ended"
 
 
 @pytest.mark.parametrize("outage_s", [0.0, 1.5], ids=["instant-restart", "outage"])
@@ -251,4 +251,4 @@ async def test_a_call_ended_for_a_vanished_instance_comes_back_if_the_instance_d
     a.publish_nowait(A1, final(2, "喂。"))
     got = await received(on_b, lambda m: m["type"] == "final")
     assert [(m["type"], m.get("status")) for m in got] == [("call", "live"), ("final", None)]
-    assert b.live_calls()[0]["status"] == "live"
+    assert b.call_summaries()[0]["status"] == "live"
