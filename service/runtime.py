@@ -20,8 +20,8 @@ from pipelines.scheduler import ASRScheduler
 from pipelines.second_pass import SecondPass, SecondPassOptions
 from models.emotion import EmotionConfig, SentimentClassifier, SentimentConfig, ensure_e5_model
 from models.emotion.config import DEFAULT_HEAD_PATH
-from pipelines.emotion_follower import EmotionFollower
-from pipelines.rules_follower import RulesFollower, call_header
+from pipelines.emotion_observer import EmotionObserver
+from pipelines.rules_observer import RulesObserver, call_header
 from pipelines.segmenter import SegmenterOptions
 from rules.config import load_rules_config, recogniser_hotwords
 from rules.engine import RuleBook
@@ -216,7 +216,7 @@ class Runtime:
         header = call_header(call_id, agent_id, direction, started_at, caller_number)
         emotion = EmotionConfig.from_dict(book.config.emotion)
         emotion.sentiment = self.sentiment.config
-        return [EmotionFollower(self.sentiment, emotion), RulesFollower(book, header, on_report=self._store_report if store_report else None)]
+        return [EmotionObserver(self.sentiment, emotion), RulesObserver(book, header, on_report=self._store_report if store_report else None)]
 
     def hear_again_later(self, session: CallSession) -> None:
         """Start the second pass over an ended live call in the background (when enabled)."""

@@ -14,7 +14,7 @@ import numpy as np
 
 from models.asr import Transcript
 from pipelines.call_session import CallSession, StreamingOptions
-from pipelines.rules_follower import RulesFollower, call_header
+from pipelines.rules_observer import RulesObserver, call_header
 from pipelines.scheduler import ASRScheduler
 from pipelines.transcript_filter import TranscriptFilter
 from rules.config import load_rules_config
@@ -79,7 +79,7 @@ class NoWords:
 
 
 async def test_a_prompt_is_cleared_right_after_what_ended_its_condition():
-    # The real session and rules follower (scripted finals, a VAD that hears any non-zero sample): dead air is
+    # The real session and rules observer (scripted finals, a VAD that hears any non-zero sample): dead air is
     # ended by the customer's voice, before any words of theirs; the missed empathy by the agent's late apology.
     sent: list = []
 
@@ -87,7 +87,7 @@ async def test_a_prompt_is_cleared_right_after_what_ended_its_condition():
         sent.append(result)
 
     book = RuleBook(load_rules_config())
-    rules = RulesFollower(book, call_header("clear-order", "A1042", "inbound", datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)))
+    rules = RulesObserver(book, call_header("clear-order", "A1042", "inbound", datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)))
     scheduler = ASRScheduler(NoWords())
     session = CallSession("clear-order", FORMAT, scheduler=scheduler, vad=ScriptedVADModel(),
                           transcript_filter=TranscriptFilter(()), sink=sink, observers=[rules],

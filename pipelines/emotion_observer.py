@@ -1,6 +1,6 @@
 """The customer's mood following a call: each customer final is read (text model) and listened to (voice
 arousal against this caller's own first seconds), fused onto the call's curve, and sent as an `emotion`
-result. The rules follower reads those results like any other, so the complaint rules hang on them.
+result. The rules observer reads those results like any other, so the complaint rules hang on them.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from wire.ingest import EmotionResult
 _TURNS = {"turned_negative": "negative", "recovered": "recovered"}
 
 
-class EmotionFollower(CallObserver):
+class EmotionObserver(CallObserver):
     def __init__(self, classifier: SentimentClassifier, config: EmotionConfig):
         self._classifier = classifier
         self.tracker = EmotionTracker(config.tracker, config.sentiment)

@@ -57,7 +57,7 @@ def finding_message(finding: Finding) -> FindingOut:
                       evidence=describe_evidence(finding.evidence), prompt=finding.prompt)
 
 
-class RulesFollower(CallObserver):
+class RulesObserver(CallObserver):
     def __init__(self, book: RuleBook, header: CallHeader, on_report: Any = None):
         self.engine = RulesEngine(book, header)
         self.report: CallReport | None = None
