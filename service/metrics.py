@@ -2,14 +2,16 @@
 
 Events are counted where they happen (ingest: audio in, calls started, refused and ended, errors sent,
 prompt and final latency). What already has a source of truth is read from it at scrape time instead of
-being mirrored: live calls from the runtime, the recogniser's queue and work from the ASR scheduler, audit
-jobs by state from the database. docs/operations.md lists every metric.
+being mirrored: live calls, the recogniser's queue and work, audit jobs by state, each through a callable
+the runtime hands over (`Readings`), so this module knows nothing of the runtime. docs/operations.md lists
+every metric.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
@@ -28,8 +30,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from service.persistence.audit_jobs import AuditJobs
 
 if TYPE_CHECKING:
+    from pipelines.scheduler import ASRScheduler
     from service.persistence.call_store import CallStore
-    from service.runtime import Runtime
 
 log = logging.getLogger("callwatch.metrics")
 
@@ -41,6 +43,18 @@ LATENCY_BUCKETS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30
 # How long a scrape waits for a database that is away (a restart) before it leaves out the audit job counts:
 # well inside the scrape's own 10 s (service/health.py), so the rest of the scrape still comes back.
 AUDIT_JOBS_WAIT_S = 5.0
+
+
+@dataclass(frozen=True)
+class Readings:
+    """Where a scrape reads what already has a source of truth; each is read once per scrape."""
+
+    live_calls: Callable[[], int]
+    scheduler: ASRScheduler
+    audit_jobs: Callable[[], dict[str, int] | None]  # by state; None when the database does not answer
+    max_live_calls: int
+    max_asr_queue_depth: int
+    asr: tuple[str, str, str]  # model, device, compute type: the `callwatch_info` labels
 
 
 class ServiceMetrics:
@@ -80,10 +94,10 @@ class ServiceMetrics:
         self.draining = Gauge("callwatch_draining", "1 while the process is ending its calls to shut down", registry=r)
         self._error_log_counter: ErrorLogCounter | None = None
 
-    def watch(self, runtime: Runtime) -> None:
-        """Read the runtime's own state at every scrape, and count the service's ERROR log lines (once)."""
+    def watch(self, readings: Readings) -> None:
+        """Read `readings` at every scrape, and count the service's ERROR log lines (once)."""
         if self._error_log_counter is None:
-            self.registry.register(RuntimeCollector(runtime))
+            self.registry.register(RuntimeCollector(readings))
             self._error_log_counter = ErrorLogCounter(self)
             logging.getLogger("callwatch").addHandler(self._error_log_counter)
 
@@ -97,8 +111,8 @@ class ServiceMetrics:
 
 
 class RuntimeCollector(Collector):
-    def __init__(self, runtime: Runtime):
-        self.runtime = runtime
+    def __init__(self, readings: Readings):
+        self.readings = readings
 
     def describe(self) -> Iterable[Metric]:
         # Without this the registry would collect (and query the database) just to learn the names.
@@ -119,16 +133,17 @@ class RuntimeCollector(Collector):
         ]
 
     def collect(self) -> Iterable[Metric]:
-        rt, settings = self.runtime, self.runtime.settings
-        yield GaugeMetricFamily("callwatch_live_calls", "Live calls on this instance", value=len(rt.sessions))
-        yield GaugeMetricFamily("callwatch_live_calls_limit", "CALLWATCH_MAX_LIVE_CALLS", value=settings.max_live_calls)
+        read = self.readings
+        scheduler = read.scheduler
+        yield GaugeMetricFamily("callwatch_live_calls", "Live calls on this instance", value=read.live_calls())
+        yield GaugeMetricFamily("callwatch_live_calls_limit", "CALLWATCH_MAX_LIVE_CALLS", value=read.max_live_calls)
         yield GaugeMetricFamily("callwatch_asr_queue_depth", "Recognitions waiting for the recogniser (finals, and at most one partial per speaking leg)",
-                                value=rt.scheduler.queue_depth)
+                                value=scheduler.queue_depth)
         yield GaugeMetricFamily("callwatch_asr_finals_waiting", "Finals waiting for the recogniser (never dropped)",
-                                value=rt.scheduler.finals_waiting)
+                                value=scheduler.finals_waiting)
         yield GaugeMetricFamily("callwatch_asr_queue_depth_limit", "CALLWATCH_MAX_ASR_QUEUE_DEPTH: more finals waiting, and new calls are refused",
-                                value=settings.max_asr_queue_depth)
-        stats = rt.scheduler.stats
+                                value=read.max_asr_queue_depth)
+        stats = scheduler.stats
         yield CounterMetricFamily("callwatch_asr_batches", "Recogniser runs (each decodes one or more utterances together)",
                                   value=stats.batches)
         yield CounterMetricFamily("callwatch_asr_audio_seconds", "Seconds of audio the recogniser has decoded (partial re-decodes included)",
@@ -142,14 +157,14 @@ class RuntimeCollector(Collector):
         yield jobs
         yield CounterMetricFamily("callwatch_asr_partials_dropped", "Partials dropped: superseded by a newer one, or too old when their turn came",
                                   value=stats.partials_dropped)
-        audit = audit_jobs_by_state(self.runtime.store)
+        audit = read.audit_jobs()
         if audit is not None:
             family = GaugeMetricFamily("callwatch_audit_jobs", "Audit jobs in the database, by state", labels=["state"])
             for state in sorted(set(AUDIT_JOB_STATES) | set(audit)):
                 family.add_metric([state], audit.get(state, 0))
             yield family
         info = GaugeMetricFamily("callwatch_info", "The recogniser this instance runs", labels=["asr_model", "asr_device", "asr_compute_type"])
-        info.add_metric([settings.asr_model, settings.asr_device, settings.asr_compute_type], 1)
+        info.add_metric(list(read.asr), 1)
         yield info
 
 

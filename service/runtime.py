@@ -28,7 +28,7 @@ from rules.engine import RuleBook
 from rules.findings import CallReport
 from pipelines.transcript_filter import TranscriptFilter
 from service.agent_feed.hub import AgentFeedHub, feed_hub_for
-from service.metrics import ServiceMetrics
+from service.metrics import Readings, ServiceMetrics, audit_jobs_by_state
 from service.settings import Settings
 from service.persistence.call_store import CallStore
 from wire.ingest import AudioFormat
@@ -128,7 +128,12 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.feed_hub.on_dismiss = self._store_dismissal
-        self.metrics.watch(self)
+        settings = self.settings
+        self.metrics.watch(Readings(
+            live_calls=lambda: len(self.sessions), scheduler=self.scheduler,
+            audit_jobs=lambda: audit_jobs_by_state(self.store), max_live_calls=settings.max_live_calls,
+            max_asr_queue_depth=settings.max_asr_queue_depth,
+            asr=(settings.asr_model, settings.asr_device, settings.asr_compute_type)))
 
     async def _store_dismissal(self, call_id: str, prompt_id: str, agent_id: str) -> None:
         await self.store_async(self.store.dismiss_prompt, call_id, prompt_id, agent_id)

@@ -81,7 +81,9 @@ async def test_a_call_moves_the_counters_and_the_histograms(live_server, runtime
     # measured from that final's end, on the call's clock (here the whole 6 s had been sent by then).
     assert [p["rule_id"] for p in prompts] == ["opening.bare_wei"]
     kinds = [r["type"] for r in results]
-    assert kinds[kinds.index("prompt") - 1] == "final"
+    # Results and what they cause go through one queue, so what an observer raises comes after the final
+    # it judged; another leg's partial, queued meanwhile, may come between them on a loaded machine.
+    assert [k for k in kinds[: kinds.index("prompt")] if k != "partial"][-1] == "final"
     assert delta("callwatch_prompt_latency_seconds_count") == 1
     assert 0 < delta("callwatch_prompt_latency_seconds_sum") <= 6.0 - finals[0]["end"] + 0.05
     assert delta("callwatch_asr_jobs_total", kind="final") >= len(finals)
