@@ -17,6 +17,7 @@ from service.audit.query import list_calls
 from service.audit.search import FTS_TABLE, index_tokens
 from service.audit.tables import audit_metadata
 from service.qa.repository import qa_metadata
+from service.qa.work_tables import qa_work_metadata
 from service.migrations import (
     BASELINE,
     current_revision,
@@ -28,14 +29,17 @@ from service.store import CallStore, make_engine, metadata
 
 REPO = Path(__file__).resolve().parents[1]
 QA_TABLES = {"qa_reviews", "qa_review_findings", "qa_disputes", "qa_rulings", "qa_history"}
+QA_WORK_TABLES = {"qa_sampling_plans", "qa_plan_reviewers", "qa_plan_runs", "qa_plan_picks", "qa_calibrations",
+                  "qa_calibration_reviewers", "qa_calibration_findings", "qa_calibration_decisions"}
 CALLWATCH_TABLES = {"calls", "call_events", "utterances", "call_prompts", "audit_batches", "audit_jobs", "audit_calls",
-                    "audit_call_rules", *QA_TABLES}
+                    "audit_call_rules", *QA_TABLES, *QA_WORK_TABLES}
 
 
 def _schema_differences(engine) -> list:
     """What the database lacks or has beyond the live table definitions (the full-text index aside)."""
     target = MetaData()
-    for table in [*metadata.tables.values(), *audit_metadata.tables.values(), *qa_metadata.tables.values()]:
+    for table in [*metadata.tables.values(), *audit_metadata.tables.values(), *qa_metadata.tables.values(),
+                  *qa_work_metadata.tables.values()]:
         table.to_metadata(target)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={
@@ -71,13 +75,19 @@ def test_the_baseline_is_the_previous_release_and_later_revisions_add_tenants_in
     upgrade(engine, BASELINE)
     diffs = _schema_differences(engine)
     added = sorted((d[0], d[3].name if d[0] == "add_column" else d[1].name) for d in diffs)
-    assert added == [("add_column", "client_call_id"), ("add_column", "instance"), ("add_column", "live_text"),
-                     ("add_column", "tenant"), ("add_column", "tenant"), ("add_column", "text_pass"),
-                     ("add_index", "ix_audit_calls_tenant"), ("add_index", "ix_calls_instance"),
-                     ("add_index", "ix_calls_tenant"), ("add_index", "ix_qa_disputes_raised_at"),
-                     ("add_index", "ix_qa_disputes_review_id"), ("add_index", "ix_qa_history_review"),
-                     ("add_index", "ix_qa_review_findings_review_id"), ("add_index", "ix_qa_reviews_opened_at"),
-                     ("add_index", "ix_qa_reviews_tenant_agent"), *(("add_table", t) for t in sorted(QA_TABLES))], diffs
+    assert added == sorted([
+        ("add_column", "client_call_id"), ("add_column", "instance"), ("add_column", "live_text"),
+        ("add_column", "tenant"), ("add_column", "tenant"), ("add_column", "text_pass"),
+        ("add_index", "ix_audit_calls_tenant"), ("add_index", "ix_calls_instance"),
+        ("add_index", "ix_calls_tenant"), ("add_index", "ix_qa_disputes_raised_at"),
+        ("add_index", "ix_qa_disputes_review_id"), ("add_index", "ix_qa_history_review"),
+        ("add_index", "ix_qa_review_findings_review_id"), ("add_index", "ix_qa_reviews_opened_at"),
+        ("add_index", "ix_qa_reviews_tenant_agent"), *(("add_table", t) for t in QA_TABLES),
+        # 0008: sampling plans and calibration
+        ("add_index", "ix_qa_calibration_findings_calibration_id"), ("add_index", "ix_qa_calibration_reviewers_reviewer"),
+        ("add_index", "ix_qa_calibrations_created_at"), ("add_index", "ix_qa_plan_picks_plan_week"),
+        ("add_index", "ix_qa_plan_picks_reviewer"), ("add_index", "ix_qa_plan_runs_plan_week"),
+        ("add_index", "ix_qa_sampling_plans_tenant"), *(("add_table", t) for t in QA_WORK_TABLES)]), diffs
 
 
 def test_live_calls_from_before_instances_are_marked_by_the_first_instance_to_start(database_url):
