@@ -14,6 +14,8 @@ from service.audit import api as audit_api
 from service.audit import pages as audit_pages
 from service.json_depth import JsonDepthGuard
 from service.qa import api as qa_api
+from service.qa import plans_api as qa_plans_api
+from service.qa import queue_api as qa_queue_api
 from service.runtime import Runtime
 from service.settings import Settings
 
@@ -58,6 +60,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(audit_api.router)
     app.include_router(audit_pages.router)
     app.include_router(qa_api.router)
+    app.include_router(qa_plans_api.router)
+    app.include_router(qa_queue_api.router)
     return app
 
 

@@ -285,3 +285,29 @@ def test_0007_adds_the_qa_review_tables_and_its_downgrade_takes_away_only_them(d
     upgrade(store.engine)
     assert QA_TABLES <= _tables(store.engine) and _schema_differences(store.engine) == []
     assert repository.list_reviews(store, tenant=None) == [] and store.get_call(key).status == "completed"
+
+
+def test_0008_adds_plans_and_calibration_tables_and_its_downgrade_keeps_the_reviews(database_url):
+    from datetime import date
+
+    from support.qa_calls import finding, store_call
+    from support.stored_reports import AUTOMATIC_SCORE
+
+    from service.access.keys import Principal
+    from service.access.teams import NO_TEAMS
+    from service.qa import plans_repository, repository
+    from service.qa.plan_models import PlanIn
+
+    store = CallStore(database_url)
+    key = store_call(store, "picked", "A1", "acme", findings=[finding("promise.rash", "breach", 12.0)])
+    lead = Principal("supervisor", "lead")
+    plan_id = plans_repository.create_plan(store, "acme", PlanIn(name="p", share=0.0, reviewers=["qa-li"]), lead)
+    run = plans_repository.run_plan(store, plan_id, date(2026, 11, 23), lead, NO_TEAMS)
+    assert [(p.call_id, p.reviewer, [r.code for r in p.reasons]) for p in run.picks] == [(key, "qa-li", ["severe_finding"])]
+    review_id, _ = repository.open_review(store, key, "acme", "A1", AUTOMATIC_SCORE, [], Principal("qa", "qa-li"))
+    downgrade(store.engine, "0007")
+    assert not (_tables(store.engine) & QA_WORK_TABLES) and QA_TABLES <= _tables(store.engine)
+    assert repository.review_owner(store, review_id).call_key == key
+    upgrade(store.engine)
+    assert QA_WORK_TABLES <= _tables(store.engine) and _schema_differences(store.engine) == []
+    assert plans_repository.list_plans(store, None) == []
