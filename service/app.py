@@ -14,6 +14,7 @@ from service.audit import api as audit_api
 from service.audit import pages as audit_pages
 from service.json_depth import JsonDepthGuard
 from service.qa import api as qa_api
+from service.qa import calibration_api as qa_calibration_api
 from service.qa import plans_api as qa_plans_api
 from service.qa import queue_api as qa_queue_api
 from service.runtime import Runtime
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(qa_api.router)
     app.include_router(qa_plans_api.router)
     app.include_router(qa_queue_api.router)
+    app.include_router(qa_calibration_api.router)
     return app
 
 

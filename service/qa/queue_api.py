@@ -1,5 +1,6 @@
 """The reviewer's work queue, `GET /v1/qa/queue` (docs/qa.md, Work queue): the calls assigned to the reviewer
-asking, by sampling plans of its tenant, with why each was picked and how far its review is.
+asking, by sampling plans of its tenant (with why each was picked and how far the call's review is) and by
+calibrations it takes part in (how far its own blind scoring is).
 
 A reviewer is its key's name within its tenant, so the queue needs a key (as an agent's own reviews do): with
 no keys configured nobody can have been assigned anything. A reviewer sees only its own assignments, of its
@@ -14,9 +15,9 @@ from typing import Literal, Optional
 from fastapi import APIRouter, Depends, Query, Request
 
 from service.access.keys import Principal
-from service.qa import plans_repository
+from service.qa import calibration_repository, plans_repository
 from service.qa.access import REVIEWER_ROLES, sees_review
-from service.qa.plan_models import Queue, QueueItem
+from service.qa.plan_models import PickReason, Queue, QueueItem
 from service.qa.routing import REFUSALS, admitting, run, shown, store_of, teams_of
 
 reviewer = Depends(admitting(REVIEWER_ROLES, local_without_keys=False))
@@ -28,7 +29,8 @@ router = APIRouter(prefix="/v1/qa", tags=["qa"], responses=REFUSALS)
 async def work_queue(request: Request,
                      state: Optional[Literal["not_started", "in_progress", "submitted"]] = Query(None),
                      principal: Principal = reviewer) -> Queue:
-    """The calls assigned to this reviewer, oldest first: why each was picked, and its review's state."""
+    """The calls assigned to this reviewer, oldest first: why each was picked (or which calibration asks for
+    it), and how far the review is."""
 
     def work() -> Queue:
         teams = teams_of(request)
@@ -37,6 +39,14 @@ async def work_queue(request: Request,
                            plan_id=q.pick.plan_id, plan_name=q.plan_name, week=q.pick.week, calibration_id=None)
                  for q in plans_repository.picks_for(store_of(request), principal.name, principal.tenant)
                  if sees_review(principal, q.tenant, q.pick.agent_id, teams)]
+        for a in calibration_repository.assigned_to(store_of(request), principal.name, principal.tenant):
+            c = a.summary
+            if sees_review(principal, a.call_tenant, c.agent_id, teams):
+                items.append(QueueItem(
+                    kind="calibration", call_id=c.call_id, agent_id=c.agent_id, assigned_at=c.created_at, state=c.state,
+                    reasons=[PickReason(code="calibration", detail=f"{c.created_by} asked for a blind calibration")],
+                    review_id=None, plan_id=None, plan_name=None, week=None, calibration_id=c.calibration_id))
+        items.sort(key=lambda i: i.assigned_at)
         if state is not None:
             items = [i for i in items if i.state == state]
         return shown(request, principal, Queue(reviewer=principal.name, items=items))
