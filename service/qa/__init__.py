@@ -1,6 +1,5 @@
 """QA works the findings (issue 15): a reviewer confirms or rejects a call's automatic findings and adds missed
-ones, the agent acknowledges or disputes, a supervisor of the agent's team rules. docs/qa.md is the guide.
-
-`repository` holds every table and statement, `scoring` the reviewed score, `access` who may see and do
-what, `models` what crosses the API, `api` the routes under /v1/qa.
+ones, the agent acknowledges or disputes, a supervisor of the agent's team rules; sampling plans fill the
+reviewers' work queues, calibration measures how far reviewers agree, trends follow agents and teams week by
+week. docs/qa.md is the guide, and its first table says which module holds what.
 """
