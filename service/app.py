@@ -17,6 +17,10 @@ from service.page_refusal import PageRefused, page_refused
 from service.qa import api as qa_api
 from service.qa import page_api as qa_page_api
 from service.qa import pages as qa_pages
+from service.qa import calibration_api as qa_calibration_api
+from service.qa import plans_api as qa_plans_api
+from service.qa import queue_api as qa_queue_api
+from service.qa import trends_api as qa_trends_api
 from service.runtime import Runtime
 from service.settings import Settings
 
@@ -65,6 +69,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(qa_pages.router)
     # The pages a person opens answer a refusal with a page saying why, not with JSON.
     app.add_exception_handler(PageRefused, page_refused)
+    app.include_router(qa_plans_api.router)
+    app.include_router(qa_queue_api.router)
+    app.include_router(qa_calibration_api.router)
+    app.include_router(qa_trends_api.router)
     return app
 
 

@@ -144,6 +144,15 @@ def _register_database_commands() -> None:
 _register_database_commands()
 
 
+def _register_qa_commands() -> None:
+    from service.qa.cli import qa_sample
+
+    app.command("qa-sample")(qa_sample)
+
+
+_register_qa_commands()
+
+
 def _register_keys_commands() -> None:
     from service.access.cli import keys_app
 

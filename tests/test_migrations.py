@@ -14,6 +14,7 @@ from sqlalchemy import MetaData, inspect, text
 
 from service.audit.models import CallQuery
 from service.persistence.qa_reviews import qa_metadata
+from service.persistence.qa_work_tables import qa_work_metadata
 from service.migrations import (
     BASELINE,
     current_revision,
@@ -29,14 +30,17 @@ from service.persistence.tables import audit_metadata, metadata
 
 REPO = Path(__file__).resolve().parents[1]
 QA_TABLES = {"qa_reviews", "qa_review_findings", "qa_disputes", "qa_rulings", "qa_history"}
+QA_WORK_TABLES = {"qa_sampling_plans", "qa_plan_reviewers", "qa_plan_runs", "qa_plan_picks", "qa_calibrations",
+                  "qa_calibration_reviewers", "qa_calibration_findings", "qa_calibration_decisions"}
 CALLWATCH_TABLES = {"calls", "call_events", "utterances", "call_prompts", "audit_batches", "audit_jobs", "audit_calls",
-                    "audit_call_rules", *QA_TABLES}
+                    "audit_call_rules", *QA_TABLES, *QA_WORK_TABLES}
 
 
 def _schema_differences(engine) -> list:
     """What the database lacks or has beyond the live table definitions (the full-text index aside)."""
     target = MetaData()
-    for table in [*metadata.tables.values(), *audit_metadata.tables.values(), *qa_metadata.tables.values()]:
+    for table in [*metadata.tables.values(), *audit_metadata.tables.values(), *qa_metadata.tables.values(),
+                  *qa_work_metadata.tables.values()]:
         table.to_metadata(target)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={
@@ -72,13 +76,19 @@ def test_the_baseline_is_the_previous_release_and_later_revisions_add_tenants_in
     upgrade(engine, BASELINE)
     diffs = _schema_differences(engine)
     added = sorted((d[0], d[3].name if d[0] == "add_column" else d[1].name) for d in diffs)
-    assert added == [("add_column", "client_call_id"), ("add_column", "instance"), ("add_column", "live_text"),
-                     ("add_column", "tenant"), ("add_column", "tenant"), ("add_column", "text_pass"),
-                     ("add_index", "ix_audit_calls_tenant"), ("add_index", "ix_calls_instance"),
-                     ("add_index", "ix_calls_tenant"), ("add_index", "ix_qa_disputes_raised_at"),
-                     ("add_index", "ix_qa_disputes_review_id"), ("add_index", "ix_qa_history_review"),
-                     ("add_index", "ix_qa_review_findings_review_id"), ("add_index", "ix_qa_reviews_opened_at"),
-                     ("add_index", "ix_qa_reviews_tenant_agent"), *(("add_table", t) for t in sorted(QA_TABLES))], diffs
+    assert added == sorted([
+        ("add_column", "client_call_id"), ("add_column", "instance"), ("add_column", "live_text"),
+        ("add_column", "tenant"), ("add_column", "tenant"), ("add_column", "text_pass"),
+        ("add_index", "ix_audit_calls_tenant"), ("add_index", "ix_calls_instance"),
+        ("add_index", "ix_calls_tenant"), ("add_index", "ix_qa_disputes_raised_at"),
+        ("add_index", "ix_qa_disputes_review_id"), ("add_index", "ix_qa_history_review"),
+        ("add_index", "ix_qa_review_findings_review_id"), ("add_index", "ix_qa_reviews_opened_at"),
+        ("add_index", "ix_qa_reviews_tenant_agent"), *(("add_table", t) for t in QA_TABLES),
+        # 0008: sampling plans and calibration
+        ("add_index", "ix_qa_calibration_findings_calibration_id"), ("add_index", "ix_qa_calibration_reviewers_reviewer"),
+        ("add_index", "ix_qa_calibrations_created_at"), ("add_index", "ix_qa_plan_picks_plan_week"),
+        ("add_index", "ix_qa_plan_picks_reviewer"), ("add_index", "ix_qa_plan_runs_plan_week"),
+        ("add_index", "ix_qa_sampling_plans_tenant"), *(("add_table", t) for t in QA_WORK_TABLES)]), diffs
 
 
 def test_live_calls_from_before_instances_are_marked_by_the_first_instance_to_start(database_url):
@@ -265,14 +275,41 @@ def test_0007_adds_the_qa_review_tables_and_its_downgrade_takes_away_only_them(d
     from support.stored_reports import AUTOMATIC_SCORE, seed_call
 
     from service.access.keys import Principal
-    from service.persistence import qa_reviews as repository
+    from service.persistence import qa_reviews
 
     store = CallStore(database_url)
     key = seed_call(store, "reviewed", "A1", "acme")
-    review_id, opened = repository.open_review(store, key, "acme", "A1", AUTOMATIC_SCORE, [], Principal("qa", "qa-li"))
-    assert opened and repository.review_owner(store, review_id).call_key == key
+    review_id, opened = qa_reviews.open_review(store, key, "acme", "A1", AUTOMATIC_SCORE, [], Principal("qa", "qa-li"))
+    assert opened and qa_reviews.review_owner(store, review_id).call_key == key
     downgrade(store.db.engine, "0006")
     assert not (_tables(store.db.engine) & QA_TABLES) and store.get_call(key).score == AUTOMATIC_SCORE
     upgrade(store.db.engine)
     assert QA_TABLES <= _tables(store.db.engine) and _schema_differences(store.db.engine) == []
-    assert repository.list_reviews(store, tenant=None) == [] and store.get_call(key).status == "completed"
+    assert qa_reviews.list_reviews(store, tenant=None) == [] and store.get_call(key).status == "completed"
+
+
+def test_0008_adds_plans_and_calibration_tables_and_its_downgrade_keeps_the_reviews(database_url):
+    from datetime import date
+
+    from support.qa_calls import finding, store_call
+    from support.stored_reports import AUTOMATIC_SCORE
+
+    from service.access.keys import Principal
+    from service.access.teams import NO_TEAMS
+    from service.persistence import qa_plans
+    from service.persistence import qa_reviews
+    from service.qa.plan_models import PlanIn
+
+    store = CallStore(database_url)
+    key = store_call(store, "picked", "A1", "acme", findings=[finding("promise.rash", "breach", 12.0)])
+    lead = Principal("supervisor", "lead")
+    plan_id = qa_plans.create_plan(store, "acme", PlanIn(name="p", share=0.0, reviewers=["qa-li"]), lead)
+    run = qa_plans.run_plan(store, plan_id, date(2026, 11, 23), lead, NO_TEAMS)
+    assert [(p.call_id, p.reviewer, [r.code for r in p.reasons]) for p in run.picks] == [(key, "qa-li", ["severe_finding"])]
+    review_id, _ = qa_reviews.open_review(store, key, "acme", "A1", AUTOMATIC_SCORE, [], Principal("qa", "qa-li"))
+    downgrade(store.db.engine, "0007")
+    assert not (_tables(store.db.engine) & QA_WORK_TABLES) and QA_TABLES <= _tables(store.db.engine)
+    assert qa_reviews.review_owner(store, review_id).call_key == key
+    upgrade(store.db.engine)
+    assert QA_WORK_TABLES <= _tables(store.db.engine) and _schema_differences(store.db.engine) == []
+    assert qa_plans.list_plans(store, None) == []

@@ -49,6 +49,11 @@ ACCESS: list[tuple[str, tuple[str, ...]]] = [
     # The review workflow (docs/qa.md): agents their own reviews, supervisors rule, reviewers the rest.
     ("/v1/qa/my-reviews", (AGENT,)),
     ("/v1/qa/disputes", (SUPERVISOR,)),
+    # Sampling plans and calibrations are a supervisor's to make; a reviewer works its own under
+    # /v1/qa/queue and /v1/qa/my-calibrations; trends are everyone's in QA, an agent's its own rows.
+    ("/v1/qa/plans", (SUPERVISOR,)),
+    ("/v1/qa/calibrations", (SUPERVISOR,)),
+    ("/v1/qa/trends", (SUPERVISOR, QA, AGENT)),
     ("/v1/qa/", (SUPERVISOR, QA)),
 ]
 # Open to everyone, on purpose: probes, the sign-in pages and their static files (no data; the pages ask for
@@ -70,7 +75,8 @@ ACME_CALL, GLOBEX_CALL = "sec-acme-a1", "sec-globex-g1"  # agent a1 of acme; age
 PHONE = "13812345678"
 FILE_NAMES = {ACME_CALL: f"a1_{PHONE}.wav", GLOBEX_CALL: "g1_globex_only.wav"}
 PATH_VALUES = {"call_id": ACME_CALL, "batch_id": "no-such-batch", "job_id": "no-such-job", "name": "report.js",
-               "review_id": "no-such-review", "finding_id": "1", "dispute_id": "no-such-dispute"}
+               "review_id": "no-such-review", "finding_id": "1", "dispute_id": "no-such-dispute",
+               "plan_id": "no-such-plan", "calibration_id": "no-such-calibration"}
 
 
 def app_routes() -> list[tuple[str, str]]:

@@ -13,6 +13,7 @@ from alembic import context
 from service.persistence.search import FTS_TABLE
 from service.persistence.tables import audit_metadata, metadata
 from service.persistence.qa_reviews import qa_metadata
+from service.persistence.qa_work_tables import qa_work_metadata
 
 
 def _include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
@@ -27,7 +28,7 @@ def run_migrations() -> None:
         raise RuntimeError("run migrations through service.migrations (upgrade_to_head, callwatch db-upgrade)")
     context.configure(
         connection=connection,
-        target_metadata=[metadata, audit_metadata, qa_metadata],
+        target_metadata=[metadata, audit_metadata, qa_metadata, qa_work_metadata],
         include_object=_include,
         # SQLite cannot ALTER most things; batch mode rebuilds the table where it must.
         render_as_batch=connection.dialect.name == "sqlite",

@@ -54,3 +54,49 @@ def reviewer_scope(principal: Principal, teams: TeamBook) -> tuple[str | None, s
     """What a reviewer's lists are narrowed to in the database: (tenant, agent ids), None for no limit. A
     superset where teams are involved; `sees_review` decides per review."""
     return principal.tenant, teams.agent_ids_in(principal.teams) if leads_teams(principal) else None
+
+
+# ---------------------------------------------------------------- sampling plans and calibration
+
+
+def sees_plan(principal: Principal, tenant: str | None, teams: tuple[str, ...] | None) -> bool:
+    """Whether a supervisor sees (and may run and change) a sampling plan of `tenant` over `teams` (None: every
+    agent): one of its tenant (a deployment-wide one: every plan); a team supervisor only a plan over teams
+    it leads, since the plan's picks show those agents' calls."""
+    if principal.role == "local":
+        return True
+    if principal.role not in RULER_ROLES:
+        return False
+    if principal.tenant is not None and tenant != principal.tenant:
+        return False
+    if leads_teams(principal):
+        return teams is not None and set(teams) <= set(principal.teams)
+    return True
+
+
+def plan_reviewer_refusal(reviewer: Principal | None, name: str, tenant: str | None,
+                          teams: tuple[str, ...] | None) -> str | None:
+    """Why `name` cannot review a plan's picks (None: it can). A reviewer is a key of role qa or supervisor of
+    the plan's own tenant (a deployment-wide plan's: a deployment-wide key), able to open the review of every
+    call the plan may pick: a team supervisor only for a plan over teams it leads."""
+    if reviewer is None:
+        return f"{name!r} is no reviewer's key (role qa or supervisor) of {_tenant_words(tenant)}"
+    if leads_teams(reviewer) and (teams is None or not set(teams) <= set(reviewer.teams)):
+        return (f"{name!r} leads only {', '.join(reviewer.teams)}: it could not open every call this plan may "
+                "pick")
+    return None
+
+
+def calibration_reviewer_refusal(reviewer: Principal | None, name: str, scope_tenant: str | None,
+                                 call_tenant: str | None, agent_id: str, teams: TeamBook) -> str | None:
+    """Why `name` cannot calibrate on a call (None: it can): a reviewer's key of the supervisor's own tenant
+    that sees the call's review."""
+    if reviewer is None:
+        return f"{name!r} is no reviewer's key (role qa or supervisor) of {_tenant_words(scope_tenant)}"
+    if not sees_review(reviewer, call_tenant, agent_id, teams):
+        return f"{name!r} may not see this call (another team's agent)"
+    return None
+
+
+def _tenant_words(tenant: str | None) -> str:
+    return f"tenant {tenant!r}" if tenant is not None else "the whole deployment (a key without a tenant)"

@@ -11,18 +11,12 @@ Call ids are shown as the caller names them: a tenant-scoped key sees the ids it
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from typing import Any, Literal, Optional, TypeVar
+from typing import Literal, Optional
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
-from pydantic import BaseModel
 
-from service.access.guard import Refusal, authorize, call_key, check_call, key_ring, refuse
+from service.access.guard import call_key, check_call
 from service.access.keys import Principal
-from service.access.teams import TeamBook
-from service.audit.auth import request_token
-from service.pii import MASKED_FIELDS, mask_fields
 from service.persistence import qa_reviews
 from service.qa.access import AGENT_ROLES, REVIEWER_ROLES, RULER_ROLES, may_rule, owns, reviewer_scope, sees_review
 from service.qa.errors import Conflict, NotFound
@@ -37,37 +31,23 @@ from service.qa.models import (
     ReviewOut,
     RulingIn,
 )
+from service.qa.routing import CONFLICT as _CONFLICT
+from service.qa.routing import ID_PATTERN as _ID
+from service.qa.routing import QA_MASKED_FIELDS
+from service.qa.routing import REFUSALS as _REFUSALS
+from service.qa.routing import admitting as _admitting
+from service.qa.routing import hidden as _hidden
+from service.qa.routing import run as _run
+from service.qa.routing import shown as _shown
+from service.qa.routing import store_of as _store
+from service.qa.routing import teams_of as _teams
 from service.qa.scoring import reviewed_scorer
 
-T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
-
-# What people wrote (reasons, notes, comments) may quote a customer's number, like a finding's detail.
-QA_MASKED_FIELDS = MASKED_FIELDS | {"note", "reason", "comment"}
-_ID = r"^[A-Za-z0-9_-]{1,64}$"
+# QA_MASKED_FIELDS stays importable from here, where it was defined before routing.py held the plumbing.
+__all__ = ["QA_MASKED_FIELDS", "router"]
 ReviewId = Path(pattern=_ID, description="a review id")
 DisputeId = Path(pattern=_ID, description="a dispute id")
 FindingId = Path(ge=1, le=2**31 - 1, description="a finding id of the review")
-_REFUSALS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "no key"},
-    403: {"description": "a key of a role this is not for"},
-    404: {"description": "no such call, review or dispute, or one this key may not see"},
-}
-_CONFLICT: dict[int | str, dict[str, Any]] = {
-    409: {"description": "the review or dispute is not in a state that allows this (the detail says why)"},
-}
-
-
-def _admitting(roles: tuple[str, ...], *, local_without_keys: bool = True) -> Callable[[Request], Principal]:
-    def dependency(request: Request) -> Principal:
-        result = authorize(request, roles, request_token(request), local_without_keys=local_without_keys)
-        if isinstance(result, Refusal):
-            raise result.http()
-        request.state.principal = result
-        return result
-
-    return dependency
-
 
 reviewer = Depends(_admitting(REVIEWER_ROLES))
 # An agent's own reviews need to know which agent: a key always, as for the agent feed.
@@ -75,59 +55,6 @@ agent = Depends(_admitting(AGENT_ROLES, local_without_keys=False))
 ruler = Depends(_admitting(RULER_ROLES))
 
 router = APIRouter(prefix="/v1/qa", tags=["qa"], responses=_REFUSALS)
-
-
-# ---------------------------------------------------------------- plumbing
-
-
-async def _run(work: Callable[[], T]) -> T:
-    """`work` in a worker thread (it reads and writes the store); the workflow's errors as HTTP answers."""
-    try:
-        return await asyncio.to_thread(work)
-    except NotFound as err:
-        raise HTTPException(status_code=404, detail=str(err)) from None
-    except Conflict as err:
-        raise HTTPException(status_code=409, detail=str(err)) from None
-
-
-def _store(request: Request) -> Any:
-    return request.app.state.runtime.store
-
-
-def _teams(request: Request) -> TeamBook:
-    return key_ring(request).teams(request.app.state.runtime.settings)
-
-
-def _hidden(request: Request, principal: Principal, what: str) -> HTTPException:
-    refuse(request, 404, f"{what} is not theirs", principal.describe())
-    return HTTPException(status_code=404, detail=f"no such {what.split()[0]}")
-
-
-def _shown(request: Request, principal: Principal, value: M) -> M:
-    """`value` (a review, a list, a dispute) as it may leave: the call ids as this principal names them, and
-    personal numbers masked where the deployment asks for it."""
-    data = value.model_dump()
-    if principal.tenant is not None:
-        found: list[dict[str, Any]] = []
-        _with_call_ids(data, found)
-        sent = _store(request).sent_ids(d["call_id"] for d in found)
-        for d in found:
-            d["call_id"] = sent[d["call_id"]]
-    if request.app.state.runtime.settings.mask_pii:
-        data = mask_fields(data, fields=QA_MASKED_FIELDS)
-    return type(value).model_validate(data)
-
-
-def _with_call_ids(data: Any, into: list[dict[str, Any]]) -> None:
-    """Every object inside `data` that names a call."""
-    if isinstance(data, dict):
-        if "call_id" in data:
-            into.append(data)
-        for v in data.values():
-            _with_call_ids(v, into)
-    elif isinstance(data, list):
-        for v in data:
-            _with_call_ids(v, into)
 
 
 def _review(request: Request, principal: Principal, review_id: str) -> ReviewOut:

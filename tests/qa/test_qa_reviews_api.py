@@ -379,9 +379,22 @@ def test_every_route_and_model_is_in_the_openapi_description() -> None:
         "/v1/qa/my-reviews/{review_id}/disputes": {"post"}, "/v1/qa/disputes": {"get"},
         "/v1/qa/disputes/{dispute_id}": {"get"}, "/v1/qa/disputes/{dispute_id}/ruling": {"post"},
         # What the agent's page reads beside its review (service/qa/page_api.py).
-        "/v1/qa/my-reviews/{review_id}/transcript": {"get"}}
+        "/v1/qa/my-reviews/{review_id}/transcript": {"get"},
+        # Sampling plans, the work queue, calibration, trends (tests/qa/test_qa_plans_api.py and beside it).
+        "/v1/qa/plans": {"get", "post"}, "/v1/qa/plans/{plan_id}": {"get", "put"},
+        "/v1/qa/plans/{plan_id}/runs": {"post"}, "/v1/qa/plans/{plan_id}/picks": {"get"}, "/v1/qa/queue": {"get"},
+        "/v1/qa/calibrations": {"get", "post"}, "/v1/qa/calibrations/{calibration_id}": {"get"},
+        "/v1/qa/calibrations/{calibration_id}/result": {"get"}, "/v1/qa/my-calibrations": {"get"},
+        "/v1/qa/my-calibrations/{calibration_id}": {"get"},
+        "/v1/qa/my-calibrations/{calibration_id}/findings/{finding_id}/decision": {"post"},
+        "/v1/qa/my-calibrations/{calibration_id}/findings": {"post"},
+        "/v1/qa/my-calibrations/{calibration_id}/submit": {"post"},
+        "/v1/qa/my-calibrations/{calibration_id}/result": {"get"}, "/v1/qa/trends": {"get"},
+        "/v1/qa/trends.csv": {"get"}}
     schemas = spec["components"]["schemas"]
     assert {"ReviewOut", "ReviewList", "DisputeOut", "DisputeList", "History", "DecisionIn", "AddedFindingIn",
-            "DisputeIn", "RulingIn"} <= set(schemas)
+            "DisputeIn", "RulingIn", "PlanIn", "PlanOut", "RunOut", "PickList", "Queue", "CalibrationIn",
+            "CalibrationOut", "MyCalibration", "CalibrationResult", "Trends"} <= set(schemas)
+    assert "text/csv" in spec["paths"]["/v1/qa/trends.csv"]["get"]["responses"]["200"]["content"]
     decision = spec["paths"]["/v1/qa/reviews/{review_id}/findings/{finding_id}/decision"]["post"]
     assert {"401", "403", "404", "409", "422"} <= set(decision["responses"])
