@@ -4,27 +4,21 @@ everyone else is refused as docs/security.md says (401 no key, 403 wrong role, 4
 
 from __future__ import annotations
 
-import secrets
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
+from support.qa_app import ModelFreeRuntime, Principals, qa_client
+from support.qa_app import QAClient as QA
 from support.stored_reports import AUTOMATIC_SCORE, PHONE, seed_call
 
-from rules.config import load_rules_config
-from rules.engine import RuleBook
-from service.access.keys import digest_of
-from service.access.keysfile import KeysFile, KeySpec, PrincipalSpec, save_keys_file
 from service.app import create_app
 from service.settings import Settings
 from service.persistence.call_store import CallStore
 
-# name: (role, tenant, team or teams)
-PRINCIPALS: dict[str, tuple[str, str | None, Any]] = {
+PRINCIPALS: Principals = {
     "qa-acme": ("qa", "acme", None),
     "qa-globex": ("qa", "globex", None),
     "lead-red": ("supervisor", "acme", ["red"]),
@@ -37,50 +31,6 @@ PRINCIPALS: dict[str, tuple[str, str | None, Any]] = {
     "g1": ("agent", "globex", None),
     "pbx-acme": ("integrator", "acme", None),
 }
-
-
-RULE_BOOK = RuleBook(load_rules_config())  # the shipped rules, as a deployment without a rules file has
-
-
-class _Runtime:
-    """What the QA routes use of the runtime: settings, the store, the deployment's rules. No models."""
-
-    def __init__(self, settings: Settings, store: CallStore):
-        self.settings = settings
-        self.store = store
-        self.rule_book = RULE_BOOK
-
-
-@dataclass
-class QA:
-    http: TestClient
-    store: CallStore
-    settings: Settings
-    keys: dict[str, str] = field(default_factory=dict)
-
-    def as_(self, name: str | None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.keys[name]}"} if name else {}
-
-    def get(self, path: str, who: str | None, **params: Any) -> httpx.Response:
-        return self.http.get(path, headers=self.as_(who), params=params)
-
-    def post(self, path: str, who: str | None, body: dict[str, Any] | None = None) -> httpx.Response:
-        return self.http.post(path, headers=self.as_(who), json=body)
-
-    def ok(self, response: httpx.Response, status: int = 200) -> Any:
-        assert response.status_code == status, (response.status_code, response.text)
-        return response.json()
-
-
-def _keys_file(path: Path) -> dict[str, str]:
-    keys, spec = {}, KeysFile()
-    for name, (role, tenant, team) in PRINCIPALS.items():
-        keys[name] = f"cw_{secrets.token_urlsafe(16)}"
-        extra = {"team": team} if role == "agent" and team else {"teams": team} if team else {}
-        spec.principals.append(PrincipalSpec(role=role, name=name, tenant=tenant,
-                                             keys=[KeySpec(sha256=digest_of(keys[name]))], **extra))
-    save_keys_file(path, spec)
-    return keys
 
 
 @pytest.fixture(scope="module")
@@ -98,13 +48,8 @@ def seeded_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def qa(tmp_path: Path, seeded_database: Path) -> QA:
-    settings = Settings(data_dir=tmp_path, keys_file=tmp_path / "keys.yaml")
-    keys = _keys_file(tmp_path / "keys.yaml")
     shutil.copy(seeded_database, tmp_path / "callwatch.db")
-    store = CallStore(f"sqlite:///{tmp_path / 'callwatch.db'}")
-    app = create_app()
-    app.state.runtime = _Runtime(settings, store)
-    return QA(TestClient(app), store, settings, keys)
+    return qa_client(tmp_path, PRINCIPALS, tmp_path / "callwatch.db")
 
 
 def _open(qa: QA, who: str, call_id: str = "c-a1", status: int = 201) -> dict[str, Any]:
@@ -358,7 +303,7 @@ def test_without_any_keys_this_machine_reviews_but_agent_routes_want_a_key(tmp_p
     store = CallStore(f"sqlite:///{tmp_path / 'callwatch.db'}")
     seed_call(store, "c1", "a1", None)
     app = create_app()
-    app.state.runtime = _Runtime(Settings(data_dir=tmp_path), store)
+    app.state.runtime = ModelFreeRuntime(Settings(data_dir=tmp_path), store)
     local = TestClient(app)
     opened = local.post("/v1/qa/calls/c1/review")
     assert opened.status_code == 201 and opened.json()["opened_by"] == "this machine"

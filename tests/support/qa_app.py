@@ -24,7 +24,9 @@ RULE_BOOK = RuleBook(load_rules_config())  # the shipped rules, as a deployment 
 Principals = dict[str, tuple[str, str | None, Any]]  # name: (role, tenant, an agent's team or a supervisor's teams)
 
 
-class _Runtime:
+class ModelFreeRuntime:
+    """What the QA routes use of the runtime: settings, the store, the deployment's rules. No models."""
+
     def __init__(self, settings: Settings, store: CallStore):
         self.settings = settings
         self.store = store
@@ -72,5 +74,5 @@ def qa_client(tmp_path: Path, principals: Principals, database: Path) -> QAClien
     keys = write_keys_file(tmp_path / "keys.yaml", principals)
     store = CallStore(f"sqlite:///{database}")
     app = create_app()
-    app.state.runtime = _Runtime(settings, store)
+    app.state.runtime = ModelFreeRuntime(settings, store)
     return QAClient(TestClient(app), store, settings, keys)
