@@ -13,13 +13,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.access.guard import Refusal, authorize, refuse
+from service.access.guard import refuse
 from service.access.keys import Principal
-from service.audit.auth import request_token
 from service.audit.report import ReportNotFound, call_report
 from service.pii import masked
 from service.persistence import qa_reviews
 from service.qa.access import AGENT_ROLES, owns
+from service.qa.routing import admitting
 
 router = APIRouter(prefix="/v1/qa", tags=["qa"], responses={
     401: {"description": "no key"},
@@ -47,13 +47,8 @@ class ReviewTranscript(_Wire):
     lines: list[TranscriptLine]
 
 
-def _agent(request: Request) -> Principal:
-    # An agent's own reviews need to know which agent: a key always, as for /v1/qa/my-reviews.
-    result = authorize(request, AGENT_ROLES, request_token(request), local_without_keys=False)
-    if isinstance(result, Refusal):
-        raise result.http()
-    request.state.principal = result
-    return result
+# An agent's own reviews need to know which agent: a key always, as for /v1/qa/my-reviews.
+_agent = admitting(AGENT_ROLES, local_without_keys=False)
 
 
 @router.get("/my-reviews/{review_id}/transcript", response_model=ReviewTranscript)

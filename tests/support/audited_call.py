@@ -6,20 +6,18 @@ runtime light enough to serve them (settings, the store, the shipped rules)."""
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import soundfile as sf
+from support.qa_app import write_keys_file
 from support.stored_reports import FINDINGS, PHONE
 
 from rules.config import load_rules_config
 from rules.engine import RuleBook
 from rules.findings import Finding
 from rules.score import score_findings
-from service.access.keys import digest_of
-from service.access.keysfile import KeysFile, KeySpec, PrincipalSpec, save_keys_file
 from service.persistence.call_list import CallList
 from service.persistence.call_store import CallStore
 
@@ -59,14 +57,7 @@ PRINCIPALS: dict[str, tuple[str, str | None, Any]] = {
 
 def write_keys(path: Path) -> dict[str, str]:
     """A keys file for PRINCIPALS, a fresh key each; name → key."""
-    keys, spec = {}, KeysFile()
-    for name, (role, tenant, team) in PRINCIPALS.items():
-        keys[name] = f"cw_{secrets.token_urlsafe(16)}"
-        extra = {"team": team} if role == "agent" and team else {"teams": team} if team else {}
-        spec.principals.append(PrincipalSpec(role=role, name=name, tenant=tenant,
-                                             keys=[KeySpec(sha256=digest_of(keys[name]))], **extra))
-    save_keys_file(path, spec)
-    return keys
+    return write_keys_file(path, PRINCIPALS)
 
 
 class LightRuntime:
