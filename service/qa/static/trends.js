@@ -65,9 +65,17 @@ async function showTrends() {
   $("page").dataset.drawn = "1";
 }
 
+/** The filters the page's own address names (/qa/trends?agent_id=…), so a view can be linked to and reloaded. */
+function filtersFromAddress() {
+  const params = new URLSearchParams(window.location.search);
+  for (const [name, id] of FILTERS) if (params.get(name)) $(id).value = params.get(name);
+}
+
 $("filters").addEventListener("submit", (event) => {
   event.preventDefault();
+  window.history.replaceState(null, "", `/qa/trends${query()}`);
   showTrends();
 });
 $("level").addEventListener("change", showTrends);
+filtersFromAddress();
 showTrends();
