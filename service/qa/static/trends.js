@@ -48,7 +48,7 @@ async function showTrends() {
     return;
   }
   showContent();
-  // An agent's key has no team rows: only its own, by agent.
+  // Without team rows (an agent's key, or agents in no team) the rows can only be per agent.
   const level = answer.teams.length ? $("level").value : "agents";
   $("level").disabled = !answer.teams.length;
   const rows = answer[level];
