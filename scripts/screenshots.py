@@ -63,6 +63,8 @@ SHOTS: tuple[Shot, ...] = (
          at_s=21.0, click="#calls tr"),
     Shot("report", "/audit/calls/{call_id}", "qa", ready="#transcript .utt", size=(1366, 900)),
     Shot("audit-calls", "/audit/calls", "qa", ready="#calls tbody tr"),
+    # The trends of the played call: one week, one agent (the page's default range, the twelve weeks to today).
+    Shot("qa-trends", "/qa/trends", "qa", ready='#page[data-drawn="1"]', size=(1366, 900)),
 )
 
 

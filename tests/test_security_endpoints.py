@@ -58,10 +58,12 @@ ACCESS: list[tuple[str, tuple[str, ...]]] = [
 ]
 # Open to everyone, on purpose: probes, the sign-in pages and their static files (no data; the pages ask for
 # a key before they show anything), the API description. /metrics has its own CALLWATCH_METRICS_TOKEN.
-# The QA review pages hold no data either: their scripts ask /v1/qa and /v1/audit, which the rules above guard.
+# The QA review and trends pages hold no data either: their scripts ask /v1/qa and /v1/audit, which the rules
+# above guard; /qa/static/vendor/ is the chart library as published.
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/agent", "/supervisor", "/static/{name}", "/openapi.json", "/docs",
           "/docs/oauth2-redirect", "/redoc", "/qa/reviews", "/qa/calls/{call_id}/review", "/qa/my-reviews",
-          "/qa/my-reviews/{review_id}", "/qa/disputes", "/qa/disputes/{dispute_id}", "/qa/static/{name}"}
+          "/qa/my-reviews/{review_id}", "/qa/disputes", "/qa/disputes/{dispute_id}", "/qa/static/{name}",
+          "/qa/trends", "/qa/static/vendor/{name}"}
 
 # role, name, tenant
 PRINCIPALS = [

@@ -1,5 +1,5 @@
 """The QA review pages (issue 15, docs/qa.md § The pages): a reviewer's review of a call, an agent's reviewed
-calls, a supervisor's dispute queue, and the reviewer's list of reviews.
+calls, a supervisor's dispute queue, the reviewer's list of reviews, and the trends per agent, team and week.
 
 Each page is plain HTML and a small ES module from service/qa/static/, with the deployment's names table
 embedded (as on the agent screen and the QA report: one table names every rule and severity). The pages hold
@@ -92,11 +92,28 @@ async def dispute_page(request: Request, dispute_id: str) -> Response:
     return _page(request, "disputes.html", dispute_id=dispute_id)
 
 
-@router.get("/qa/static/{name}")
-async def static_file(name: str) -> Response:
-    """Only plain files directly in service/qa/static with a known type; no paths, no listing."""
-    path = HERE / "static" / name
+@router.get("/qa/trends", response_class=HTMLResponse)
+async def trends_page(request: Request) -> Response:
+    """Trends per agent, team and week as charts and a table over /v1/qa/trends, with its CSV."""
+    return _page(request, "trends.html")
+
+
+def _plain_file(folder: Path, name: str) -> Response:
+    """Only a plain file directly in `folder` with a known type; no paths, no listing."""
+    path = folder / name
     media = _STATIC_TYPES.get(path.suffix)
     if "/" in name or "\\" in name or name.startswith(".") or media is None or not path.is_file():
         return Response(status_code=404)
     return FileResponse(path, media_type=media, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/qa/static/{name}")
+async def static_file(name: str) -> Response:
+    """The pages' own scripts and styles."""
+    return _plain_file(HERE / "static", name)
+
+
+@router.get("/qa/static/vendor/{name}")
+async def vendored_file(name: str) -> Response:
+    """A library committed as published (static/vendor/README.md says which, from where, under what licence)."""
+    return _plain_file(HERE / "static" / "vendor", name)

@@ -12,7 +12,7 @@ from support.qa_site import QaSite
 from support.stored_reports import PHONE
 
 PAGES = ["/qa/reviews", "/qa/calls/c-1042/review", "/qa/my-reviews", "/qa/my-reviews/r1", "/qa/disputes",
-         "/qa/disputes/d1"]
+         "/qa/disputes/d1", "/qa/trends"]
 
 
 @pytest.fixture
@@ -52,6 +52,21 @@ def test_the_static_files_are_served_and_nothing_else(site: QaSite) -> None:
         assert site.http.get(f"/qa/static/{name}").status_code == 200, name
     for name in ("..%2Fpages.py", "pages.py", ".hidden.js", "nothing.js"):
         assert site.http.get(f"/qa/static/{name}").status_code == 404, name
+
+
+def test_the_trends_page_loads_the_vendored_chart_library_whose_licence_is_committed(site: QaSite) -> None:
+    page = site.http.get("/qa/trends")
+    assert '<script src="/qa/static/vendor/chart.umd.min.js"></script>' in page.text
+    assert '<a href="/qa/trends">' in page.text  # in the QA top bar, as on every QA page
+    for name in ("trends.js", "trend_charts.js", "trend_figures.js"):
+        assert site.http.get(f"/qa/static/{name}").status_code == 200, name
+    library = site.http.get("/qa/static/vendor/chart.umd.min.js")
+    assert library.status_code == 200 and library.headers["content-type"].startswith("text/javascript")
+    assert "Chart.js v4" in library.text[:200] and "MIT" in library.text[:300]
+    vendor = Path(__file__).resolve().parents[2] / "service" / "qa" / "static" / "vendor"
+    assert "MIT License" in (vendor / "chart.js-LICENSE.md").read_text()
+    for name in ("chart.js-LICENSE.md", "README.md", "..%2F..%2Fpages.py", ".x.js"):
+        assert site.http.get(f"/qa/static/vendor/{name}").status_code == 404, name  # only scripts and styles
 
 
 def test_the_report_page_links_to_the_calls_review(site: QaSite) -> None:
