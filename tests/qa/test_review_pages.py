@@ -21,10 +21,11 @@ import httpx
 import pytest
 from support.audited_call import LINES, LightRuntime, store_audited_call, write_keys
 from support.live_server import LiveServer
+from support.page_wait import wait_until
 
 from service.app import create_app
-from service.settings import Settings
 from service.persistence.call_store import CallStore
+from service.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT = REPO / "test-output" / "qa"  # screenshots of each page as the tests leave it, to look at
@@ -155,7 +156,7 @@ def test_a_reviewer_hears_rejects_one_adds_one_submits_and_sees_the_apis_score_a
     line = page.locator('#transcript li.utt[data-start="4.5"]')
     assert page.evaluate("document.getElementById('audio').currentTime") < 1
     line.click()
-    page.wait_for_function("Math.abs(document.getElementById('audio').currentTime - 4.5) < 1.5")
+    wait_until(page, "Math.abs(document.getElementById('audio').currentTime - 4.5) < 1.5")
     page.wait_for_selector('#transcript li.utt.playing[data-start="4.5"]')
     assert line.get_attribute("aria-current") == "true"
     page.evaluate("document.getElementById('audio').pause()")

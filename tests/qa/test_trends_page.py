@@ -21,6 +21,7 @@ from typing import Any, Iterator
 import httpx
 import pytest
 from support.live_server import LiveServer
+from support.page_wait import wait_until
 from support.qa_app import RULE_BOOK, Principals, write_keys_file
 from support.qa_calls import ShownPrompt, finding, mood, store_call
 
@@ -181,7 +182,7 @@ def test_the_agent_filter_changes_the_rows_and_the_csv_link_carries_the_filters(
     assert {agent for agent, _ in table_rows(page)} == {"a1", "a2", MARKUP_AGENT}
     page.fill("#agent-filter", "a2")
     page.click("#filters button[type=submit]")
-    page.wait_for_function("document.querySelectorAll('#trends-body tr.trend').length === 2")
+    wait_until(page, "document.querySelectorAll('#trends-body tr.trend').length === 2")
     drawn(page)
     assert sorted(table_rows(page)) == [("a2", WEEK1), ("a2", WEEK2)]
     href = page.locator("#csv-link").get_attribute("href")

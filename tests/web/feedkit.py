@@ -188,16 +188,3 @@ class ScriptedCall:
         ])
 
 
-def wait_until(page: Any, expression: str, timeout: float = 10.0) -> Any:
-    """Poll a JavaScript expression until it is truthy. (Playwright's wait_for_function evaluates strings with
-    eval, which the pages' Content-Security-Policy rightly forbids; page.evaluate is not subject to it.)"""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = page.evaluate(f"() => ({expression})")
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {expression}")
-        time.sleep(0.05)
-
-

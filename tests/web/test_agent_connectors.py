@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
-from feedkit import sign_in_agent, wait_until
+from feedkit import sign_in_agent
 from support.heard import BOUNDS, speaker_cer
+from support.page_wait import wait_until
 
 from clients.platforms.twilio import play_call
 

@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 from call_audio import DATA, load_timeline
-from feedkit import sign_in_agent, wait_until
+from feedkit import sign_in_agent
+from support.page_wait import wait_until
 
 from clients.ingest_client import stream_file
 

@@ -18,7 +18,15 @@ from typing import Any, Iterator
 
 import httpx
 import pytest
-from feedkit import AGENT_TOKENS, SUPERVISOR_TOKENS, ScriptedCall, Server, sign_in_agent, sign_in_supervisor, wait_until
+from feedkit import (
+    AGENT_TOKENS,
+    SUPERVISOR_TOKENS,
+    ScriptedCall,
+    Server,
+    sign_in_agent,
+    sign_in_supervisor,
+)
+from support.page_wait import wait_until
 
 SILENCE, EMPATHY = "listen.no_silence", "complaint.empathy_first"
 CALL = "c-names"
@@ -82,8 +90,8 @@ def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
     from rules.config import load_rules_config_text
     from rules.engine import RuleBook
     from service.agent_feed.hub import AgentFeedHub
-    from service.settings import Settings
     from service.persistence.call_store import CallStore
+    from service.settings import Settings
 
     settings = Settings(data_dir=tmp_path, agent_tokens=dict(AGENT_TOKENS), supervisor_tokens=dict(SUPERVISOR_TOKENS))
     store = CallStore(settings.resolved_database_url)
