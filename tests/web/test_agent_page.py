@@ -19,8 +19,8 @@ from feedkit import (
     feed_app,
     sign_in_agent,
     sign_in_supervisor,
-    wait_until,
 )
+from support.page_wait import wait_until
 
 WEI = "[data-rule='opening.bare_wei']"
 EMPATHY = "[data-rule='complaint.empathy_first']"
