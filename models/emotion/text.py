@@ -184,7 +184,12 @@ class SentimentClassifier:
         else:
             model_ref = cfg.model
             head_ref = cfg.head
-        tokenizer = AutoTokenizer.from_pretrained(model_ref)
+        if cfg.model is None:
+            from .lean_tokenizer import LeanTokenizer
+
+            tokenizer = LeanTokenizer(Path(model_ref))
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(model_ref)
         device_ = torch.device(cfg.device)
         if head_ref:
             head = LinearHead.load(head_ref)
