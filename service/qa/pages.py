@@ -1,5 +1,6 @@
 """The QA review pages (issue 15, docs/qa.md § The pages): a reviewer's review of a call, an agent's reviewed
-calls, a supervisor's dispute queue, the reviewer's list of reviews, and the trends per agent, team and week.
+calls, a supervisor's dispute queue, the reviewer's list of reviews and work queue, the sampling plans,
+calibration (the reviewers' blind scoring and the supervisor's result), and the trends per agent, team and week.
 
 Each page is plain HTML and a small ES module from service/qa/static/, with the deployment's names table
 embedded (as on the agent screen and the QA report: one table names every rule and severity). The pages hold
@@ -66,6 +67,42 @@ async def reviews_page(request: Request) -> Response:
 async def review_call_page(request: Request, call_id: str) -> Response:
     """The reviewer's page for one call: player, waveform, transcript in sync, findings and decisions."""
     return _page(request, "review.html", call_id=call_id)
+
+
+@router.get("/qa/queue", response_class=HTMLResponse)
+async def queue_page(request: Request) -> Response:
+    """The reviewer's work queue: the calls the sampling plans picked for it and its calibrations, with why."""
+    return _page(request, "queue.html")
+
+
+@router.get("/qa/plans", response_class=HTMLResponse)
+async def plans_page(request: Request) -> Response:
+    """The supervisor's sampling plans."""
+    return _page(request, "plans.html")
+
+
+@router.get("/qa/plans/{plan_id}", response_class=HTMLResponse)
+async def plan_page(request: Request, plan_id: str) -> Response:
+    """One plan: run it over a week, and the calls it picked, with why and for whom."""
+    return _page(request, "plans.html", plan_id=plan_id)
+
+
+@router.get("/qa/calibrations", response_class=HTMLResponse)
+async def calibrations_page(request: Request) -> Response:
+    """The reviewer's calibrations; a supervisor's also the ones it started, and the form to start one."""
+    return _page(request, "calibrations.html")
+
+
+@router.get("/qa/calibrations/{calibration_id}", response_class=HTMLResponse)
+async def calibration_page(request: Request, calibration_id: str) -> Response:
+    """A reviewer's blind scoring of the calibration's call, and the result once the API shows it."""
+    return _page(request, "calibration.html", calibration_id=calibration_id)
+
+
+@router.get("/qa/calibrations/{calibration_id}/result", response_class=HTMLResponse)
+async def calibration_result_page(request: Request, calibration_id: str) -> Response:
+    """The supervisor's result of a calibration: agreement per rule, kappa, the automatic findings against it."""
+    return _page(request, "calibration_result.html", calibration_id=calibration_id)
 
 
 @router.get("/qa/my-reviews", response_class=HTMLResponse)

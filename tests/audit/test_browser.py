@@ -4,27 +4,12 @@ report, find a finding and the plot, and jump the player to the finding."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
-import pytest
+from support import chromium
 
 CALLS = ("call_01_read_vs_spontaneous", "call_02_podcast_pair_with_backchannel", "call_03_dialogue_and_commands")
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
+browser = chromium.browser  # the shared fixture (Debian's Chromium), found by pytest by this name
 
 
 def test_upload_progress_report_finding_plot(browser, audit_server, shared_audio, tmp_path):

@@ -12,7 +12,8 @@ from support.qa_site import QaSite
 from support.stored_reports import PHONE
 
 PAGES = ["/qa/reviews", "/qa/calls/c-1042/review", "/qa/my-reviews", "/qa/my-reviews/r1", "/qa/disputes",
-         "/qa/disputes/d1", "/qa/trends"]
+         "/qa/disputes/d1", "/qa/trends", "/qa/queue", "/qa/plans", "/qa/plans/p1", "/qa/calibrations",
+         "/qa/calibrations/k1", "/qa/calibrations/k1/result"]
 
 
 @pytest.fixture
@@ -48,7 +49,8 @@ def test_a_link_with_a_token_signs_the_browser_in_and_drops_the_key_from_the_add
 
 def test_the_static_files_are_served_and_nothing_else(site: QaSite) -> None:
     for name in ("review.js", "my_reviews.js", "disputes.js", "reviews.js", "qa_common.js", "player.js",
-                 "transcript.js", "findings.js", "qa.css"):
+                 "transcript.js", "findings.js", "qa.css", "queue.js", "plans.js", "reasons.js", "decide.js",
+                 "calibrations.js", "calibration.js", "calibration_result.js", "calibration_figures.js"):
         assert site.http.get(f"/qa/static/{name}").status_code == 200, name
     for name in ("..%2Fpages.py", "pages.py", ".hidden.js", "nothing.js"):
         assert site.http.get(f"/qa/static/{name}").status_code == 404, name

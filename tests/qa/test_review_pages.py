@@ -29,12 +29,7 @@ from service.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT = REPO / "test-output" / "qa"  # screenshots of each page as the tests leave it, to look at
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--autoplay-policy=no-user-gesture-required"]
 CALL, OTHER_CALL = "20261123-0930-000123", "20261123-1000-000456"  # agent A1042's; agent A1043's
-TIMEOUT = 20_000  # ms, for anything the page waits on the server for
 
 # What people type, with markup in it: it must come back as these very characters.
 REJECT_REASON = "恢复通话时已致歉，识别有误 <b>粗体</b>"
@@ -92,37 +87,6 @@ def site(tmp_path: Path) -> Iterator[Site]:
         store.close()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def as_role(browser: Any) -> Iterator[Any]:
-    """A browser context of its own per person (its own cookie: the reviewer, the agent, the supervisor)."""
-    contexts: list[Any] = []
-
-    def open_as() -> Any:
-        context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT)
-        page.js_errors = []
-        page.on("pageerror", lambda exc: page.js_errors.append(str(exc)))
-        return page
-
-    yield open_as
-    for context in contexts:
-        context.close()
-
-
 def shot(page: Any, name: str) -> None:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")  # the sticky player where a reader first sees it
@@ -137,8 +101,8 @@ def row(page: Any, rule_id: str, t: float | None = None) -> Any:
 # ---------------------------------------------------------------- the reviewer
 
 
-def test_a_reviewer_hears_rejects_one_adds_one_submits_and_sees_the_apis_score_and_history(site: Site, as_role: Any) -> None:
-    page = as_role()
+def test_a_reviewer_hears_rejects_one_adds_one_submits_and_sees_the_apis_score_and_history(site: Site, new_page: Any) -> None:
+    page = new_page()
     page.goto(site.page("/audit/calls", "qa.li"))  # from the call list, as a reviewer starts
     assert "token=" not in page.url  # the key went into the cookie, not the history
     page.locator(f'#calls tr.call[data-call-id="{CALL}"] a.review-link').click()
@@ -216,10 +180,10 @@ def test_a_reviewer_hears_rejects_one_adds_one_submits_and_sees_the_apis_score_a
 # ---------------------------------------------------------------- the agent and the supervisor
 
 
-def test_the_agent_disputes_the_supervisor_overturns_and_the_agent_sees_the_ruling_and_score(site: Site, as_role: Any) -> None:
+def test_the_agent_disputes_the_supervisor_overturns_and_the_agent_sees_the_ruling_and_score(site: Site, new_page: Any) -> None:
     review_id = site.reviewed_by_api(CALL)
 
-    agent = as_role()
+    agent = new_page()
     agent.goto(site.page("/qa/my-reviews", "A1042"))
     agent.locator(f'#reviews-body tr.review[data-review-id="{review_id}"] a').click()
     agent.wait_for_selector("#one:not([hidden])")
@@ -241,7 +205,7 @@ def test_the_agent_disputes_the_supervisor_overturns_and_the_agent_sees_the_ruli
     agent.wait_for_selector('#findings-body .dispute[data-dispute-id] .ruling.pending')
     assert disputed.locator(".dispute .comment").inner_text() == COMMENT
 
-    supervisor = as_role()
+    supervisor = new_page()
     supervisor.goto(site.page("/qa/disputes", "wang.li"))
     queued = supervisor.locator("#disputes-body tr.dispute-row")
     queued.first.wait_for()
@@ -280,9 +244,9 @@ def test_the_agent_disputes_the_supervisor_overturns_and_the_agent_sees_the_ruli
 # ---------------------------------------------------------------- refusals, in words
 
 
-def test_an_agents_key_on_another_agents_review_says_not_found(site: Site, as_role: Any) -> None:
+def test_an_agents_key_on_another_agents_review_says_not_found(site: Site, new_page: Any) -> None:
     others = site.reviewed_by_api(OTHER_CALL)
-    page = as_role()
+    page = new_page()
     page.goto(site.page(f"/qa/my-reviews/{others}", "A1042"))
     page.wait_for_selector('#notice[data-status="404"]')
     assert "未找到" in page.locator("#notice").inner_text()
@@ -292,9 +256,9 @@ def test_an_agents_key_on_another_agents_review_says_not_found(site: Site, as_ro
     assert not page.js_errors, page.js_errors
 
 
-def test_no_key_asks_for_one_and_the_wrong_role_is_told_so(site: Site, as_role: Any) -> None:
+def test_no_key_asks_for_one_and_the_wrong_role_is_told_so(site: Site, new_page: Any) -> None:
     site.reviewed_by_api(CALL)
-    page = as_role()
+    page = new_page()
     page.goto(site.page("/qa/my-reviews", None))
     page.wait_for_selector('#notice[data-status="401"]')
     assert "需要登录" in page.locator("#notice").inner_text()

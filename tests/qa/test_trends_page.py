@@ -31,10 +31,6 @@ from service.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT = REPO / "test-output" / "qa"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-TIMEOUT = 20_000  # ms
 
 MARKUP_AGENT = '<img src=x onerror="document.title=\'pwned\'">'
 PRINCIPALS: Principals = {
@@ -107,37 +103,6 @@ def site(tmp_path: Path, seeded_database: Path) -> Iterator[Site]:
             yield Site(served.url, keys, http)
     finally:
         store.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def new_page(browser: Any) -> Iterator[Any]:
-    """A page in a browser context of its own (its own cookie)."""
-    contexts: list[Any] = []
-
-    def open_page() -> Any:
-        context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT)
-        page.js_errors = []
-        page.on("pageerror", lambda exc: page.js_errors.append(str(exc)))
-        return page
-
-    yield open_page
-    for context in contexts:
-        context.close()
 
 
 def shot(page: Any, name: str) -> None:

@@ -82,6 +82,11 @@ export function when(iso) {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
 }
 
+/** A share 0..1 as a percentage: 0.3333 → 33.3%. */
+export function percent(value) {
+  return value === null || value === undefined ? "—" : `${(100 * Number(value)).toFixed(1)}%`;
+}
+
 export function score(value) {
   return value === null || value === undefined ? "—" : Number(value).toFixed(1);
 }
@@ -93,6 +98,12 @@ export const DECISION = { pending: "待定", confirmed: "已确认", rejected: "
 export const SOURCE = { automatic: "自动", added: "人工补充" };
 export const DISPUTE_STATE = { open: "待裁定", upheld: "维持", overturned: "撤销" };
 export const REVIEW_STATE = { open: "复核中", submitted: "已提交" };
+// How far a reviewer is with a picked call or a calibration (the API's ReviewProgress).
+export const PROGRESS = { not_started: "未开始", in_progress: "进行中", submitted: "已提交" };
+// Why a call was picked (the API's ReasonCode); the API's own `detail` says how, beside it.
+export const PICK_REASON = {
+  sample: "抽样", severe_finding: "严重发现", low_score: "低分", negative_end: "客户情绪未恢复", calibration: "校准",
+};
 export const ROLE = { qa: "质检", supervisor: "主管", agent: "坐席", local: "本机" };
 export const ACTION = {
   opened: "开始复核", confirmed: "确认", rejected: "驳回", added: "补充发现", submitted: "提交复核",

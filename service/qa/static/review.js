@@ -9,12 +9,14 @@
 import {
   ACTION, DECISION, REVIEW_STATE, ROLE, $, api, clock, el, enc, score, showContent, showRefusal, showStepError, when,
 } from "./qa_common.js";
+import { decisionButtons } from "./decide.js";
 import { renderFindings, showFinding } from "./findings.js";
 import { Player } from "./player.js";
 import { Transcript, reportLines } from "./transcript.js";
 import { ruleIds, ruleName } from "/static/names.js";
 
 const LEAD_IN_S = 2; // a finding is heard from a little before it, to hear what led to it
+const REASON_HINT = "驳回理由（必填，坐席和主管都会看到）";
 
 const callId = $("page").dataset.callId;
 const callPath = `/v1/audit/calls/${enc(callId)}`;
@@ -79,7 +81,7 @@ function render() {
   renderFindings($("findings-body"), findings, {
     disputes: review ? review.disputes : [],
     onSeek: (t) => player.seek(Math.max(0, t - LEAD_IN_S)),
-    actions: open ? decisionButtons : null,
+    actions: open ? (f) => decisionButtons(f, (body, error) => decide(f, body, error), REASON_HINT) : null,
   });
   player.markFindings(findings);
   $("start-box").hidden = !!review;
@@ -92,34 +94,6 @@ function render() {
 }
 
 // ---------------------------------------------------------------- the reviewer's steps
-
-function decisionButtons(f) {
-  const box = el("div", { class: "decide" });
-  const error = el("div", { class: "form-error", hidden: true, role: "alert" });
-  box.append(
-    el("button", { type: "button", class: `confirm${f.decision === "confirmed" ? " chosen" : ""}`,
-                   onclick: () => decide(f, { decision: "confirm" }, error) }, "确认"),
-    el("button", { type: "button", class: `reject${f.decision === "rejected" ? " chosen" : ""}`,
-                   onclick: () => askReason(box, f, error) }, f.source === "added" ? "撤回" : "驳回"),
-    error,
-  );
-  return box;
-}
-
-function askReason(box, f, error) {
-  if (box.querySelector("form")) return;
-  const reason = el("textarea", { class: "reason-input", rows: "2", maxlength: "2000", required: true,
-                                  placeholder: "驳回理由（必填，坐席和主管都会看到）" });
-  const form = el("form", { class: "reject-form" }, reason, " ",
-    el("button", { type: "submit", class: "reject-ok" }, "确定驳回"), " ",
-    el("button", { type: "button", class: "cancel", onclick: () => form.remove() }, "取消"));
-  form.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    decide(f, { decision: "reject", reason: reason.value }, error);
-  });
-  box.insertBefore(form, error);
-  reason.focus();
-}
 
 async function decide(f, body, error) {
   try {
