@@ -63,7 +63,8 @@ ACCESS: list[tuple[str, tuple[str, ...]]] = [
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/agent", "/supervisor", "/static/{name}", "/openapi.json", "/docs",
           "/docs/oauth2-redirect", "/redoc", "/qa/reviews", "/qa/calls/{call_id}/review", "/qa/my-reviews",
           "/qa/my-reviews/{review_id}", "/qa/disputes", "/qa/disputes/{dispute_id}", "/qa/static/{name}",
-          "/qa/trends", "/qa/static/vendor/{name}"}
+          "/qa/trends", "/qa/static/vendor/{name}", "/qa/queue", "/qa/plans", "/qa/plans/{plan_id}",
+          "/qa/calibrations", "/qa/calibrations/{calibration_id}", "/qa/calibrations/{calibration_id}/result"}
 
 # role, name, tenant
 PRINCIPALS = [
