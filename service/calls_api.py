@@ -1,7 +1,8 @@
 """REST for the parties to a call: GET /v1/calls/{call_id}, the call's transcript and judgement.
 
 An integrator reads the calls its phone system streamed (its tenant's), an agent its own, a supervisor or
-QA user its tenant's or all (docs/security.md). A tenant-scoped key names a call by the id its phone system
+QA user its tenant's or all, a supervisor that leads teams only its teams' agents' (`check_call`; another
+team's call is a 404, as another tenant's; docs/security.md). A tenant-scoped key names a call by the id its phone system
 sent, looked up within its tenant; another tenant's call of the same id is never found. Personal numbers are masked when CALLWATCH_MASK_PII is on.
 """
 

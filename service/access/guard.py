@@ -5,6 +5,10 @@ Status codes: 401 without a key; 403 with a key that does not let one in (unknow
 404 for a call one may not see, exactly as for a call that does not exist, so a key never learns which call
 ids exist elsewhere.
 
+A supervisor that leads `teams` (the keys file) sees, within its tenant, only its teams' agents' calls
+(`service.access.teams.sees_agent`, the rule the QA review workflow applies too); another team's call is a
+404 like another tenant's.
+
 Call ids are per tenant (service/persistence/call_store.py): a tenant-scoped principal names a call by the
 id its phone system sent, resolved within its tenant (`call_key`), and is shown that id; a deployment-wide
 one names and sees row keys, which are those ids unless two tenants sent the same one. Whose a call is comes
@@ -28,6 +32,7 @@ from starlette.requests import HTTPConnection
 
 from service.access.keys import LOCAL, Principal
 from service.access.ring import KeyRing
+from service.access.teams import NO_TEAMS, TeamBook, leads_teams, sees_agent
 from service.persistence.call_store import CallOwner, CallStore
 
 log = logging.getLogger("callwatch.access")
@@ -130,21 +135,28 @@ def require(roles: Iterable[str]) -> Callable[[Request], Principal]:
 
 
 def sees_every_call(principal: Principal) -> bool:
-    return principal.tenant is None and principal.role in ("local", "supervisor", "qa")
+    return principal.tenant is None and principal.role in ("local", "supervisor", "qa") and not leads_teams(principal)
 
 
-def may_see(principal: Principal, owner: CallOwner | None) -> bool:
+def team_book(conn: HTTPConnection, principal: Principal) -> TeamBook:
+    """The teams as the keys file has them now, for a principal that leads teams; no one else is cut by team,
+    so no one else needs them."""
+    return key_ring(conn).teams(conn.app.state.runtime.settings) if leads_teams(principal) else NO_TEAMS
+
+
+def may_see(principal: Principal, owner: CallOwner | None, teams: TeamBook) -> bool:
     """An agent sees its own calls, an integrator its tenant's, a supervisor or QA user its tenant's or (without
-    a tenant) all; a tenant-scoped key never sees a call of another tenant or of none."""
+    a tenant) all, a supervisor that leads teams only its teams' agents' (`sees_agent`, as in the QA review
+    workflow); a tenant-scoped key never sees a call of another tenant or of none."""
     if owner is None:
         return False
-    if sees_every_call(principal):
-        return True
+    if principal.role in ("local", "supervisor", "qa"):
+        return sees_agent(principal, owner.tenant, owner.agent_id, teams)
     if principal.tenant is not None and owner.tenant != principal.tenant:
         return False
     if principal.role == "agent":
         return owner.agent_id == principal.name
-    return principal.role in ("integrator", "supervisor", "qa")
+    return principal.role == "integrator"
 
 
 def call_key(store: CallStore, principal: Principal, call_id: str) -> str | None:
@@ -160,7 +172,7 @@ def check_call(request: Request, principal: Principal, call_id: str) -> str:
         return call_id
     store = request.app.state.runtime.store
     key = call_key(store, principal, call_id)
-    if key is None or not may_see(principal, store.owner(key)):
+    if key is None or not may_see(principal, store.owner(key), team_book(request, principal)):
         refuse(request, 404, f"call {call_id!r} is not theirs", principal.describe())
         raise HTTPException(status_code=404, detail="no such call")
     return key
@@ -170,25 +182,31 @@ def check_call(request: Request, principal: Principal, call_id: str) -> str:
 
 
 class FeedFilter:
-    """What of the feed a tenant-scoped principal may receive: messages of its tenant's calls only, with the
-    call ids its phone systems sent, and the `ready` message's list of live calls cut to those; and which
-    call a call id it sends names (`key_of`). Deployment-wide principals get everything unchanged and name
-    calls by key (the hub already limits an agent to its own calls)."""
+    """What of the feed a tenant-scoped principal, or a supervisor that leads teams, may receive: messages of
+    the calls it may see only (its tenant's; its teams' agents'), a tenant-scoped one with the call ids its
+    phone systems sent, and the `ready` message's list of live calls cut to those; and which call a call id
+    it sends names (`key_of`). Other deployment-wide principals get everything unchanged and name calls by
+    key (the hub already limits an agent to its own calls)."""
 
     def __init__(self, conn: HTTPConnection, principal: Principal):
         self.principal = principal
         self.store = getattr(conn.app.state.runtime, "store", None)
+        self.teams = team_book(conn, principal)
+        self._cut = principal.tenant is not None or leads_teams(principal)
         self._shown: dict[str, str | None] = {}  # key → the id to show; None: not to be shown
 
     async def _shown_as(self, key: str) -> str | None:
         if key not in self._shown:
             owner = await asyncio.to_thread(self.store.owner, key) if self.store is not None else None
-            self._shown[key] = owner.call_id if may_see(self.principal, owner) and owner is not None else None
+            if owner is None or not may_see(self.principal, owner, self.teams):
+                self._shown[key] = None
+            else:  # a deployment-wide principal names calls by their keys
+                self._shown[key] = owner.call_id if self.principal.tenant is not None else key
         return self._shown[key]
 
     async def key_of(self, call_id: str) -> str | None:
         """The key of the call this principal calls `call_id`; None: none it may see."""
-        if self.principal.tenant is None:
+        if not self._cut:
             return call_id
         if self.store is None:
             return None
@@ -197,7 +215,7 @@ class FeedFilter:
 
     async def __call__(self, item: Any) -> Any:
         """The item to send, trimmed, or None to send nothing."""
-        if self.principal.tenant is None or not isinstance(item, dict):
+        if not self._cut or not isinstance(item, dict):
             return item
         if item.get("type") == "ready":
             shown = [await self._shown_as(c) for c in item.get("live_calls", [])]

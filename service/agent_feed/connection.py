@@ -2,8 +2,9 @@
 
 A connection signs in with a hello, subscribes to the hub (service/agent_feed/hub.py), sends what the hub
 queues for it and takes the page's commands (dismiss, watch, unwatch). The hub holds calls by row key; the
-connection's `FeedFilter` shows a tenant-scoped subscriber the ids its phone systems sent and turns the ids it
-sends back into keys.
+connection's `FeedFilter` cuts what a tenant-scoped subscriber or a team supervisor receives to the calls it
+may see (its tenant's; its teams' agents'), shows a tenant-scoped one the ids its phone systems sent, and turns
+the ids it sends back into keys: a watch of a call it may not see is ignored, as for one that does not exist.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ CLOSE_TOO_SLOW = 1013  # "try again later": the subscriber fell behind; it recon
 
 
 # Keys, roles and tenants: service/access (docs/security.md). An agent's or supervisor's hello names who signs
-# in and carries their key; a tenant-scoped key gets only its tenant's calls (FeedFilter).
+# in and carries their key; a tenant-scoped key gets only its tenant's calls, a team supervisor only its teams'
+# agents' (FeedFilter).
 
 
 class FeedConnection:
@@ -144,7 +146,8 @@ async def agent_feed(websocket: WebSocket) -> None:
 @router.get("/v1/live-calls")
 async def live_calls(request: Request) -> Response:
     """The calls the hub holds, as supervisor summaries. `Authorization: Bearer TOKEN`: a supervisor token
-    lists every call, an agent token that agent's own; no token → 401, an unknown one → 403."""
+    lists every call it may see (its tenant's; with teams, its teams' agents'), an agent token that agent's
+    own; no token → 401, an unknown one → 403."""
     runtime = request.app.state.runtime
     principal = authorize(request, FEED_ROLES, bearer_key(request), local_without_keys=False)
     if isinstance(principal, Refusal):

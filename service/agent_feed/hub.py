@@ -4,8 +4,8 @@ The ingest path publishes every result of a call into one `AgentFeedHub` per pro
 history per live call (so a browser that reconnects resumes where it left off) and fans messages out to the
 websocket subscribers that may see them: an agent sees only calls with their agent id (of their tenant, for
 an agent with one: agents are told apart by tenant and agent id), a supervisor sees every call as a summary
-and, on request, one call in full. docs/agent-feed.md describes the wire format; its models are in
-wire/agent_feed.py.
+and, on request, one call in full (the socket cuts a supervisor's share to the calls it may see: its tenant's,
+its teams' agents'). docs/agent-feed.md describes the wire format; its models are in wire/agent_feed.py.
 
 Calls are held by their row key (service/persistence/call_store.py), unique across tenants; the socket
 (service/agent_feed/connection.py) shows a tenant-scoped subscriber the ids its phone systems sent.

@@ -2,7 +2,9 @@
 the call list query, reports (JSON, HTML, CSV, the audio) and re-audits.
 
 A tenant-scoped supervisor or QA key gets all of it cut to its tenant (service/audit/tenancy.py): what it
-queues belongs to its tenant, and it lists, exports, re-audits and opens only its tenant's calls and batches.
+queues belongs to its tenant, and it lists, exports, re-audits and opens only its tenant's calls and batches;
+a supervisor that leads teams, only its teams' agents' calls (in the batches it opens, jobs of other calls
+name none).
 Call ids are per tenant: such a key names and is shown the ids its phone systems sent; the store's row key
 (which differs where two tenants sent the same id) stays inside.
 Errors of the request keep FastAPI's own shape (a 422's `detail` is a list of `{loc, msg, type}`), as the
@@ -40,7 +42,9 @@ from service.audit.render import report_html
 from service.audit.report import ReportNotFound, call_report
 from service.audit.rulesets import book_from_text
 from service.audit.sources import LinkLoop, inside, path_problem, real_path, recordings
-from service.audit.tenancy import HiddenCall, call_keys, may_open_batch, principal_of, scoped_jobs, tenant_of
+from service.audit.tenancy import (
+    HiddenCall, call_keys, may_open_batch, principal_of, scoped_jobs, team_agents_of, tenant_of,
+)
 from service.json_depth import too_deep, too_deep_message
 from service.names_api import names_of
 from service.persistence.call_list import CallList
@@ -265,7 +269,7 @@ def _visible_batch(request: Request, queue: AuditQueue, batch_id: str) -> BatchO
     batch = queue.batch(batch_id) if may_open_batch(store, tenant, batch_id) else None
     if batch is None:
         raise HTTPException(status_code=404, detail="no such batch")
-    return batch.model_copy(update={"jobs": scoped_jobs(store, tenant, batch.jobs)})
+    return batch.model_copy(update={"jobs": scoped_jobs(store, tenant, team_agents_of(request), batch.jobs)})
 
 
 @router.get("/batches/{batch_id}", response_model=BatchOut)
@@ -300,7 +304,7 @@ async def get_job(request: Request, job_id: str) -> JobOut:
         job = queue.job(job_id)
         if job is None or not may_open_batch(store, tenant, job.batch_id):
             return None
-        return scoped_jobs(store, tenant, [job])[0]
+        return scoped_jobs(store, tenant, team_agents_of(request), [job])[0]
 
     job = await asyncio.to_thread(visible)
     if job is None:
@@ -311,11 +315,11 @@ async def get_job(request: Request, job_id: str) -> JobOut:
 @router.get("/calls", response_model=CallPage)
 async def calls_list(request: Request, q: CallQuery = CallQueryParams) -> CallPage:
     """The call list: full-text search (`q`, Chinese), filters, sorting, pagination; a tenant-scoped key's,
-    of its tenant's calls."""
+    of its tenant's calls; a team supervisor's, of its teams' agents' calls."""
     runtime = request.app.state.runtime
     queue_for(request)  # the first audit request of a process resumes the jobs a stopped one left
     await _maybe_sync(request)
-    page = await asyncio.to_thread(CallList(runtime.store.db).page, q, tenant_of(request))
+    page = await asyncio.to_thread(CallList(runtime.store.db).page, q, tenant_of(request), team_agents_of(request))
     sent = await asyncio.to_thread(_as_sent, request, [r.call_id for r in page.rows])
     page = page.model_copy(update={"rows": [r.model_copy(update={"call_id": sent[r.call_id]}) for r in page.rows]})
     return CallPage.model_validate(masked(page.model_dump(), runtime.settings.mask_pii))  # snippets quote calls
@@ -343,15 +347,16 @@ async def _maybe_sync(request: Request) -> None:
 @router.get("/calls.csv", response_class=CSVResponse)
 async def calls_csv(request: Request, q: CallQuery = CallQueryParams) -> CSVResponse:
     """The filtered call list as a spreadsheet (up to 10,000 calls), one column per rule; a tenant-scoped
-    key's, of its tenant's calls."""
+    key's, of its tenant's calls; a team supervisor's, of its teams' agents' calls."""
     store = request.app.state.runtime.store
     tenant = tenant_of(request)
     queue_for(request)  # the first audit request of a process resumes the jobs a stopped one left
 
     def rows() -> list[dict[str, Any]]:
+        agents = team_agents_of(request)
         out, offset = [], 0
         while offset < 10_000:
-            page = CallList(store.db).page(q.model_copy(update={"offset": offset, "limit": 500}), tenant)
+            page = CallList(store.db).page(q.model_copy(update={"offset": offset, "limit": 500}), tenant, agents)
             sent = _as_sent(request, [r.call_id for r in page.rows])
             for r in page.rows:
                 report = {**call_report(store, r.call_id), "call_id": sent[r.call_id]}
@@ -418,19 +423,22 @@ async def call_audio(request: Request, call_id: str) -> FileResponse:
 @router.post("/reaudit", response_model=ReauditOut)
 async def reaudit(request: Request, body: ReauditRequest) -> ReauditOut:
     """Re-run the rules (not the recogniser) over stored calls with other rules; compare, or apply. A
-    tenant-scoped key re-audits its tenant's calls only (another's named by id: 404, as for none)."""
+    tenant-scoped key re-audits its tenant's calls only, a team supervisor its teams' agents' (another's named
+    by id: 404, as for none)."""
     store = request.app.state.runtime.store
     queue_for(request)
     principal = principal_of(request)
+    agents = await asyncio.to_thread(team_agents_of, request)
     call_ids = body.call_ids
-    shown: dict[str, str] | None = None  # row key → the id to show; None: the keys (a deployment-wide key)
-    if principal.tenant is not None:
+    shown: dict[str, str] | None = None  # row key → the id to show; None: the keys (an uncut key)
+    if principal.tenant is not None or agents is not None:
         if call_ids is None:
-            call_ids = await asyncio.to_thread(CallList(store.db).call_ids, body.query or CallQuery(), principal.tenant)
-            shown = await asyncio.to_thread(store.sent_ids, call_ids)
+            call_ids = await asyncio.to_thread(CallList(store.db).call_ids, body.query or CallQuery(), principal.tenant,
+                                               agents)
+            shown = await asyncio.to_thread(_as_sent, request, call_ids)
         else:
             try:  # call ids are per tenant: the ids name the tenant's calls, never another's of the same id
-                shown = await asyncio.to_thread(call_keys, store, principal, call_ids)
+                shown = await asyncio.to_thread(call_keys, request, principal, call_ids)
             except HiddenCall as err:
                 raise HTTPException(status_code=404, detail=f"no such call: {err.args[0]!r}") from None
             call_ids = list(shown)

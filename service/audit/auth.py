@@ -6,8 +6,10 @@ configured anywhere, only this machine (loopback) is let in: the laptop default 
 deployment that forgot its keys is not open to the network.
 
 A supervisor or QA key scoped to a tenant opens that tenant's calls by id (report, CSV, recording, report
-page), the ids its phone systems sent, looked up within the tenant (`request.state.call_key`: the row); the tools that span calls (the list and search, CSV exports, batches, re-audits) are cut to its tenant
-by the endpoints themselves (service/audit/api.py), from `request.state.principal`.
+page), the ids its phone systems sent, looked up within the tenant (`request.state.call_key`: the row); a
+supervisor that leads teams only its teams' agents' calls (another's is a 404, `check_call`). The tools that
+span calls (the list and search, CSV exports, batches, re-audits) are cut to its tenant and teams by the
+endpoints themselves (service/audit/api.py, service/audit/tenancy.py), from `request.state.principal`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@ that reach it (an audited recording, a re-audited report, a live call that ended
 
 Every filter is a column of `audit_calls` with its own index (or the rule table's), the text search is the
 full-text index (service.persistence.search); one statement returns the page, a second the total. A
-tenant-scoped key's query is cut to its tenant (`audit_calls.tenant`) here, whatever else it asks for.
+tenant-scoped key's query is cut to its tenant (`audit_calls.tenant`) here, whatever else it asks for, and a
+team supervisor's to its teams' agents (`audit_calls.agent_id`, tenant by tenant as the keys file places them),
+so the totals and pages are of what it may see.
 
 The index is written once per call when its audit is stored, refreshed when its report is replaced (a
 re-audit, the post-call second pass); live calls that ended with a report are picked up by `sync`. Every
@@ -15,14 +17,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from itertools import count
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 
+from service.access.teams import TeamAgents
 from service.audit.models import CallPage, CallQuery, CallRow
 from service.persistence import search
 from service.persistence.engine import Database
@@ -69,10 +73,10 @@ class CallList:
 
     # --- reading ---------------------------------------------------------------------
 
-    def page(self, q: CallQuery, tenant: str | None = None) -> CallPage:
-        """A page of the call list; with `tenant`, of that tenant's calls only."""
+    def page(self, q: CallQuery, tenant: str | None = None, agents: TeamAgents | None = None) -> CallPage:
+        """A page of the call list; with `tenant`, of that tenant's calls only; with `agents`, of theirs only."""
         began = time.perf_counter()
-        where, params = _where_clause(q, self.db.dialect, tenant)
+        where, params = _where_clause(q, self.db.dialect, tenant, agents)
         col = _SORT_COLUMNS[q.sort]
         order = "DESC" if q.order == "desc" else "ASC"
         # Calls without a value sort last either way; the call id breaks ties so pages never overlap.
@@ -93,9 +97,10 @@ class CallList:
         return CallPage(total=total, offset=q.offset, limit=q.limit, rows=out,
                         took_ms=round((time.perf_counter() - began) * 1000, 2))
 
-    def call_ids(self, q: CallQuery, tenant: str | None = None) -> list[str]:
-        """Every call the query's filters select (no paging), for re-audits; with `tenant`, of that tenant only."""
-        where, params = _where_clause(q, self.db.dialect, tenant)
+    def call_ids(self, q: CallQuery, tenant: str | None = None, agents: TeamAgents | None = None) -> list[str]:
+        """Every call the query's filters select (no paging), for re-audits; with `tenant`, of that tenant only;
+        with `agents`, of theirs only."""
+        where, params = _where_clause(q, self.db.dialect, tenant, agents)
         sql = text(f"SELECT c.call_id FROM audit_calls c{where} ORDER BY c.started_at")
         return self.db.read(lambda conn: [r[0] for r in conn.execute(sql, params)])
 
@@ -113,16 +118,19 @@ class CallList:
         return Listed(audit=json.loads(row.audit) if row.audit else {}, duration=row.duration,
                       source_path=row.source_path, tenant=row.tenant)
 
-    def calls_of_tenant(self, tenant: str, call_ids: Iterable[str]) -> set[str]:
-        """Those of `call_ids` that belong to `tenant` in the call list."""
+    def calls_within(self, call_ids: Iterable[str], tenant: str | None, agents: TeamAgents | None) -> set[str]:
+        """Those of `call_ids` in the call list that are `tenant`'s (None: any tenant's or none's) and, with
+        `agents`, one of theirs."""
         wanted = sorted(set(call_ids))
+        scope, scope_params = _scope_clause(tenant, agents)
 
         def read(conn: Connection) -> set[str]:
             found: set[str] = set()
             for i in range(0, len(wanted), _IN_CHUNK):
-                chunk = wanted[i:i + _IN_CHUNK]
-                found.update(conn.execute(select(audit_calls.c.call_id).where(
-                    audit_calls.c.call_id.in_(chunk), audit_calls.c.tenant == tenant)).scalars())
+                chunk = {f"id{n}": call_id for n, call_id in enumerate(wanted[i:i + _IN_CHUNK])}
+                among = f"c.call_id IN ({', '.join(':' + name for name in chunk)})"
+                sql = f"SELECT c.call_id FROM audit_calls c WHERE {' AND '.join([among, *scope])}"
+                found.update(conn.execute(text(sql), {**scope_params, **chunk}).scalars())
             return found
 
         return self.db.read(read)
@@ -364,13 +372,49 @@ def _day_end(value: str) -> str | None:
     return None if day == date.max else (day + timedelta(days=1)).isoformat()
 
 
-def _where_clause(q: CallQuery, dialect: str, tenant: str | None = None) -> tuple[str, dict[str, Any]]:
-    """The filters as SQL over `audit_calls c`; with `tenant`, only that tenant's calls."""
+def _scope_clause(tenant: str | None, agents: TeamAgents | None) -> tuple[list[str], dict[str, Any]]:
+    """Conditions over `audit_calls c` for what a key may see: its tenant's calls (tenant None: every call),
+    and with `agents` (a team supervisor's), only those agents' calls."""
     parts: list[str] = []
     params: dict[str, Any] = {}
     if tenant is not None:
         parts.append("c.tenant = :tenant")
         params["tenant"] = tenant
+    if agents is not None:
+        parts.append(_team_clause(agents, tenant, params))
+    return parts, params
+
+
+def _team_clause(agents: TeamAgents, tenant: str | None, params: dict[str, Any]) -> str:
+    """SQL over `audit_calls c` that holds for exactly the calls of `agents` (its parameters added to
+    `params`). Within one tenant that is a list of agent ids; across tenants, the list of each tenant the keys
+    file names, and for every other tenant (or none) the tenant-less entries' ids."""
+    names: Iterator[str] = (f"team{n}" for n in count())
+
+    def one_of(column: str, values: Iterable[str]) -> str:
+        marks = []
+        for value in sorted(values):
+            name = next(names)
+            params[name] = value
+            marks.append(f":{name}")
+        return f"{column} IN ({', '.join(marks)})" if marks else "1 = 0"  # `IN ()` is no SQL
+
+    if tenant is not None:
+        return one_of("c.agent_id", agents.in_tenant(tenant))
+    either = [f"({one_of('c.tenant', [t])} AND {one_of('c.agent_id', ids)})"
+              for t, ids in sorted(agents.by_tenant.items()) if ids]
+    if agents.elsewhere:
+        ids = one_of("c.agent_id", agents.elsewhere)
+        either.append(f"((c.tenant IS NULL OR NOT {one_of('c.tenant', agents.by_tenant)}) AND {ids})"
+                      if agents.by_tenant else ids)
+    return f"({' OR '.join(either)})" if either else "1 = 0"
+
+
+def _where_clause(q: CallQuery, dialect: str, tenant: str | None = None,
+                  agents: TeamAgents | None = None) -> tuple[str, dict[str, Any]]:
+    """The filters as SQL over `audit_calls c`; with `tenant`, only that tenant's calls; with `agents`, only
+    theirs."""
+    parts, params = _scope_clause(tenant, agents)
     if q.q:
         match = search.match_clause(dialect, q.q, q.speaker)
         if match is not None:

@@ -9,34 +9,25 @@ call's tenant and agent, and the agent's team from the keys file (service/access
 - An agent sees its own submitted reviews: its agent id, in its tenant (an agent key without a tenant: in
   every tenant, as for its own calls).
 
-Everything a principal may not see is answered as if it did not exist (404), so ids do not leak.
+Who sees which call by tenant and team is one rule, `sees_agent` (service/access/teams.py), which the live
+board, the call REST and the QA tools apply too. Everything a principal may not see is answered as if it did not exist (404), so ids do not leak.
 """
 
 from __future__ import annotations
 
 from service.access.keys import Principal
-from service.access.teams import TeamBook
+from service.access.teams import TeamBook, sees_agent
+from service.access.teams import leads_teams as leads_teams  # re-exported: the QA routers import it from here
 
 REVIEWER_ROLES = ("supervisor", "qa")
 RULER_ROLES = ("supervisor",)
 AGENT_ROLES = ("agent",)
 
 
-def leads_teams(principal: Principal) -> bool:
-    return principal.role == "supervisor" and bool(principal.teams)
-
-
 def sees_review(principal: Principal, tenant: str | None, agent_id: str, teams: TeamBook) -> bool:
-    """Whether a reviewer sees (and may work) the review of a call of `tenant`'s agent `agent_id`."""
-    if principal.role == "local":  # this machine, where no reviewer has a key (docs/security.md)
-        return True
-    if principal.role not in REVIEWER_ROLES:
-        return False
-    if principal.tenant is not None and tenant != principal.tenant:
-        return False
-    if leads_teams(principal):
-        return teams.team_of(tenant, agent_id) in principal.teams
-    return True
+    """Whether a reviewer sees (and may work) the review of a call of `tenant`'s agent `agent_id`: exactly
+    when it sees the call itself (this machine too, where no reviewer has a key; docs/security.md)."""
+    return principal.role in (*REVIEWER_ROLES, "local") and sees_agent(principal, tenant, agent_id, teams)
 
 
 def may_rule(principal: Principal, tenant: str | None, agent_id: str, teams: TeamBook) -> bool:
