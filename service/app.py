@@ -40,6 +40,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         state = build_state(runtime or Runtime.load(settings))
         install(app, state)
         state.runtime.metrics.draining.set(0)
+        # The audit jobs a stopped server left behind, queued again; in the background, so that a slow database
+        # or broker does not hold up the start.
         resuming = asyncio.create_task(state.audit_queue.resume())
         resuming.add_done_callback(_log_failed_resume)
         try:
