@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,8 +11,11 @@ from fastapi import FastAPI
 
 from service import agent_feed, calls_api, connectors, health, ingest, names_api, timeline_api
 from service.access.ring import KeyRing
+from service.app_state import AppState, app_state_of, install
 from service.audit import api as audit_api
 from service.audit import pages as audit_pages
+from service.audit.queue import AuditQueue
+from service.connectors.asterisk_call import AsteriskCalls
 from service.json_depth import JsonDepthGuard
 from service.page_refusal import PageRefused, page_refused
 from service.qa import api as qa_api
@@ -33,28 +37,27 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
-        app.state.runtime = runtime or Runtime.load(settings)
-        app.state.runtime.metrics.draining.set(0)
-        # Read now, so that a keys file that cannot be used (empty, invalid) is in the log from the start.
-        app.state.key_ring = KeyRing()
-        app.state.key_ring.entries(app.state.runtime.settings)
+        state = build_state(runtime or Runtime.load(settings))
+        install(app, state)
+        state.runtime.metrics.draining.set(0)
+        # The audit jobs a stopped server left behind, queued again; in the background, so that a slow database
+        # or broker does not hold up the start.
+        resuming = asyncio.create_task(state.audit_queue.resume())
+        resuming.add_done_callback(_log_failed_resume)
         try:
             yield
         finally:
             # `callwatch serve` has ended the calls before the server closed their sockets; under another
             # server this finds whatever is still open.
             await end_calls_for_shutdown(app)
-            audit_queue = getattr(app.state, "audit_queue", None)
-            if audit_queue is not None:
-                await audit_queue.close()
-            app.state.ops_threads.close()
+            resuming.cancel()
+            await state.audit_queue.close()
+            state.ops_threads.close()
             if owned:
-                app.state.runtime.close()
+                state.runtime.close()
 
     app = FastAPI(title="callwatch", version="0.1.0", lifespan=lifespan)
     app.add_middleware(JsonDepthGuard)
-    app.state.ingest_connections = ingest.LiveConnections()
-    app.state.ops_threads = health.OpsThreads()
     app.include_router(health.router)
     app.include_router(ingest.router)
     app.include_router(connectors.router)
@@ -76,17 +79,37 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     return app
 
 
+def build_state(runtime: Runtime) -> AppState:
+    """Everything the app shares between requests, built once as it starts (service/app_state.py)."""
+    key_ring = KeyRing()
+    # Read now, so that a keys file that cannot be used (empty, invalid) is in the log from the start.
+    key_ring.entries(runtime.settings)
+    return AppState(
+        runtime=runtime,
+        key_ring=key_ring,
+        ingest_connections=ingest.LiveConnections(),
+        ops_threads=health.OpsThreads(),
+        audit_queue=AuditQueue(runtime, runtime.settings.audit_workers or None),
+        asterisk_calls=AsteriskCalls(),
+    )
+
+
+def _log_failed_resume(task: asyncio.Task[int]) -> None:
+    # Nothing awaits the resumption (start-up does not wait for it), so its failure is said here.
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the audit jobs a stopped server left behind were not queued again", exc_info=task.exception())
+
+
 async def end_calls_for_shutdown(app: FastAPI) -> None:
     """Stop taking calls and end each one in progress as `interrupted` (its last finals flushed and stored,
     `ended` sent, the socket closed with 1012), within CALLWATCH_SHUTDOWN_GRACE_S."""
-    connections: ingest.LiveConnections = app.state.ingest_connections
-    runtime: Runtime | None = getattr(app.state, "runtime", None)
-    if runtime is not None:
-        runtime.metrics.draining.set(1)
+    state = app_state_of(app)
+    connections, runtime = state.ingest_connections, state.runtime
+    runtime.metrics.draining.set(1)
     if not len(connections):
         connections.draining = True
         return
-    grace = runtime.settings.shutdown_grace_s if runtime is not None else 30.0
+    grace = runtime.settings.shutdown_grace_s
     log.info("shutting down: ending %d ingest socket(s), up to %.0f s", len(connections), grace)
     ended, cut = await connections.drain(grace)
     if cut:

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from service.app_state import IngestConnectionsDep, OpsThreadsDep, RuntimeDep
 from service.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["operations"])
@@ -96,32 +97,27 @@ async def healthz() -> Health:
 
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
-async def readyz(request: Request) -> JSONResponse:
-    state = request.app.state
-    runtime = getattr(state, "runtime", None)
-    checks: dict[str, str] = {}
-    if runtime is None:
-        checks["models"] = "not loaded"
-        checks["database"] = "not opened"
-    else:
-        checks["models"] = "ok"
-        checks["database"] = await state.ops_threads.check_database(runtime.ping_store)
-    checks["accepting_calls"] = "shutting down" if state.ingest_connections.draining else "ok"
+async def readyz(runtime: RuntimeDep, ops_threads: OpsThreadsDep, connections: IngestConnectionsDep) -> JSONResponse:
+    checks = {
+        # The port opens only once the runtime has loaded (the app's start-up), so it always has by now.
+        "models": "ok",
+        "database": await ops_threads.check_database(runtime.ping_store),
+        "accepting_calls": "shutting down" if connections.draining else "ok",
+    }
     ready = all(v == "ok" for v in checks.values())
     body = Readiness(
         status="ready" if ready else "not_ready",
         checks=checks,
-        live_calls=len(runtime.sessions) if runtime else 0,
-        max_live_calls=runtime.settings.max_live_calls if runtime else 0,
-        asr_finals_waiting=runtime.scheduler.finals_waiting if runtime else 0,
-        max_asr_queue_depth=runtime.settings.max_asr_queue_depth if runtime else 0,
+        live_calls=len(runtime.sessions),
+        max_live_calls=runtime.settings.max_live_calls,
+        asr_finals_waiting=runtime.scheduler.finals_waiting,
+        max_asr_queue_depth=runtime.settings.max_asr_queue_depth,
     )
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}, 401: {}})
-async def metrics(request: Request) -> Response:
-    runtime = request.app.state.runtime
+async def metrics(request: Request, runtime: RuntimeDep, ops_threads: OpsThreadsDep) -> Response:
     token = runtime.settings.metrics_token
     if token:
         scheme, _, presented = request.headers.get("authorization", "").partition(" ")
@@ -129,7 +125,7 @@ async def metrics(request: Request) -> Response:
             return Response("metrics need Authorization: Bearer TOKEN (CALLWATCH_METRICS_TOKEN)\n", status_code=401,
                             media_type="text/plain", headers={"WWW-Authenticate": "Bearer"})
     try:
-        body = await request.app.state.ops_threads.metrics.run(runtime.metrics.render, METRICS_TIMEOUT_S)
+        body = await ops_threads.metrics.run(runtime.metrics.render, METRICS_TIMEOUT_S)
     except (TimeoutError, Busy):
         return Response("the previous scrape is still being collected (is the database answering?)\n",
                         status_code=503, media_type="text/plain")

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from pipelines.call_session import CallSession, FrameError
 from service.access.guard import INGEST_ROLES, Principal, Refusal, authorize, bearer_key
+from service.app_state import IngestConnectionsDep, RuntimeDep
 from service.call_link import CallLink, Gone, Incoming, ProtocolFault, WebSocketLink, frame_size
 from service.log_format import bind_call_context
 from service.pacing import RealTimePacer
@@ -492,12 +493,12 @@ class IngestConnection:
             await self.link.close(code, reason)
 
 
-async def admit_integrator(websocket: WebSocket, key: str, connector: str) -> Principal | None:
+async def admit_integrator(websocket: WebSocket, key: str, connector: str, runtime: Runtime) -> Principal | None:
     """The integrator `key` belongs to; None once the handshake is refused (before accept: HTTP 403), which
     is logged by `authorize` with who and why, and counted."""
     principal = authorize(websocket, INGEST_ROLES, key)
     if isinstance(principal, Refusal):
-        websocket.app.state.runtime.metrics.calls_refused.labels("unauthorized", connector).inc()
+        runtime.metrics.calls_refused.labels("unauthorized", connector).inc()
         await websocket.close(code=int(CloseCode.UNAUTHORIZED), reason="missing or wrong API key")
         return None
     return principal
@@ -527,10 +528,10 @@ async def serve_call(link: CallLink, runtime: Runtime, connections: LiveConnecti
 
 
 @router.websocket("/v1/ingest")
-async def ingest(websocket: WebSocket) -> None:
-    principal = await admit_integrator(websocket, bearer_key(websocket), WebSocketLink.connector)
+async def ingest(websocket: WebSocket, runtime: RuntimeDep, connections: IngestConnectionsDep) -> None:
+    principal = await admit_integrator(websocket, bearer_key(websocket), WebSocketLink.connector, runtime)
     if principal is None:
         return
     # The calls of this socket are its integrator's tenant's.
     link = WebSocketLink(websocket, principal.tenant)
-    await serve_call(link, websocket.app.state.runtime, websocket.app.state.ingest_connections, principal)
+    await serve_call(link, runtime, connections, principal)

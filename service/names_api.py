@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
 from rules.names import NameTable
 from service.access.guard import NAMES_ROLES, require
+from service.app_state import RuntimeDep
 
 router = APIRouter(tags=["rules"])
 
@@ -29,6 +30,6 @@ def names_of(runtime: Any) -> NameTable:
 
 @router.get("/v1/rules/names", response_model=NameTable, responses=_REFUSALS,
             dependencies=[Depends(require(NAMES_ROLES))])
-async def rule_names(request: Request) -> NameTable:
+async def rule_names(runtime: RuntimeDep) -> NameTable:
     """What every page calls each rule id, severity and recovery step; an id missing here is shown as itself."""
-    return names_of(request.app.state.runtime)
+    return names_of(runtime)

@@ -15,6 +15,7 @@ from rules.config import RulesConfigError, load_rules_config_text
 from rules.engine import RuleBook
 from rules.timeline import CallTimeline, TimelineError, parse_timeline
 from service.access.guard import TIMELINE_ROLES, require
+from service.app_state import RuntimeDep
 from service.judging import JudgingOverBudget, judge_off_loop
 
 router = APIRouter()
@@ -25,10 +26,10 @@ router = APIRouter()
                         422: {"description": "the timeline or the rules are not valid, or too large to judge in time"}})
 async def audit_timeline_endpoint(
     request: Request,
+    runtime: RuntimeDep,
     timeline: dict[str, Any] = Body(..., description="a call timeline (docs/timeline.md)"),
     rules_yaml: str | None = Body(None, description="rules YAML merged over the defaults; default: the service's rules"),
 ) -> dict[str, Any]:
-    runtime = request.app.state.runtime
     try:
         parsed, book = await asyncio.to_thread(_read, timeline, rules_yaml, runtime.rule_book)
     except (TimelineError, RulesConfigError) as exc:

@@ -31,12 +31,12 @@ from fastapi import APIRouter, FastAPI, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from service.access.guard import bearer_key
+from service.app_state import AsteriskCallsDep, IngestConnectionsDep, RuntimeDep, app_state_of
 from service.call_link import Gone
 from service.connectors.asterisk_call import (
     AGENT_LEG,
     CONNECTOR,
     CUSTOMER_LEG,
-    AsteriskCalls,
     CallIdentity,
     LegAudio,
     LegDigit,
@@ -56,9 +56,8 @@ log = logging.getLogger("callwatch.connectors.asterisk")
 
 @asynccontextmanager
 async def asterisk_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    # Runs inside the app's own lifespan (FastAPI merges a router's), so the runtime is there.
-    app.state.asterisk_calls = AsteriskCalls()
-    async with audiosocket_listener(app, app.state.asterisk_calls):
+    # Runs inside the app's own lifespan (FastAPI merges a router's), so the app's state is built.
+    async with audiosocket_listener(app_state_of(app)):
         yield
 
 
@@ -199,9 +198,9 @@ def identity_of(websocket: WebSocket, start: dict[str, Any], agent_default: str)
 
 
 @router.websocket("/v1/connectors/asterisk")
-async def chan_websocket(websocket: WebSocket) -> None:
-    runtime: Runtime = websocket.app.state.runtime
-    principal = await admit_integrator(websocket, key_of(websocket), CONNECTOR)
+async def chan_websocket(websocket: WebSocket, runtime: RuntimeDep, connections: IngestConnectionsDep,
+                         calls: AsteriskCallsDep) -> None:
+    principal = await admit_integrator(websocket, key_of(websocket), CONNECTOR, runtime)
     if principal is None:
         return
     # websocket_client.conf's `protocols` is offered as the subprotocol; Asterisk expects one of them back.
@@ -231,8 +230,7 @@ async def chan_websocket(websocket: WebSocket) -> None:
         await hang_up(websocket, int(CloseCode.NO_VALID_START), named)
         return
     number, identity = named
-    await websocket.app.state.asterisk_calls.take_leg(number, WebSocketLeg(websocket, audio), identity, principal,
-                                                      runtime, websocket.app.state.ingest_connections)
+    await calls.take_leg(number, WebSocketLeg(websocket, audio), identity, principal, runtime, connections)
 
 
 async def first_notification(websocket: WebSocket, runtime: Runtime) -> dict[str, Any] | tuple[int, str] | None:

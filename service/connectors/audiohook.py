@@ -25,6 +25,7 @@ from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 
 from service.access.guard import INGEST_ROLES, Refusal, authorize
+from service.app_state import IngestConnectionsDep, RuntimeDep
 from service.call_link import Gone, Incoming, ProtocolFault, WebSocketLink
 from service.connectors.audiohook_protocol import (
     CLIENT_TYPES,
@@ -410,8 +411,7 @@ class AudioHookLink(WebSocketLink):
 
 
 @router.websocket("/v1/connectors/audiohook")
-async def audiohook(websocket: WebSocket) -> None:
-    runtime = websocket.app.state.runtime
+async def audiohook(websocket: WebSocket, runtime: RuntimeDep, connections: IngestConnectionsDep) -> None:
     headers = websocket.headers
     principal = authorize(websocket, INGEST_ROLES, headers.get("x-api-key", ""))
     refusal = "the X-API-KEY is missing or not a callwatch integrator key" if isinstance(principal, Refusal) else None
@@ -433,4 +433,4 @@ async def audiohook(websocket: WebSocket) -> None:
         await link.accept()
         await link.close(CloseCode.UNAUTHORIZED, refusal or "unauthorized")
         return
-    await serve_call(link, runtime, websocket.app.state.ingest_connections, principal)
+    await serve_call(link, runtime, connections, principal)

@@ -29,16 +29,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from fastapi import FastAPI
-
 from service.access.guard import _LOOPBACK
 from service.access.keys import LOCAL, Principal
 from service.access.ring import KeyRing
+from service.app_state import AppState
 from service.connectors.asterisk_call import (
     AGENT_LEG,
     CONNECTOR,
     CUSTOMER_LEG,
-    AsteriskCalls,
     CallIdentity,
     LegAudio,
     LegDigit,
@@ -48,7 +46,6 @@ from service.connectors.asterisk_call import (
     LegLost,
     LegMedia,
 )
-from service.runtime import Runtime
 from service.settings import Settings
 from wire.ingest import CloseCode
 
@@ -216,13 +213,11 @@ def principal_for(settings: Settings, ring: KeyRing, peer: str) -> Principal | s
 class AudioSocketServer:
     """Accepts AudioSocket connections and hands each leg to its call."""
 
-    def __init__(self, app: FastAPI, calls: AsteriskCalls):
-        self.app = app
-        self.calls = calls
-
-    @property
-    def runtime(self) -> Runtime:
-        return self.app.state.runtime
+    def __init__(self, state: AppState):
+        self.runtime = state.runtime
+        self.key_ring = state.key_ring
+        self.connections = state.ingest_connections
+        self.calls = state.asterisk_calls
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = (writer.get_extra_info("peername") or ("unknown",))[0]
@@ -243,8 +238,7 @@ class AudioSocketServer:
             log.warning("AudioSocket connection from %s refused: not in CALLWATCH_AUDIOSOCKET_ALLOW", peer)
             await send_hangup(writer)
             return
-        ring = getattr(self.app.state, "key_ring", None) or KeyRing()
-        principal = principal_for(settings, ring, peer)
+        principal = principal_for(settings, self.key_ring, peer)
         if isinstance(principal, str):
             self._refuse_count("unauthorized")
             log.warning("AudioSocket connection from %s refused: %s", peer, principal)
@@ -256,7 +250,7 @@ class AudioSocketServer:
         number, call_id = leg_of(stream)
         identity = CallIdentity(call_id=call_id, agent_id=settings.asterisk_agent_id)
         await self.calls.take_leg(number, AudioSocketLeg(reader, writer), identity, principal, self.runtime,
-                                  self.app.state.ingest_connections)
+                                  self.connections)
 
     async def _first_uuid(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                           peer: str) -> uuid.UUID | None:
@@ -290,14 +284,14 @@ class AudioSocketServer:
 
 
 @asynccontextmanager
-async def audiosocket_listener(app: FastAPI, calls: AsteriskCalls) -> AsyncIterator[Any]:
+async def audiosocket_listener(state: AppState) -> AsyncIterator[Any]:
     """The AudioSocket listener for the app's lifetime, when CALLWATCH_AUDIOSOCKET_PORT sets one. Calls still in
     progress at shutdown are ended by the app's own shutdown (service/app.py), as every live call is."""
-    settings: Settings = app.state.runtime.settings
+    settings = state.runtime.settings
     if not settings.audiosocket_port:
         yield None
         return
-    server = await asyncio.start_server(AudioSocketServer(app, calls).handle, settings.audiosocket_host,
+    server = await asyncio.start_server(AudioSocketServer(state).handle, settings.audiosocket_host,
                                         settings.audiosocket_port)
     log.info("AudioSocket listening on %s:%d", settings.audiosocket_host, settings.audiosocket_port)
     try:

@@ -19,6 +19,7 @@ from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 
 from service.access.guard import bearer_key
+from service.app_state import IngestConnectionsDep, RuntimeDep
 from service.call_link import Gone, Incoming, ProtocolFault, WebSocketLink
 from service.connectors.freeswitch_wire import (
     PLATFORM_CHATTER,
@@ -30,7 +31,6 @@ from service.connectors.freeswitch_wire import (
     start_message,
 )
 from service.ingest import admit_integrator, serve_call
-from service.runtime import Runtime
 from service.settings import Settings
 from wire.errors import describe_invalid
 from wire.ingest import CallEventMessage, CloseCode
@@ -153,11 +153,10 @@ class ForkLink(WebSocketLink):
 
 
 @router.websocket("/v1/connectors/freeswitch")
-async def freeswitch(websocket: WebSocket) -> None:
-    runtime: Runtime = websocket.app.state.runtime
+async def freeswitch(websocket: WebSocket, runtime: RuntimeDep, connections: IngestConnectionsDep) -> None:
     # Before accept: the module sees the handshake refused with HTTP 403.
-    principal = await admit_integrator(websocket, connector_key(websocket), CONNECTOR)
+    principal = await admit_integrator(websocket, connector_key(websocket), CONNECTOR, runtime)
     if principal is None:
         return
     link = ForkLink(websocket, principal.tenant, runtime.settings)
-    await serve_call(link, runtime, websocket.app.state.ingest_connections, principal)
+    await serve_call(link, runtime, connections, principal)

@@ -30,6 +30,7 @@ from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 
 from service.access.guard import INGEST_ROLES, Refusal, authorize
+from service.app_state import IngestConnectionsDep, RuntimeDep
 from service.call_link import Gone, Incoming, ProtocolFault, WebSocketLink
 from service.connectors.track_timeline import TrackTimeline
 from service.connectors.twilio_messages import EVENTS, Connected, Media, Start, Stop, twilio_message_adapter
@@ -292,8 +293,7 @@ async def _refuse(runtime: Runtime, link: WebSocketLink, refused: Refused, call_
 
 
 @router.websocket(PATH)
-async def twilio_stream(websocket: WebSocket) -> None:
-    runtime: Runtime = websocket.app.state.runtime
+async def twilio_stream(websocket: WebSocket, runtime: RuntimeDep, connections: IngestConnectionsDep) -> None:
     settings = runtime.settings
     if settings.twilio_auth_token and not signed_by_twilio(websocket, settings):
         runtime.metrics.calls_refused.labels("bad_signature", CONNECTOR).inc()
@@ -320,4 +320,4 @@ async def twilio_stream(websocket: WebSocket) -> None:
         await _refuse(runtime, opening, plan, call_sid)
         return
     link = TwilioLink(websocket, principal.tenant, plan)
-    await serve_call(link, runtime, websocket.app.state.ingest_connections, principal)
+    await serve_call(link, runtime, connections, principal)

@@ -9,6 +9,7 @@ from typing import Any
 
 from service.agent_feed.hub import AgentFeedHub
 from service.app import create_app
+from service.app_state import app_state_of
 from service.serving import CallwatchServer, server_config
 from service.settings import Settings
 
@@ -52,13 +53,12 @@ class DemoServer:
 
     @property
     def hub(self) -> AgentFeedHub:
-        hub: AgentFeedHub = self.app.state.runtime.feed_hub
-        return hub
+        return app_state_of(self.app).runtime.feed_hub
 
     def qa_pages_need_a_key(self) -> bool:
         """Whether the QA pages (the report) ask for a key: with a keys file, or supervisor or QA keys
         configured; with neither they answer this machine without one (docs/security.md)."""
-        ring = self.app.state.key_ring
+        ring = app_state_of(self.app).key_ring
         return bool(ring.uses_keys_file(self.settings) or ring.configured_roles(self.settings) & {"supervisor", "qa"})
 
     def serve_until_stopped(self) -> None:

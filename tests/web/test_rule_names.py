@@ -75,13 +75,15 @@ def names_app(runtime: NamesRuntime) -> Any:
     from fastapi import FastAPI
 
     from service import agent_feed, names_api
+    from service.app_state import get_runtime
     from service.audit import api as audit_api
     from service.audit import pages as audit_pages
 
     app = FastAPI()
     for router in (agent_feed.router, names_api.router, audit_api.router, audit_pages.router):
         app.include_router(router)
-    app.state.runtime = runtime
+    app.dependency_overrides[get_runtime] = lambda: runtime
+    app.state.runtime = runtime  # where the feed, the audit pages and the key check still read it
     return app
 
 
