@@ -154,13 +154,13 @@ class _Drawer:
                         "detail": f"{rule_id} @ {t}", "prompt": "", "seed": "", "recovery": None})
         return sorted(out, key=lambda f: f["t"])
 
-    def _turns(self) -> list[str | None]:
-        """The turns on the customer's utterances, in call order (None: no turn there)."""
+    def _turns(self) -> list[str]:
+        """The turns the customer's utterances carry, in call order (the other utterances carry none)."""
         kind = self.rng.choices(("calm", "recovered", "negative", "again"), weights=(78, 12, 7, 3))[0]
         return {"calm": [], "recovered": ["negative", "recovered"], "negative": ["negative"],
                 "again": ["negative", "recovered", "negative"]}[kind]
 
-    def _utterances(self, call_id: str, turns: list[str | None]) -> list[dict[str, Any]]:
+    def _utterances(self, call_id: str, turns: list[str]) -> list[dict[str, Any]]:
         count = self.rng.randint(4, 8)
         turned_at = sorted(self.rng.sample(range(count), len(turns)))
         rows, t = [], 0.0
