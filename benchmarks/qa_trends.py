@@ -27,7 +27,6 @@ import platform
 import random
 import secrets
 import shutil
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -141,15 +140,13 @@ def measure(url: str, shape: Shape, repeats: int, work: Path) -> dict[str, Any]:
 
     from service.app import create_app
     from service.persistence.call_store import CallStore
+    from service.persistence.generated_qa_calls import server_version
     from service.settings import Settings
 
     store = CallStore(url)
     began = time.perf_counter()
     expected = generate(store, shape)
     generate_s = time.perf_counter() - began
-    if store.db.dialect == "postgresql":
-        with store.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("ANALYZE")
     agents = agents_of(shape)
     settings = Settings(data_dir=work, keys_file=work / "keys.yaml")
     keys = _write_keys(work / "keys.yaml", _principals(shape, agents))
@@ -157,8 +154,8 @@ def measure(url: str, shape: Shape, repeats: int, work: Path) -> dict[str, Any]:
     app.state.runtime = _Runtime(settings, store)
     client = TestClient(app)
     rng = random.Random(shape.seed)
-    out: dict[str, Any] = {"database": store.db.dialect, "calls": len(expected), "generate_s": round(generate_s, 1),
-                           "queries": {}}
+    out: dict[str, Any] = {"database": store.db.dialect, "version": server_version(store), "calls": len(expected),
+                           "generate_s": round(generate_s, 1), "queries": {}}
     for query in _queries(shape, agents):
         times, cpu, rows = [], [], []
         for i in range(WARM_UP + repeats):
@@ -207,17 +204,6 @@ def _postgres(url: str | None) -> Iterator[str]:
             cluster.destroy()
 
 
-def _postgres_version(url: str) -> str:
-    from sqlalchemy import create_engine
-
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return str(conn.exec_driver_sql("SHOW server_version").scalar()).split()[0]
-    finally:
-        engine.dispose()
-
-
 def write(results: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "qa_trends.json").write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
@@ -257,7 +243,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only; leave benchmarks/results alone")
     args = parser.parse_args()
     shape = Shape(calls=args.calls, agents=args.agents, teams=args.teams)
-    machine = f"{cpu_model()}, {os.cpu_count()} cores, {platform.system()}; SQLite {sqlite3.sqlite_version}"
+    machine = f"{cpu_model()}, {os.cpu_count()} cores, {platform.system()}"
     runs = []
     for database in args.databases.split(","):
         work = Path(tempfile.mkdtemp(prefix="cw-trends-bench-"))
@@ -266,10 +252,10 @@ def main() -> None:
                 runs.append(measure(f"sqlite:///{work / 'callwatch.db'}", shape, args.repeats, work))
             else:
                 with _postgres(args.postgres_url) as url:
-                    machine += f"; PostgreSQL {_postgres_version(url)}"
                     runs.append(measure(url, shape, args.repeats, work))
         finally:
             shutil.rmtree(work, ignore_errors=True)
+    machine += "; " + "; ".join(r["version"] for r in runs)
     results = {"machine": machine, "date": date.today().isoformat(), "repeats": args.repeats,
                "command": "nice -n 19 python benchmarks/qa_trends.py " + " ".join(sys.argv[1:]),
                "conditions": "Run under `nice -n 19` on a machine shared with other work (load average "

@@ -24,13 +24,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.engine import Connection
-
 from rules.catalog import RULE_IDS
 from service.persistence.call_store import CallStore
-from service.persistence.qa_reviews import qa_disputes, qa_review_findings, qa_reviews, qa_rulings
-from service.persistence.tables import audit_call_rules, audit_calls, call_prompts, calls, utterances
+from service.persistence.generated_qa_calls import GeneratedRows, insert_generated, settle
 
 LOCAL = timezone(timedelta(hours=8))
 # Prompts whose condition can clear while the call goes on, and one-offs that never do (docs/rules.md).
@@ -99,29 +95,6 @@ def agents_of(shape: Shape) -> list[Agent]:
         team = None if (i + 1) % shape.no_team_every == 0 else f"team-{team_no:02d}"
         out.append(Agent(tenant, f"agent-{i:04d}", team))
     return out
-
-
-@dataclass
-class _Rows:
-    """One batch's rows, per table."""
-
-    calls: list[dict[str, Any]] = field(default_factory=list)
-    utterances: list[dict[str, Any]] = field(default_factory=list)
-    prompts: list[dict[str, Any]] = field(default_factory=list)
-    listed: list[dict[str, Any]] = field(default_factory=list)
-    rules: list[dict[str, Any]] = field(default_factory=list)
-    reviews: list[dict[str, Any]] = field(default_factory=list)
-    findings: list[dict[str, Any]] = field(default_factory=list)
-    disputes: list[dict[str, Any]] = field(default_factory=list)
-    rulings: list[dict[str, Any]] = field(default_factory=list)
-
-    def write(self, conn: Connection) -> None:
-        for table, rows in ((calls, self.calls), (utterances, self.utterances), (call_prompts, self.prompts),
-                            (audit_calls, self.listed), (audit_call_rules, self.rules), (qa_reviews, self.reviews),
-                            (qa_review_findings, self.findings), (qa_disputes, self.disputes),
-                            (qa_rulings, self.rulings)):
-            if rows:
-                conn.execute(insert(table), rows)
 
 
 class _Drawer:
@@ -203,7 +176,7 @@ class _Drawer:
         return shown, in_report, heeded, dismissed
 
     def _review(self, call_id: str, agent: Agent, findings: list[dict[str, Any]], automatic: float, when: datetime,
-                rows: _Rows) -> tuple[float, Counter[str]] | None:
+                rows: GeneratedRows) -> tuple[float, Counter[str]] | None:
         """A review of the call, if one is drawn; the reviewed score and the findings it counts when submitted."""
         draw = self.rng.random()
         if draw >= self.shape.review_share + self.shape.open_review_share:
@@ -250,7 +223,7 @@ class _Drawer:
             return None
         return reviewed, Counter(f["rule_id"] for _, f in counted)
 
-    def call(self, n: int, rows: _Rows) -> ExpectedCall:
+    def call(self, n: int, rows: GeneratedRows) -> ExpectedCall:
         agent = self.rng.choices(self.agents, weights=self.weights)[0]
         call_id = f"bench-{n:07d}"
         started = self._start()
@@ -292,10 +265,10 @@ class _Drawer:
             prompts_dismissed=dismissed)
 
 
-def _batches(shape: Shape) -> Iterator[tuple[_Rows, list[ExpectedCall]]]:
+def _batches(shape: Shape) -> Iterator[tuple[GeneratedRows, list[ExpectedCall]]]:
     drawer = _Drawer(shape)
     for base in range(0, shape.calls, BATCH):
-        rows = _Rows()
+        rows = GeneratedRows()
         expected = [drawer.call(n, rows) for n in range(base, min(shape.calls, base + BATCH))]
         yield rows, expected
 
@@ -304,12 +277,7 @@ def generate(store: CallStore, shape: Shape) -> list[ExpectedCall]:
     """Write the calls of `shape` into the (migrated, empty) database of `store`; what trends should say of each."""
     out: list[ExpectedCall] = []
     for rows, expected in _batches(shape):
-        with store.db.engine.begin() as conn:
-            rows.write(conn)
+        insert_generated(store, rows)
         out += expected
-    if store.db.dialect == "postgresql":
-        with store.db.engine.begin() as conn:
-            # The findings carry their own ids; move the sequence past them, as a real review's insert would.
-            last = select(func.max(qa_review_findings.c.finding_id)).scalar_subquery()
-            conn.execute(select(func.setval(func.pg_get_serial_sequence("qa_review_findings", "finding_id"), last)))
+    settle(store)
     return out
