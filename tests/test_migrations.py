@@ -88,7 +88,9 @@ def test_the_baseline_is_the_previous_release_and_later_revisions_add_tenants_in
         ("add_index", "ix_qa_calibration_findings_calibration_id"), ("add_index", "ix_qa_calibration_reviewers_reviewer"),
         ("add_index", "ix_qa_calibrations_created_at"), ("add_index", "ix_qa_plan_picks_plan_week"),
         ("add_index", "ix_qa_plan_picks_reviewer"), ("add_index", "ix_qa_plan_runs_plan_week"),
-        ("add_index", "ix_qa_sampling_plans_tenant"), *(("add_table", t) for t in QA_WORK_TABLES)]), diffs
+        ("add_index", "ix_qa_sampling_plans_tenant"), *(("add_table", t) for t in QA_WORK_TABLES),
+        # 0009: trends at scale
+        ("add_index", "ix_audit_calls_tenant_started"), ("add_index", "ix_utterances_customer_turns")]), diffs
 
 
 def test_live_calls_from_before_instances_are_marked_by_the_first_instance_to_start(database_url):

@@ -17,7 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
+from sqlalchemy import ColumnElement, Select, Table, Text, and_, cast, exists, func, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
 from service.persistence.call_list import CallList
@@ -25,7 +26,7 @@ from service.persistence.tables import audit_call_rules, audit_calls
 from service.qa.call_outcomes import NO_MOOD, MoodOutcome, PromptOutcome, cleared_prompt_ids, mood_outcome, prompt_outcome
 from service.persistence.qa_reviews import qa_disputes, qa_review_findings, qa_reviews, qa_rulings
 from service.persistence.call_store import CallStore
-from service.persistence.tables import call_prompts, calls, utterances
+from service.persistence.tables import CUSTOMER_TURN, call_prompts, calls, utterances
 
 SYNC_BATCH = 500
 
@@ -80,6 +81,14 @@ def _keys(scope: CallScope) -> Select[Any]:
     return select(audit_calls.c.call_id).where(*_in_scope(scope))
 
 
+def _scoped(scope: CallScope, table: Table, *columns: Any) -> Select[Any]:
+    """`columns` of `table`'s rows of the scope's calls, joined from the call list: the database walks the
+    scope's calls once by its (tenant, start) or (agent, start) index and finds each call's rows by key, where
+    `call_id IN (subquery)` may scan `table` or the list's tenant index whole."""
+    return (select(*columns).select_from(audit_calls.join(table, table.c.call_id == audit_calls.c.call_id))
+            .where(*_in_scope(scope)))
+
+
 def listed_calls(conn: Connection, scope: CallScope) -> list[ListedCall]:
     c = audit_calls.c
     rows = conn.execute(select(c.call_id, c.tenant, c.agent_id, c.started_at, c.score)
@@ -97,10 +106,10 @@ def report_findings(conn: Connection, scope: CallScope) -> dict[str, tuple[tuple
     return out
 
 
-def _customer_emotions(conn: Connection, scope: CallScope, *narrowing: ColumnElement[bool]) -> dict[str, list[dict[str, Any]]]:
+def _customer_emotions(conn: Connection, scope: CallScope) -> dict[str, list[dict[str, Any]]]:
     u = utterances.c
     rows = conn.execute(select(u.call_id, u.emotion)
-                        .where(u.call_id.in_(_keys(scope)), u.speaker == "customer", u.emotion.is_not(None), *narrowing)
+                        .where(u.call_id.in_(_keys(scope)), u.speaker == "customer", u.emotion.is_not(None))
                         .order_by(u.call_id, u.start, u.id))
     out: dict[str, list[dict[str, Any]]] = {}
     for key, emotion in rows:
@@ -118,7 +127,12 @@ def customer_turns(conn: Connection, scope: CallScope) -> dict[str, MoodOutcome]
     with a turn only (the words of the two turn values are in no other field of a result), so `ended_negative`
     is not known here."""
     u = utterances.c
-    moods = _customer_emotions(conn, scope, or_(u.emotion.like('%"negative"%'), u.emotion.like('%"recovered"%')))
+    moods: dict[str, list[dict[str, Any]]] = {}
+    # The conditions are those of the partial index ix_utterances_customer_turns, word for word: the index
+    # holds just these rows, and a planner uses it only where the query names its condition.
+    for key, emotion in conn.execute(_scoped(scope, utterances, u.call_id, u.emotion).where(*CUSTOMER_TURN)
+                                     .order_by(u.call_id, u.start, u.id)):
+        moods.setdefault(key, []).append(json.loads(emotion))
     out: dict[str, MoodOutcome] = {}
     for key, samples in moods.items():
         turns = [s for s in samples if s.get("turn") in ("negative", "recovered")]
@@ -130,7 +144,7 @@ def customer_turns(conn: Connection, scope: CallScope) -> dict[str, MoodOutcome]
 def automatic_rule_counts(conn: Connection, scope: CallScope) -> dict[str, Counter[str]]:
     r = audit_call_rules.c
     out: dict[str, Counter[str]] = {}
-    for key, rule_id, n in conn.execute(select(r.call_id, r.rule_id, r.findings).where(r.call_id.in_(_keys(scope)))):
+    for key, rule_id, n in conn.execute(_scoped(scope, audit_call_rules, r.call_id, r.rule_id, r.findings)):
         out.setdefault(key, Counter())[rule_id] += n
     return out
 
@@ -160,7 +174,7 @@ def prompt_outcomes(conn: Connection, scope: CallScope) -> dict[str, PromptOutco
     p = call_prompts.c
     shown: dict[str, list[tuple[str, bool]]] = {}
     for key, prompt_id, dismissed_at in conn.execute(
-            select(p.call_id, p.prompt_id, p.dismissed_at).where(p.call_id.in_(_keys(scope))).order_by(p.call_id, p.id)):
+            _scoped(scope, call_prompts, p.call_id, p.prompt_id, p.dismissed_at).order_by(p.call_id, p.id)):
         shown.setdefault(key, []).append((prompt_id, dismissed_at is not None))
     cleared = _cleared(conn, shown)
     return {key: prompt_outcome(prompts, cleared.get(key, set())) for key, prompts in shown.items()}
@@ -169,10 +183,20 @@ def prompt_outcomes(conn: Connection, scope: CallScope) -> dict[str, PromptOutco
 def _cleared(conn: Connection, keys: Iterable[str]) -> dict[str, set[str]]:
     """The cleared prompt ids in the reports of these calls (read only for calls that showed prompts)."""
     wanted = sorted(keys)
+    prompts = _report_prompts(conn)
     out: dict[str, set[str]] = {}
     for start in range(0, len(wanted), SYNC_BATCH):  # a bounded IN list per statement
         part = wanted[start:start + SYNC_BATCH]
-        for key, report in conn.execute(select(calls.c.call_id, calls.c.report)
+        for key, listed in conn.execute(select(calls.c.call_id, prompts)
                                         .where(and_(calls.c.call_id.in_(part), calls.c.report.is_not(None)))):
-            out[key] = cleared_prompt_ids((json.loads(report) or {}).get("prompts") or [])
+            out[key] = cleared_prompt_ids((json.loads(listed) if listed else None) or [])
     return out
+
+
+def _report_prompts(conn: Connection) -> ColumnElement[Any]:
+    """The report's `prompts` as JSON text (null where it has none), cut out by the database: a report is
+    kilobytes of findings and figures, its prompts a few hundred bytes, and parsing whole reports in Python
+    took a fifth of a wide trends answer's time (benchmarks/qa_trends.py)."""
+    if conn.dialect.name == "postgresql":
+        return cast(cast(calls.c.report, JSONB)["prompts"], Text)
+    return func.json_extract(calls.c.report, "$.prompts")

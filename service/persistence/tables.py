@@ -24,6 +24,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
+    literal_column,
+    or_,
 )
 
 metadata = MetaData()
@@ -78,6 +81,19 @@ utterances = Table(
     Column("text_pass", String(16), doc="live | second: the pass `text` is from (null: stored before there were two)"),
     UniqueConstraint("call_id", "utterance_id"),
 )
+
+# The customer utterances whose emotion result carries a turn (docs/emotion.md: `turn` is "negative" or
+# "recovered", words no other field of a result holds): a few in a hundred utterances, all trends read of them.
+# Written with literals, not bound values: a planner proves a query may use a partial index only from the
+# query's own text (SQLite prepares a statement before its values are bound).
+CUSTOMER_TURN = (
+    utterances.c.speaker == literal_column("'customer'"),
+    utterances.c.emotion.is_not(None),
+    or_(utterances.c.emotion.like(literal_column("'%\"negative\"%'")),
+        utterances.c.emotion.like(literal_column("'%\"recovered\"%'"))),
+)
+Index("ix_utterances_customer_turns", utterances.c.call_id,
+      sqlite_where=and_(*CUSTOMER_TURN), postgresql_where=and_(*CUSTOMER_TURN))
 
 
 call_prompts = Table(
@@ -150,6 +166,9 @@ audit_calls = Table(
     Column("audited_at", DateTime(timezone=True), nullable=False),
     Column("tenant", String(128), index=True, doc="the integrator or QA tenant that owns the call; none before tenants"),
     Index("ix_audit_calls_agent_started", "agent_id", "started_at"),
+    # A tenant's calls of a date range (trends, sampling plans), with what trends read of each, so the rows
+    # (wide: audit details, paths) are never visited: without it a tenant's whole list is read.
+    Index("ix_audit_calls_tenant_started", "tenant", "started_at", "agent_id", "score", "call_id"),
     Index("ix_audit_calls_started", "started_at"),
     Index("ix_audit_calls_score", "score"),
     Index("ix_audit_calls_duration", "duration"),
