@@ -12,7 +12,7 @@ Two shapes of model are supported:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -184,10 +184,10 @@ class SentimentClassifier:
         else:
             model_ref = cfg.model
             head_ref = cfg.head
-        if cfg.model is None:
-            from .lean_tokenizer import LeanTokenizer
+        from .lean_tokenizer import LeanTokenizer, lean_word_embeddings
 
-            tokenizer = LeanTokenizer(Path(model_ref))
+        if cfg.model is None:
+            tokenizer: LeanTokenizer | Any = LeanTokenizer(Path(model_ref))
         else:
             tokenizer = AutoTokenizer.from_pretrained(model_ref)
         device_ = torch.device(cfg.device)
@@ -201,6 +201,8 @@ class SentimentClassifier:
         else:
             head = None
             model = AutoModelForSequenceClassification.from_pretrained(model_ref).eval()
+        if isinstance(tokenizer, LeanTokenizer):
+            lean_word_embeddings(model, Path(model_ref) / "model.safetensors", tokenizer.full_ids)
         if cfg.quantize and device_.type == "cpu":
             model = quantize_encoder(model)
         model.to(device_)
