@@ -69,6 +69,9 @@ class ServiceMetrics:
         self.audio_received_seconds = Counter(
             "callwatch_audio_received_seconds", "Seconds of call audio received on live links (the calls' clocks)",
             ["connector"], registry=r)
+        self.second_pass_skipped = Counter(
+            "callwatch_second_pass_skipped", "Ended calls that kept their live transcript because the calls waiting "
+            "for the second pass already held CALLWATCH_SECOND_PASS_BACKLOG_S of speech", registry=r)
         self.ingest_paced_seconds = Counter(
             "callwatch_ingest_paced_seconds", "Seconds the ingest held back reading live sockets whose audio ran ahead "
             "of real time by more than CALLWATCH_LIVE_MAX_LEAD_S", registry=r)

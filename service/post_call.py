@@ -5,24 +5,59 @@ text (pipelines/second_pass.py), with the live text kept beside it where they di
 was shown stay as they were raised. The pass runs as the recogniser's background work, after every live
 final, so it never slows a call in progress; a call whose pass did not run (the process stopped first)
 keeps its live transcript and report, which say so (`transcript: "live"`).
+
+The pass waits for a recogniser that has time, so under sustained load ended calls queue for it, each holding
+its speech. `SecondPassBacklog` bounds what they hold (CALLWATCH_SECOND_PASS_BACKLOG_S seconds of speech): a
+call that would go over it keeps its live transcript, as a call whose pass never ran does, and is counted
+(`callwatch_second_pass_skipped_total`). Without the bound a server taking calls faster than its spare
+recogniser time grew by the speech of every call (a soak on a contended machine: 9 MiB a minute).
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Sequence
 
 from pipelines.audio import speech_level_db
-from pipelines.call_session import CallSession
+from pipelines.second_pass import SpokenPiece
 from rules.engine import RuleBook, audit_timeline
 from service.audit.timeline import timeline_from_store
 from service.persistence.call_list import CallList
 from service.persistence.call_store import CallStore
 
-async def hear_call_again(runtime: Any, session: CallSession) -> dict[str, Any] | None:
-    """Run the second pass over `session` (ended), store its text and the report judged on it; returns the
-    report (None when the call had no speech to hear)."""
-    speech = session.speech()
+@dataclass
+class SecondPassBacklog:
+    """Ended calls whose second pass has not finished, and the seconds of speech they hold."""
+
+    limit_s: float
+    tasks: set["asyncio.Task[Any]"] = field(default_factory=set)
+    speech_s: float = 0.0
+
+    def __bool__(self) -> bool:
+        return bool(self.tasks)
+
+    def admits(self, seconds: float) -> bool:
+        return self.speech_s + seconds <= self.limit_s
+
+    def hold(self, task: "asyncio.Task[Any]", seconds: float) -> None:
+        self.tasks.add(task)
+        self.speech_s += seconds
+
+        def release(done: "asyncio.Task[Any]") -> None:
+            self.tasks.discard(done)
+            self.speech_s -= seconds
+
+        task.add_done_callback(release)
+
+
+def speech_seconds(speech: Sequence[Sequence[SpokenPiece]]) -> float:
+    return sum(piece.seconds for leg in speech for piece in leg)
+
+
+async def hear_call_again(runtime: Any, call_id: str, speech: list[list[SpokenPiece]]) -> dict[str, Any] | None:
+    """Run the second pass over an ended call's `speech` (its legs' utterances), store its text and the report
+    judged on it; returns the report (None when the call had no speech to hear)."""
     if not any(speech):
         return None
     heard = await runtime.second_pass.call(speech)
@@ -34,8 +69,8 @@ async def hear_call_again(runtime: Any, session: CallSession) -> dict[str, Any] 
         return speech_level_db(pieces[utterance_id].audio)
 
     store: CallStore = runtime.store
-    await runtime.store_async(store.apply_second_pass, session.call_id, rows, level_db)
-    return await asyncio.to_thread(rejudge, store, session.call_id, runtime.rule_book)
+    await runtime.store_async(store.apply_second_pass, call_id, rows, level_db)
+    return await asyncio.to_thread(rejudge, store, call_id, runtime.rule_book)
 
 
 def rejudge(store: CallStore, call_id: str, book: RuleBook) -> dict[str, Any]:

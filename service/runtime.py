@@ -29,6 +29,7 @@ from rules.findings import CallReport
 from pipelines.transcript_filter import TranscriptFilter
 from service.agent_feed.hub import AgentFeedHub, feed_hub_for
 from service.metrics import Readings, ServiceMetrics, audit_jobs_by_state
+from service.post_call import SecondPassBacklog, hear_call_again, speech_seconds
 from service.settings import Settings
 from service.persistence.call_store import CallStore
 from wire.ingest import AudioFormat
@@ -118,8 +119,8 @@ class Runtime:
     # The calls this process is taking now, by row key (service.persistence.call_store): unique across
     # tenants, so two tenants' calls of one id are both here.
     sessions: dict[str, CallSession] = field(default_factory=dict)
-    # Second passes over ended calls still running (service/post_call.py).
-    post_call: set["asyncio.Task[Any]"] = field(default_factory=set)
+    # Second passes over ended calls still running (service/post_call.py); bounded in __post_init__.
+    post_call: SecondPassBacklog = field(default_factory=lambda: SecondPassBacklog(limit_s=0.0))
     feed_hub: AgentFeedHub = field(default_factory=AgentFeedHub)
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     # The second passes of audits that set their own beam, one per beam size (at most ten): a second pass holds
@@ -129,6 +130,7 @@ class Runtime:
     def __post_init__(self) -> None:
         self.feed_hub.on_dismiss = self._store_dismissal
         settings = self.settings
+        self.post_call.limit_s = settings.second_pass_backlog_s
         self.metrics.watch(Readings(
             live_calls=lambda: len(self.sessions), scheduler=self.scheduler,
             audit_jobs=lambda: audit_jobs_by_state(self.store), max_live_calls=settings.max_live_calls,
@@ -224,20 +226,26 @@ class Runtime:
         return [EmotionObserver(self.sentiment, emotion), RulesObserver(book, header, on_report=self._store_report if store_report else None)]
 
     def hear_again_later(self, session: CallSession) -> None:
-        """Start the second pass over an ended live call in the background (when enabled)."""
+        """Start the second pass over an ended live call in the background (when enabled, and while the backlog
+        of calls waiting for it has room: service/post_call.py). Only the call's speech is kept for it."""
         if not self.settings.second_pass:
             return
-        from service.post_call import hear_call_again
+        call_id, speech = session.call_id, session.speech()
+        seconds = speech_seconds(speech)
+        if not self.post_call.admits(seconds):
+            self.metrics.second_pass_skipped.inc()
+            log.warning("second pass skipped: the calls waiting for it already hold CALLWATCH_SECOND_PASS_BACKLOG_S of "
+                        "speech; the call keeps its live transcript",
+                        extra={"call_id": call_id, "waiting_speech_s": round(self.post_call.speech_s, 1)})
+            return
 
         async def run() -> None:
             try:
-                await hear_call_again(self, session)
+                await hear_call_again(self, call_id, speech)
             except Exception:
-                log.exception("second pass failed; the call keeps its live transcript", extra={"call_id": session.call_id})
+                log.exception("second pass failed; the call keeps its live transcript", extra={"call_id": call_id})
 
-        task = asyncio.get_running_loop().create_task(run())
-        self.post_call.add(task)
-        task.add_done_callback(self.post_call.discard)
+        self.post_call.hold(asyncio.get_running_loop().create_task(run()), seconds)
 
     async def _store_report(self, call_id: str, report: CallReport) -> None:
         await self.store_async(self.store.save_report, call_id, report.score, report.model_dump(mode="json"))

@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     asr_max_batch: int = Field(2, ge=1, le=32, description="utterances waiting together are decoded in one batch, up to this many")
     asr_homophone_repair: bool = Field(True, description="repair words a final wrote with wrong, same-sounding characters (揪证 → 纠正), each repair checked against the audio")
     second_pass_full_window: bool = Field(False, description="the second pass encodes every window at Whisper's full 30 s (more accurate on short calls, 1.6x the time)")
+    second_pass_backlog_s: float = Field(1800.0, ge=0.0, le=86_400.0, description="seconds of speech that ended calls waiting for their second pass may hold (int16: 32 kB a second, so about 58 MB); past it a call keeps its live transcript (service/post_call.py)")
     second_pass: bool = Field(True, description="when a call ends, hear each leg again as a whole (full windows, the text before as context) for the stored transcript and report; audits are heard by it alone")
     asr_homophone_max_loss: float = Field(3.0, ge=0, description="how much less likely (natural log) Whisper may find a repaired final than its own words")
     emotion_model: str | None = Field(None, description="text sentiment model: None = the embedded e5-small + shipped head; or a folder / HF id")

@@ -226,3 +226,41 @@ async def test_a_client_that_closes_right_after_its_hangup_still_has_the_last_wo
     assert stored.status == "completed" and stored.report is not None
     [utterance] = [u for u in runtime.store.list_utterances(call_id)]
     assert utterance["utterance_id"] == "customer-0" and "知道" in (utterance["live_text"] or utterance["text"])
+
+
+async def test_past_the_second_pass_backlog_a_call_keeps_its_live_transcript(live_server, runtime, clip, tmp_path):
+    # Ended calls wait for the second pass holding their speech; the backlog is bounded in seconds of speech
+    # (service/post_call.py). With room for less than this call holds, the call is not queued: it keeps its live
+    # transcript and report, and the skip is counted.
+    import asyncio
+
+    import numpy as np
+    import soundfile as sf
+
+    speech = clip("aishell1_S0764_W0122.wav")  # 4.1 s
+    path = tmp_path / "one_turn.wav"
+    sf.write(path, np.concatenate([np.zeros(8000, np.float32), speech, np.zeros(16000, np.float32)]), 16000)
+    while runtime.post_call:
+        await asyncio.sleep(0.2)
+    skipped_before = runtime.metrics.second_pass_skipped._value.get()
+    limit = runtime.post_call.limit_s
+    runtime.post_call.limit_s = 1.0
+    try:
+        results: list[dict] = []
+        await stream_file(path, url=live_server.ingest_url, call_id="live-backlog-full", on_result=results.append)
+        assert any(r["type"] == "final" for r in results)
+        assert not runtime.post_call and runtime.post_call.speech_s == 0.0
+        assert runtime.metrics.second_pass_skipped._value.get() == skipped_before + 1
+    finally:
+        runtime.post_call.limit_s = limit
+    call = runtime.store.get_call("live-backlog-full")
+    assert call.report["transcript"] == "live"
+    assert all(u["text_pass"] == "live" for u in runtime.store.list_utterances("live-backlog-full"))
+
+    # With room again, the next call is heard a second time, and the backlog is empty once it has been.
+    await stream_file(path, url=live_server.ingest_url, call_id="live-backlog-room", on_result=lambda r: None)
+    stored = await second_pass_stored(runtime, "live-backlog-room")
+    assert all(u["text_pass"] == "second" for u in stored)
+    while runtime.post_call:
+        await asyncio.sleep(0.2)
+    assert runtime.post_call.speech_s == 0.0
