@@ -15,7 +15,7 @@ from typing import Any
 from pipelines.audio import speech_level_db
 from pipelines.call_session import CallSession
 from rules.engine import RuleBook, audit_timeline
-from service.audit.timeline import timeline_from_store
+from service.audit.running.timeline import timeline_from_store
 from service.persistence.call_list import CallList
 from service.persistence.call_store import CallStore
 
