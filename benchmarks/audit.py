@@ -78,8 +78,8 @@ def throughput(copies: int, configs: list[dict[str, Any]]) -> list[dict[str, Any
 
 
 def query_benchmark(n: int, repeats: int = 30) -> dict[str, Any]:
-    from service.audit.models import CallQuery
     from service.audit.synthetic import generate_calls
+    from service.audit.web.models import CallQuery
     from service.persistence.call_list import CallList
     from service.persistence.call_store import CallStore
 

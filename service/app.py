@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from service import agent_feed, calls_api, connectors, health, ingest, names_api, timeline_api
 from service.access.ring import KeyRing
 from service.app_state import AppState, app_state_of, install
-from service.audit import api as audit_api
-from service.audit import pages as audit_pages
-from service.audit.queue import AuditQueue
+from service.audit.jobs.queue import AuditQueue
+from service.audit.web import api as audit_api
+from service.audit.web import pages as audit_pages
 from service.connectors.asterisk_call import AsteriskCalls
 from service.json_depth import JsonDepthGuard
 from service.page_refusal import PageRefused, page_refused

@@ -30,7 +30,7 @@ from starlette.requests import HTTPConnection
 # reason; FastAPI takes a dependency from `Depends` and never needs the class itself.
 if TYPE_CHECKING:
     from service.access.ring import KeyRing
-    from service.audit.queue import AuditQueue
+    from service.audit.jobs.queue import AuditQueue
     from service.connectors.asterisk_call import AsteriskCalls
     from service.health import OpsThreads
     from service.ingest import LiveConnections

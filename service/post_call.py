@@ -22,7 +22,7 @@ from typing import Any, Sequence
 from pipelines.audio import speech_level_db
 from pipelines.second_pass import SpokenPiece
 from rules.engine import RuleBook, audit_timeline
-from service.audit.timeline import timeline_from_store
+from service.audit.running.timeline import timeline_from_store
 from service.persistence.call_list import CallList
 from service.persistence.call_store import CallStore
 

@@ -13,8 +13,8 @@ from support.live_server import LiveServer
 
 from service.app import create_app
 from service.app_state import app_state_of
-from service.audit.models import AuditOptions
-from service.audit.queue import AuditQueue, NewFile
+from service.audit.jobs.queue import AuditQueue, NewFile
+from service.audit.web.models import AuditOptions
 
 
 def test_the_audit_queue_and_key_ring_exist_from_start_up_and_the_same_ones_serve_every_request(runtime) -> None:

@@ -26,9 +26,9 @@ from rules.config import load_rules_config_text
 from rules.engine import ReplayStopped, RuleBook, audit_timeline
 from rules.timeline import MAX_CALL_TIME_S, CallEvent, CallTimeline, TimelineError, parse_timeline
 from service import judging
-from service.audit.metadata import MetadataError, read_metadata_csv
-from service.audit.models import AuditOptions, MetaEvent, RecordingMeta
-from service.audit.runner import audit_recording
+from service.audit.intake.metadata import MetadataError, read_metadata_csv
+from service.audit.running.runner import audit_recording
+from service.audit.web.models import AuditOptions, MetaEvent, RecordingMeta
 from service.judging import JudgingOverBudget, judge_off_loop
 
 BOOK = RuleBook(load_rules_config_text(None))

@@ -30,7 +30,7 @@ from websockets.sync.client import connect
 from service.access.keys import digest_of
 from service.access.keysfile import KeysFile, KeySpec, PrincipalSpec, save_keys_file
 from service.app import create_app
-from service.audit.exports import BATCH_COLUMNS
+from service.audit.outputs.exports import BATCH_COLUMNS
 
 # role, name, tenant
 PRINCIPALS = [("integrator", "pbx-acme", "acme"), ("integrator", "pbx-globex", "globex"), ("qa", "qa-acme", "acme"),
@@ -162,9 +162,9 @@ def test_the_command_lines_summary_and_comparison_csv_neutralise_text_cells_too(
     """`callwatch audit --format csv` and `callwatch reaudit --out` write through the same function."""
     from rules.config import load_rules_config
     from rules.names import name_table
-    from service.audit.models import ReauditOut, ReauditRow
-    from service.audit.outputs import ReportWriter
-    from service.audit.reaudit import comparison_csv
+    from service.audit.outputs.files import ReportWriter
+    from service.audit.running.reaudit import comparison_csv
+    from service.audit.web.models import ReauditOut, ReauditRow
 
     writer = ReportWriter(tmp_path / "out", ["csv"], name_table(load_rules_config()))
     report = {"call_id": "rec-1", "agent_id": "+86 cmd", "score": 80.0, "findings": [], "worst_mood": {"valence": -0.5},

@@ -12,7 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import MetaData, inspect, text
 
-from service.audit.models import CallQuery
+from service.audit.web.models import CallQuery
 from service.persistence.qa_reviews import qa_metadata
 from service.persistence.qa_work_tables import qa_work_metadata
 from service.migrations import (

@@ -110,7 +110,7 @@ def test_every_kind_of_query_waits_for_the_database_and_gets_through(postgres_cl
 
     from service.access.guard import check_call
     from service.access.keys import Principal
-    from service.audit.models import CallQuery
+    from service.audit.web.models import CallQuery
     from service.metrics import audit_jobs_by_state
     from service.persistence.audit_jobs import AuditJobs, JobState
     from service.persistence.call_list import CallList

@@ -18,8 +18,8 @@ from typing import Any, Optional
 
 import typer
 
-from service.audit.models import AuditOptions, CallQuery, RecordingMeta
-from service.audit.outputs import FORMATS, ReportWriter
+from service.audit.outputs.files import FORMATS, ReportWriter
+from service.audit.web.models import AuditOptions, CallQuery, RecordingMeta
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 POOLS = ("threads", "solo")
@@ -62,10 +62,10 @@ async def run_batch(
 ) -> dict[str, Any]:
     """Audit every recording under `inputs`, write its reports into `out_dir` as it finishes, then the batch
     summary. Returns the summary (with `exit_code`)."""
-    from service.audit.queue import AuditQueue
-    from service.audit.report import call_report
-    from service.audit.rulesets import book_from_file
-    from service.audit.sources import recordings
+    from service.audit.intake.sources import recordings
+    from service.audit.jobs.queue import AuditQueue
+    from service.audit.outputs.report import call_report
+    from service.audit.running.rulesets import book_from_file
     from service.pii import masked
 
     book, rules_name, rules_text = book_from_file(rules, runtime)
@@ -205,8 +205,8 @@ def audit_worker(
     """Audit recordings queued by the server or `callwatch audit` (CALLWATCH_AUDIT_ENGINE=celery), from the
     broker at CALLWATCH_AUDIT_BROKER_URL, with the models loaded once. Run one per machine (or more); the
     database and the data dir must be the server's (shared storage on other machines)."""
-    from service.audit.queue import default_workers
-    from service.audit.worker import run_worker
+    from service.audit.jobs.queue import default_workers
+    from service.audit.jobs.worker import run_worker
     from service.runtime import Runtime
     from service.settings import Settings
 
@@ -233,7 +233,7 @@ def reaudit(
 ) -> None:
     """Re-run the rules (not the recogniser) over stored calls with another rules file, and compare scores."""
     from rules.config import read_rules_file
-    from service.audit.reaudit import comparison_csv, reaudit_calls
+    from service.audit.running.reaudit import comparison_csv, reaudit_calls
     from service.settings import Settings
     from service.persistence.call_store import CallStore
 

@@ -27,7 +27,7 @@ from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 
 from service.access.teams import TeamAgents
-from service.audit.models import CallPage, CallQuery, CallRow
+from service.audit.web.models import CallPage, CallQuery, CallRow
 from service.persistence import search
 from service.persistence.engine import Database
 from service.persistence.tables import (

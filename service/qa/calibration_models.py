@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from service.audit.models import UtcDateTime
+from service.audit.web.models import UtcDateTime
 from service.qa.models import Decision, FindingSource, Text
 from service.qa.plan_models import Name, ReviewProgress
 

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from rules.catalog import RULE_IDS
 from rules.timeline import MAX_CALL_TIME_S
-from service.audit.models import UtcDateTime
+from service.audit.web.models import UtcDateTime
 
 ReviewState = Literal["open", "submitted"]
 FindingSource = Literal["automatic", "added"]

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.access.guard import refuse
 from service.access.keys import Principal
-from service.audit.report import ReportNotFound, call_report
+from service.audit.outputs.report import ReportNotFound, call_report
 from service.pii import masked
 from service.persistence import qa_reviews
 from service.qa.access import AGENT_ROLES, owns

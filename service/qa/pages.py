@@ -8,7 +8,7 @@ no call data: their scripts read it from /v1/qa, /v1/audit and service/qa/page_a
 `callwatch_qa` cookie carries, and show a sentence for a 401, 403 or 404 answer (with a form to sign in)
 instead of breaking. So the pages themselves are open, like /agent and /supervisor; the data is not.
 
-A link with ?token=KEY signs the browser in, as on the other QA pages (service/audit/auth.py).
+A link with ?token=KEY signs the browser in, as on the other QA pages (service/audit/web/auth.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import jinja2
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from service.audit.auth import login_redirect
+from service.audit.web.auth import login_redirect
 from service.names_api import names_of
 
 router = APIRouter(include_in_schema=False)

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from rules.settings import Severity
-from service.audit.models import UtcDateTime
+from service.audit.web.models import UtcDateTime
 
 ReasonCode = Literal["sample", "severe_finding", "low_score", "negative_end", "calibration"]
 ReviewProgress = Literal["not_started", "in_progress", "submitted"]

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from service.access.guard import Refusal, authorize, key_ring, refuse
 from service.access.keys import Principal
 from service.access.teams import TeamBook
-from service.audit.auth import request_token
+from service.audit.web.auth import request_token
 from service.pii import MASKED_FIELDS, mask_fields
 from service.qa.errors import Conflict, NotFound
 

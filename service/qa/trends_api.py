@@ -20,8 +20,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from rules.catalog import RULE_IDS
 from service.access.keys import Principal
 from service.access.teams import TeamBook
-from service.audit.api import CSVResponse
-from service.audit.exports import spreadsheet_csv
+from service.audit.outputs.exports import spreadsheet_csv
+from service.audit.web.api import CSVResponse
 from service.qa.access import AGENT_ROLES, REVIEWER_ROLES, leads_teams, owns
 from service.qa.routing import REFUSALS, admitting, hidden, run, teams_of, unprocessable
 from service.qa.trend_models import TrendRow, Trends

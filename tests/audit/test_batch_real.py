@@ -148,9 +148,9 @@ def test_agent_on_the_right_swaps_the_speakers(runtime, shared_audio, tmp_path):
 
 
 def test_too_long_and_too_large_fail_alone(runtime, shared_audio, tmp_path):
-    from service.audit.models import AuditOptions, RecordingMeta
-    from service.audit.runner import audit_recording
-    from service.audit.rulesets import deployment_book
+    from service.audit.running.rulesets import deployment_book
+    from service.audit.running.runner import audit_recording
+    from service.audit.web.models import AuditOptions, RecordingMeta
 
     path = shared_audio / "calls" / f"{CALLS[0]}.wav"
     book = deployment_book(runtime)

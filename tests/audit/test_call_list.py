@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from service.audit.models import CallQuery
 from service.audit.synthetic import generate_calls
+from service.audit.web.models import CallQuery
 from service.persistence.call_list import CallList
 from service.persistence.call_store import CallStore
 from service.persistence.search import index_tokens, query_terms

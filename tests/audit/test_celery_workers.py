@@ -24,7 +24,7 @@ import pytest
 from support.live_server import free_port
 from sqlalchemy import func, insert, select
 
-from service.audit.claims import CLAIMED_SET, ClaimOutcome, JobClaims, lease_key
+from service.audit.jobs.claims import CLAIMED_SET, ClaimOutcome, JobClaims, lease_key
 from service.persistence.call_list import CallList
 from service.persistence.call_store import CallStore
 from service.persistence.tables import audit_batches, audit_calls, audit_jobs, calls
@@ -186,7 +186,7 @@ def test_audit_writes_and_claims_ride_out_a_database_restart(postgres_cluster, r
     import redis
     from support.postgres_plugin import PostgresServer
 
-    from service.audit.reaudit import reaudit_calls
+    from service.audit.running.reaudit import reaudit_calls
 
     server = PostgresServer(postgres_cluster.url(), postgres_cluster)
     url = server.create_database()
@@ -256,7 +256,7 @@ def test_audit_writes_and_claims_ride_out_a_database_restart(postgres_cluster, r
 
 
 def test_the_broker_is_the_redis_url_unless_set(monkeypatch):
-    from service.audit.celery_app import celery_config
+    from service.audit.jobs.celery_app import celery_config
     from service.settings import Settings
 
     for var in ("CALLWATCH_AUDIT_BROKER_URL", "CALLWATCH_REDIS_URL"):
@@ -319,7 +319,7 @@ def test_two_workers_one_killed_mid_file(redis_url, shared_audio, tmp_path):
     import redis
 
     from service.audit.cli import SubmitOnly
-    from service.audit.queue import AuditQueue
+    from service.audit.jobs.queue import AuditQueue
     from service.settings import Settings
 
     recordings = tmp_path / "week"

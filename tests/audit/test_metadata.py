@@ -4,9 +4,9 @@ from datetime import datetime
 
 import pytest
 
-from service.audit.ids import recording_call_id
-from service.audit.metadata import MetadataError, meta_from_name, read_metadata_csv, resolve_meta
-from service.audit.models import RecordingMeta
+from service.audit.intake.ids import recording_call_id
+from service.audit.intake.metadata import MetadataError, meta_from_name, read_metadata_csv, resolve_meta
+from service.audit.web.models import RecordingMeta
 
 
 @pytest.mark.parametrize("name, expected", [

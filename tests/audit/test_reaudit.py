@@ -7,8 +7,8 @@ import json
 import pytest
 
 from rules.config import RulesConfigError
-from service.audit.models import CallQuery
-from service.audit.reaudit import reaudit_calls
+from service.audit.running.reaudit import reaudit_calls
+from service.audit.web.models import CallQuery
 from service.persistence.call_list import CallList
 from service.persistence.call_store import CallStore
 

@@ -11,7 +11,7 @@ import pytest
 
 from service.access.keys import Principal
 from service.access.teams import TeamBook, sees_agent
-from service.audit.models import CallQuery
+from service.audit.web.models import CallQuery
 from service.persistence.call_list import CallList
 from service.persistence.call_store import CallStore
 

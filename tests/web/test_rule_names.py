@@ -76,8 +76,8 @@ def names_app(runtime: NamesRuntime) -> Any:
 
     from service import agent_feed, names_api
     from service.app_state import get_runtime
-    from service.audit import api as audit_api
-    from service.audit import pages as audit_pages
+    from service.audit.web import api as audit_api
+    from service.audit.web import pages as audit_pages
 
     app = FastAPI()
     for router in (agent_feed.router, names_api.router, audit_api.router, audit_pages.router):

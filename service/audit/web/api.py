@@ -1,7 +1,7 @@
 """REST for QA audits under /v1/audit: batches (multipart upload, or server-side paths for bulk), jobs,
 the call list query, reports (JSON, HTML, CSV, the audio) and re-audits.
 
-A tenant-scoped supervisor or QA key gets all of it cut to its tenant (service/audit/tenancy.py): what it
+A tenant-scoped supervisor or QA key gets all of it cut to its tenant (service/audit/web/tenancy.py): what it
 queues belongs to its tenant, and it lists, exports, re-audits and opens only its tenant's calls and batches;
 a supervisor that leads teams, only its teams' agents' calls (in the batches it opens, jobs of other calls
 name none).
@@ -29,20 +29,20 @@ from pydantic import ValidationError
 
 from rules.config import RulesConfigError
 from rules.encodings import UndecodableText, decode_text
-from service.audit.auth import require_supervisor
-from service.audit.exports import batch_csv, batch_row, call_csv
-from service.audit.ids import new_id
-from service.audit.metadata import MetadataError, read_metadata_csv, resolve_meta
-from service.audit.models import (
+from service.audit.intake.ids import new_id
+from service.audit.intake.metadata import MetadataError, read_metadata_csv, resolve_meta
+from service.audit.intake.sources import LinkLoop, inside, path_problem, real_path, recordings
+from service.audit.jobs.queue import AuditQueue, NewFile
+from service.audit.outputs.exports import batch_csv, batch_row, call_csv
+from service.audit.outputs.render import report_html
+from service.audit.outputs.report import ReportNotFound, call_report
+from service.audit.running.reaudit import reaudit_calls
+from service.audit.running.rulesets import book_from_text
+from service.audit.web.auth import require_supervisor
+from service.audit.web.models import (
     AuditOptions, BatchOut, CallPage, CallQuery, JobOut, PathBatchRequest, ReauditOut, ReauditRequest, RecordingMeta,
 )
-from service.audit.queue import AuditQueue, NewFile
-from service.audit.reaudit import reaudit_calls
-from service.audit.render import report_html
-from service.audit.report import ReportNotFound, call_report
-from service.audit.rulesets import book_from_text
-from service.audit.sources import LinkLoop, inside, path_problem, real_path, recordings
-from service.audit.tenancy import (
+from service.audit.web.tenancy import (
     HiddenCall, call_keys, may_open_batch, principal_of, scoped_jobs, team_agents_of, tenant_of,
 )
 from service.json_depth import too_deep, too_deep_message

@@ -3,7 +3,7 @@ dispatcher the server and the command line send jobs with.
 
 A task carries only a job id: the job (file, metadata, options, rules) is in the shared database. Delivery
 is at least once (acks_late: a task is acknowledged after it ran, so a worker that dies mid-file leaves it
-to be delivered again); `service.audit.claims` makes a second delivery of a finished or running job a no-op,
+to be delivered again); `service.audit.jobs.claims` makes a second delivery of a finished or running job a no-op,
 so each file is audited to completion once.
 """
 

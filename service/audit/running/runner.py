@@ -23,11 +23,11 @@ from pipelines.call_session import CallObserver, CallSession
 from pipelines.recording_run import run_recording
 from rules.engine import RuleBook
 from rules.timeline import CallTimeline
-from service.audit.ids import file_sha256, recording_call_id
-from service.audit.models import AuditOptions, RecordingMeta
-from service.audit.probe import AuditFileError, Probe, probe_recording
+from service.audit.intake.ids import file_sha256, recording_call_id
+from service.audit.intake.probe import AuditFileError, Probe, probe_recording
+from service.audit.running.timeline import build_timeline
+from service.audit.web.models import AuditOptions, RecordingMeta
 from service.judging import JudgingOverBudget, judge_off_loop
-from service.audit.timeline import build_timeline
 from service.persistence.call_list import CallList
 from wire.ingest import CallEventMessage
 

@@ -9,7 +9,7 @@ A supervisor or QA key scoped to a tenant opens that tenant's calls by id (repor
 page), the ids its phone systems sent, looked up within the tenant (`request.state.call_key`: the row); a
 supervisor that leads teams only its teams' agents' calls (another's is a 404, `check_call`). The tools that
 span calls (the list and search, CSV exports, batches, re-audits) are cut to its tenant and teams by the
-endpoints themselves (service/audit/api.py, service/audit/tenancy.py), from `request.state.principal`.
+endpoints themselves (service/audit/web/api.py, service/audit/web/tenancy.py), from `request.state.principal`.
 """
 
 from __future__ import annotations

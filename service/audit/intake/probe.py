@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from pipelines.audio import load_audio_file
-from service.audit.models import AuditOptions
+from service.audit.web.models import AuditOptions
 
 # Magic numbers of the audio containers recorders write: a file that starts like one of these but does not
 # open is a damaged recording, anything else is a format we do not take.

@@ -15,14 +15,14 @@ from fastapi import Request
 from service.access.guard import call_key, may_see, team_book
 from service.access.keys import Principal
 from service.access.teams import TeamAgents, leads_teams
-from service.audit.models import JobOut
+from service.audit.web.models import JobOut
 from service.persistence.audit_jobs import AuditJobs
 from service.persistence.call_list import CallList
 from service.persistence.call_store import CallStore
 
 
 def principal_of(request: Request) -> Principal:
-    """Set by the audit routers' dependency (service/audit/auth.py); missing means a route without it, which
+    """Set by the audit routers' dependency (service/audit/web/auth.py); missing means a route without it, which
     must fail rather than serve everything."""
     return request.state.principal
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from rules.engine import RuleBook, audit_timeline
 from rules.config import load_rules_config_text
-from service.audit.exports import spreadsheet_csv
-from service.audit.models import CallQuery, ReauditOut, ReauditRow
-from service.audit.timeline import timeline_from_store
+from service.audit.outputs.exports import spreadsheet_csv
+from service.audit.running.timeline import timeline_from_store
+from service.audit.web.models import CallQuery, ReauditOut, ReauditRow
 from service.persistence.call_list import CallList
 from service.persistence.call_store import CallStore
 

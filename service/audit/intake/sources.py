@@ -1,6 +1,6 @@
 """Turn what the user named (files, folders) into the recordings of a batch, each with its metadata.
 
-A path batch is confined to import folders (service/audit/api.py checks the paths it names). What a folder
+A path batch is confined to import folders (service/audit/web/api.py checks the paths it names). What a folder
 holds is checked too, each entry where it really is (every symbolic link followed): an import share is
 written by others, and a link in one tenant's folder may lead to another tenant's recordings or anywhere on
 the server. A file or folder whose real place is outside the allowed folders is listed but not read (its
@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from service.audit.metadata import metadata_beside, resolve_meta
-from service.audit.models import RecordingMeta
-from service.audit.queue import NewFile
+from service.audit.intake.metadata import metadata_beside, resolve_meta
+from service.audit.jobs.queue import NewFile
+from service.audit.web.models import RecordingMeta
 
 # What recorders write; a folder is searched for these. A file named explicitly is taken whatever its name
 # (if it is not audio, its job fails with the reason).

@@ -13,10 +13,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from service.access.keys import Principal
-from service.audit.api import REPORT_HEADERS, _audio_path, _report
-from service.audit.auth import login_redirect, require_supervisor
-from service.audit.labels import MOOD_LABELS
-from service.audit.render import environment, report_html
+from service.audit.outputs.render import MOOD_LABELS, environment, report_html
+from service.audit.web.api import REPORT_HEADERS, _audio_path, _report
+from service.audit.web.auth import login_redirect, require_supervisor
 from service.names_api import names_of
 from service.page_refusal import PageRefused
 from service.qa.pages import review_page
@@ -31,7 +30,7 @@ def _page_principal(request: Request) -> Principal:
 
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(_page_principal)])
-STATIC = Path(__file__).parent / "static"
+STATIC = Path(__file__).parents[1] / "static"  # service/audit/static, shared with the reports
 _TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 
 

@@ -6,7 +6,7 @@ as it changes, so the web page, REST and a resumed process see the same thing; t
 job is kept in memory (it changes many times a second).
 
 With `audit_engine=celery` the same queue only writes the jobs and sends one Celery task per job
-(`service.audit.celery_app`); `callwatch audit-worker` processes run them (`service.audit.worker`) and write
+(`service.audit.jobs.celery_app`); `callwatch audit-worker` processes run them (`service.audit.jobs.worker`) and write
 state, progress and results to the shared database, where `batch()` / `job()` read them.
 """
 
@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from rules.engine import RuleBook
-from service.audit.ids import new_id
-from service.audit.models import AuditOptions, BatchOut, JobOut, RecordingMeta
-from service.audit.rulesets import book_from_text
-from service.audit.runner import AuditResult, audit_recording
+from service.audit.intake.ids import new_id
+from service.audit.running.rulesets import book_from_text
+from service.audit.running.runner import AuditResult, audit_recording
+from service.audit.web.models import AuditOptions, BatchOut, JobOut, RecordingMeta
 from service.persistence.audit_jobs import AuditJobs
 from service.persistence.call_store import CallStore
 
@@ -47,7 +47,7 @@ def dispatcher_for(settings: Any) -> JobDispatcher | None:
     """None: run jobs in this process (the default); otherwise the configured engine's dispatcher."""
     if getattr(settings, "audit_engine", "local") != "celery":
         return None
-    from service.audit.celery_app import CeleryDispatcher
+    from service.audit.jobs.celery_app import CeleryDispatcher
 
     return CeleryDispatcher(settings)
 
@@ -175,7 +175,7 @@ class AuditQueue:
 
         With a dispatcher, only queued jobs are sent again (a task lost between the database and the
         broker); running ones belong to workers, and a dead worker's are queued again by the others. A
-        job sent twice is audited once (see service.audit.claims)."""
+        job sent twice is audited once (see service.audit.jobs.claims)."""
         states = ("queued",) if self.dispatcher is not None else ("queued", "running")
 
         jobs = [_stored_job(r) for r in await asyncio.to_thread(self.jobs.jobs_to_resume, states, sources)]

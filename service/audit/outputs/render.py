@@ -1,4 +1,5 @@
-"""HTML reports (Jinja2): one per call, and the index of a batch written by the command line."""
+"""HTML reports (Jinja2): one per call, and the index of a batch written by the command line; the templates' Chinese
+labels, which the QA pages use too."""
 
 from __future__ import annotations
 
@@ -9,8 +10,15 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from rules.names import NameTable
-from service.audit import labels
-from service.audit.plot import emotion_svg
+from service.audit.outputs.plot import emotion_svg
+
+# Chinese labels for the QA pages and reports: moods, speakers, call events, directions. Rules, severities and
+# recovery steps are named by the deployment's names table (rules/names.py), not here.
+MOOD_LABELS = {"angry": "愤怒", "upset": "不满", "neutral": "平静", "satisfied": "满意"}
+SPEAKER_LABELS = {"agent": "坐席", "customer": "客户", "unknown": "未知"}
+EVENT_LABELS = {"ringing": "振铃", "answered": "接听", "hold": "保留", "resume": "恢复", "transfer": "转接",
+                "hangup": "挂机"}
+DIRECTION_LABELS = {"inbound": "呼入", "outbound": "呼出"}
 
 
 def clock(seconds: float | None) -> str:
@@ -22,10 +30,10 @@ def clock(seconds: float | None) -> str:
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
+    # The templates (and static/) sit at service/audit/, beside the rooms: the reports and the pages share them.
     env = Environment(loader=PackageLoader("service.audit", "templates"), autoescape=select_autoescape(["html"]))
     env.filters["clock"] = clock
-    env.globals.update(MOOD=labels.MOOD_LABELS, SPEAKER=labels.SPEAKER_LABELS, EVENT=labels.EVENT_LABELS,
-                       DIRECTION=labels.DIRECTION_LABELS)
+    env.globals.update(MOOD=MOOD_LABELS, SPEAKER=SPEAKER_LABELS, EVENT=EVENT_LABELS, DIRECTION=DIRECTION_LABELS)
     return env
 
 
@@ -44,7 +52,7 @@ def report_html(report: dict[str, Any], audio_src: str | None, names: NameTable,
 @lru_cache(maxsize=8)
 def _static(name: str) -> str:
     # A report written to disk must work opened from the file system: its script goes inline.
-    return (Path(__file__).parent / "static" / name).read_text(encoding="utf-8")
+    return (Path(__file__).parents[1] / "static" / name).read_text(encoding="utf-8")
 
 
 def batch_index_html(rows: list[dict[str, Any]], title: str) -> str:

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rules.encodings import UndecodableText, decode_text
-from service.audit.models import MetaEvent, RecordingMeta
+from service.audit.web.models import MetaEvent, RecordingMeta
 
 EVENT_COLUMNS = ("ringing", "answered", "hold", "resume", "transfer", "hangup")
 _DIRECTIONS = {"in": "inbound", "inbound": "inbound", "呼入": "inbound", "out": "outbound", "outbound": "outbound",

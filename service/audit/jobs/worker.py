@@ -19,10 +19,10 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from rules.engine import RuleBook
-from service.audit.claims import Claim, JobClaims, default_owner
-from service.audit.queue import StoredJob, load_job
-from service.audit.rulesets import book_from_text
-from service.audit.runner import audit_recording
+from service.audit.jobs.claims import Claim, JobClaims, default_owner
+from service.audit.jobs.queue import StoredJob, load_job
+from service.audit.running.rulesets import book_from_text
+from service.audit.running.runner import audit_recording
 
 log = logging.getLogger("callwatch.audit")
 PROGRESS_EVERY_S = 1.0
@@ -146,7 +146,7 @@ def run_worker(runtime: Any, *, concurrency: int, pool: str, name: str | None, l
     code."""
     import redis
 
-    from service.audit.celery_app import QUEUE, CeleryDispatcher, make_celery
+    from service.audit.jobs.celery_app import QUEUE, CeleryDispatcher, make_celery
 
     settings = runtime.settings
     node = node_name(name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.audit.timeline import guess_mono_sides
+from service.audit.running.timeline import guess_mono_sides
 from service.persistence.call_list import CallList, worst_mood
 from service.persistence.call_store import CallStore
 

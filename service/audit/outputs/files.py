@@ -9,8 +9,8 @@ from typing import Any
 from urllib.parse import quote
 
 from rules.names import NameTable
-from service.audit.exports import batch_csv, batch_row, call_csv
-from service.audit.render import batch_index_html, report_html
+from service.audit.outputs.exports import batch_csv, batch_row, call_csv
+from service.audit.outputs.render import batch_index_html, report_html
 
 FORMATS = ("json", "csv", "html")
 
