@@ -2,7 +2,8 @@
 
 SVG keeps the report one printable file and the text selectable; every finding marker is a link to
 `#t=SECONDS`, which the report's player turns into a jump to that moment. Built with the object API (no
-pyplot), so reports can be drawn from several threads.
+pyplot), so reports can be drawn from several threads. matplotlib (about 40 MiB resident) is imported on the
+first plot, not with the server: a server that takes live calls and never draws a report does without it.
 """
 
 from __future__ import annotations
@@ -10,10 +11,8 @@ from __future__ import annotations
 import io
 import re
 import warnings
+from functools import cache
 from typing import Any
-
-from matplotlib import font_manager
-from matplotlib.figure import Figure
 
 SEVERITY_COLOUR = {"breach": "#c62828", "warn": "#ef6c00", "info": "#607d8b"}
 NEGATIVE_LINE = -0.4  # rules default negative_turn.valence_below: where the curve counts as upset
@@ -21,12 +20,17 @@ _CJK_FONTS = ("WenQuanYi Micro Hei", "Noto Sans CJK SC", "Source Han Sans SC", "
 
 
 def _font_family() -> list[str]:
+    from matplotlib import font_manager
+
     have = {f.name for f in font_manager.fontManager.ttflist}
     return [f for f in _CJK_FONTS if f in have] + ["DejaVu Sans"]
 
 
 def emotion_svg(report: dict[str, Any], width_in: float = 9.0, height_in: float = 3.0) -> str:
     """The SVG markup (no XML prologue), ready to inline in HTML."""
+    from matplotlib.figure import Figure
+
+    _configure()
     curve = report.get("emotion_curve") or []
     findings = report.get("findings") or []
     duration = float(report.get("duration_s") or 0.0) or max([p["t"] for p in curve] + [f["t"] for f in findings] + [1.0])
@@ -70,11 +74,9 @@ def emotion_svg(report: dict[str, Any], width_in: float = 9.0, height_in: float 
     return re.sub(r"^<\?xml[^>]*>\s*<!DOCTYPE[^>]*>\s*", "", svg, flags=re.S)
 
 
+@cache
 def _configure() -> None:
     import matplotlib
 
     matplotlib.rcParams["svg.fonttype"] = "none"
     matplotlib.rcParams["font.family"] = _font_family()
-
-
-_configure()
