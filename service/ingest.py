@@ -25,7 +25,8 @@ from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 
 from pipelines.call_session import CallSession, FrameError
-from service.access.guard import INGEST_ROLES, Keys, KeysDep, Principal, Refusal, bearer_key
+from service.access.guard import INGEST_ROLES, Keys, KeysDep, Refusal, bearer_key
+from service.access.keys import Principal
 from service.app_state import IngestConnectionsDep, RuntimeDep
 from service.call_link import CallLink, Gone, Incoming, ProtocolFault, WebSocketLink, frame_size
 from service.log_format import bind_call_context
