@@ -138,7 +138,8 @@ def _percentile(sorted_ms: list[float], q: float) -> float:
 def measure(url: str, shape: Shape, repeats: int, work: Path) -> dict[str, Any]:
     from fastapi.testclient import TestClient
 
-    from service.app import create_app
+    from service.app import build_state, create_app
+    from service.app_state import install
     from service.persistence.call_store import CallStore
     from service.persistence.generated_qa_calls import server_version
     from service.settings import Settings
@@ -150,8 +151,10 @@ def measure(url: str, shape: Shape, repeats: int, work: Path) -> dict[str, Any]:
     agents = agents_of(shape)
     settings = Settings(data_dir=work, keys_file=work / "keys.yaml")
     keys = _write_keys(work / "keys.yaml", _principals(shape, agents))
+    # The state the app's start-up builds, around a runtime without models (the lifespan would load them).
+    runtime: Any = _Runtime(settings, store)
     app = create_app()
-    app.state.runtime = _Runtime(settings, store)
+    install(app, build_state(runtime))
     client = TestClient(app)
     rng = random.Random(shape.seed)
     out: dict[str, Any] = {"database": store.db.dialect, "version": server_version(store), "calls": len(expected),

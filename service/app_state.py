@@ -7,12 +7,15 @@ FastAPI's tutorial shares state through dependencies:
     @router.get("/v1/rules/names")
     async def rule_names(runtime: RuntimeDep) -> NameTable: ...
 
-and a test that serves a route without the lifespan swaps the part in with
-`app.dependency_overrides[get_runtime] = ...`. That is the way forward: no handler reads `app.state`.
+and a test that serves routes without the lifespan swaps the parts in with
+`app.dependency_overrides[get_runtime] = ...` (and `get_key_ring`, for the key check: service.access.guard's
+`KeysDep`). No handler reads `app.state`. Helpers handed the request rather than the parts (service/qa/routing.py's)
+call these getters with it, so a test of routes that use them installs a whole state around its stand-in runtime
+(tests/support/stand_in_state.py, through service.app.build_state).
 
-Until every handler is converted (issue 13), `install` also puts each part on `app.state` under the name the
-code not yet converted reads it by (`app.state.runtime`, `.key_ring`, `.audit_queue`, ...); those names go
-once the last reader of them takes these dependencies.
+Only service/audit/ is not converted yet (issue 13, round three: it is being regrouped), so `install` also puts
+each part on `app.state` under the name that code reads it by (`app.state.runtime`, `.key_ring`,
+`.audit_queue`, ...); those names go once service/audit/ takes these dependencies.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ class NotStarted(RuntimeError):
 
 def install(app: Starlette, state: AppState) -> None:
     setattr(app.state, _SLOT, state)
-    # The old names, for the handlers not yet converted to the dependencies below (see the docstring).
+    # The old names, for service/audit/ until it takes the dependencies below (see the docstring).
     for part in fields(state):
         setattr(app.state, part.name, getattr(state, part.name))
 
@@ -75,6 +78,10 @@ def get_runtime(conn: HTTPConnection) -> Runtime:
     return app_state_of(conn.app).runtime
 
 
+def get_key_ring(conn: HTTPConnection) -> KeyRing:
+    return app_state_of(conn.app).key_ring
+
+
 def get_ingest_connections(conn: HTTPConnection) -> LiveConnections:
     return app_state_of(conn.app).ingest_connections
 
@@ -88,6 +95,7 @@ def get_asterisk_calls(conn: HTTPConnection) -> AsteriskCalls:
 
 
 RuntimeDep = Annotated["Runtime", Depends(get_runtime)]
+KeyRingDep = Annotated["KeyRing", Depends(get_key_ring)]
 IngestConnectionsDep = Annotated["LiveConnections", Depends(get_ingest_connections)]
 OpsThreadsDep = Annotated["OpsThreads", Depends(get_ops_threads)]
 AsteriskCallsDep = Annotated["AsteriskCalls", Depends(get_asterisk_calls)]

@@ -14,9 +14,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.access.guard import CALL_ROLES, check_call, require
+from service.access.guard import CALL_ROLES, Keys, KeysDep, require
 from service.access.keys import Principal
+from service.app_state import RuntimeDep
 from service.pii import masked
+from service.runtime import Runtime
 
 router = APIRouter(tags=["calls"])
 
@@ -61,9 +63,9 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _call(request: Request, principal: Principal, call_id: str) -> CallOut:
-    key = check_call(request, principal, call_id)  # call ids are per tenant: the caller's tenant's call
-    runtime = request.app.state.runtime
+def _call(request: Request, runtime: Runtime, keys: Keys, principal: Principal, call_id: str) -> CallOut:
+    # call ids are per tenant: the caller's tenant's call
+    key = keys.check_call(request, runtime.store, principal, call_id)
     record = runtime.store.get_call(key)
     if record is None:
         raise HTTPException(status_code=404, detail="no such call")
@@ -80,6 +82,7 @@ def _call(request: Request, principal: Principal, call_id: str) -> CallOut:
 
 
 @router.get("/v1/calls/{call_id}", response_model=CallOut, responses=_REFUSALS)
-async def get_call(request: Request, call_id: str, principal: Principal = Depends(require(CALL_ROLES))) -> CallOut:
+async def get_call(request: Request, call_id: str, runtime: RuntimeDep, keys: KeysDep,
+                   principal: Principal = Depends(require(CALL_ROLES))) -> CallOut:
     """One call as stored so far (a live call too): its events, final transcript, and findings."""
-    return await asyncio.to_thread(_call, request, principal, call_id)
+    return await asyncio.to_thread(_call, request, runtime, keys, principal, call_id)

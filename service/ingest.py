@@ -25,7 +25,8 @@ from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 
 from pipelines.call_session import CallSession, FrameError
-from service.access.guard import INGEST_ROLES, Principal, Refusal, authorize, bearer_key
+from service.access.guard import INGEST_ROLES, Keys, KeysDep, Refusal, bearer_key
+from service.access.keys import Principal
 from service.app_state import IngestConnectionsDep, RuntimeDep
 from service.call_link import CallLink, Gone, Incoming, ProtocolFault, WebSocketLink, frame_size
 from service.log_format import bind_call_context
@@ -493,10 +494,11 @@ class IngestConnection:
             await self.link.close(code, reason)
 
 
-async def admit_integrator(websocket: WebSocket, key: str, connector: str, runtime: Runtime) -> Principal | None:
+async def admit_integrator(websocket: WebSocket, key: str, connector: str, runtime: Runtime,
+                           keys: Keys) -> Principal | None:
     """The integrator `key` belongs to; None once the handshake is refused (before accept: HTTP 403), which
     is logged by `authorize` with who and why, and counted."""
-    principal = authorize(websocket, INGEST_ROLES, key)
+    principal = keys.authorize(websocket, INGEST_ROLES, key)
     if isinstance(principal, Refusal):
         runtime.metrics.calls_refused.labels("unauthorized", connector).inc()
         await websocket.close(code=int(CloseCode.UNAUTHORIZED), reason="missing or wrong API key")
@@ -528,8 +530,8 @@ async def serve_call(link: CallLink, runtime: Runtime, connections: LiveConnecti
 
 
 @router.websocket("/v1/ingest")
-async def ingest(websocket: WebSocket, runtime: RuntimeDep, connections: IngestConnectionsDep) -> None:
-    principal = await admit_integrator(websocket, bearer_key(websocket), WebSocketLink.connector, runtime)
+async def ingest(websocket: WebSocket, runtime: RuntimeDep, connections: IngestConnectionsDep, keys: KeysDep) -> None:
+    principal = await admit_integrator(websocket, bearer_key(websocket), WebSocketLink.connector, runtime, keys)
     if principal is None:
         return
     # The calls of this socket are its integrator's tenant's.

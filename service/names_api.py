@@ -7,13 +7,17 @@ rest of /v1 it answers keys (any role), or loopback where no keys are configured
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends
 
 from rules.names import NameTable
 from service.access.guard import NAMES_ROLES, require
 from service.app_state import RuntimeDep
+
+# service.runtime imports the agent feed, whose pages import this module: the type for the checker only.
+if TYPE_CHECKING:
+    from service.runtime import Runtime
 
 router = APIRouter(tags=["rules"])
 
@@ -23,7 +27,7 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def names_of(runtime: Any) -> NameTable:
+def names_of(runtime: Runtime) -> NameTable:
     """The names of the rules this process judges with (the deployment's rules file over the defaults)."""
     return runtime.rule_book.names
 

@@ -23,6 +23,7 @@ from service.access.guard import require
 from service.access.keys import Principal, digest_of
 from service.access.keysfile import KeysFileError, load_keys_file
 from service.access.ring import KeyRing
+from service.app_state import get_key_ring, get_runtime
 from service.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -264,7 +265,9 @@ class _Runtime:
 
 def guarded_app(settings: Settings) -> FastAPI:
     app = FastAPI()
-    app.state.runtime = _Runtime(settings)
+    runtime, ring = _Runtime(settings), KeyRing()
+    app.dependency_overrides[get_runtime] = lambda: runtime
+    app.dependency_overrides[get_key_ring] = lambda: ring
 
     @app.get("/qa")
     def qa(principal: Principal = Depends(require(("qa", "supervisor")))) -> dict[str, str | None]:

@@ -28,6 +28,7 @@ from models.text import character_error_rate
 from service.access.keys import digest_of
 from service.access.keysfile import KeysFile, KeySpec, PrincipalSpec, save_keys_file
 from service.app import create_app
+from service.app_state import app_state_of
 
 SENTENCE = "aishell1_S0764_W0122.wav"  # 一二线城市虽然也处于调整中: measured 0 errors on the live path
 AUDIO = {"encoding": "pcm_s16le", "sample_rate": 16000, "layout": "two_legs"}
@@ -167,7 +168,7 @@ async def test_past_its_socket_limit_an_integrators_next_socket_is_closed_with_4
             "callwatch_calls_refused_total", {"reason": "too_many_sockets", "connector": "ingest"}) or 0.0
 
     refused_before = refused()
-    connections = guarded.app.state.ingest_connections
+    connections = app_state_of(guarded.app).ingest_connections
     async with AsyncExitStack() as stack:
         held = [await stack.enter_async_context(guarded.call("pbx-acme")) for _ in range(3)]
         async with guarded.call("pbx-acme") as over:

@@ -22,15 +22,17 @@ class _Runtime:
 
 
 def names_client(tmp_path: Path, rules_text: str | None, **settings: object) -> TestClient:
-    from service.app_state import get_runtime
+    from service.access.ring import KeyRing
+    from service.app_state import get_key_ring, get_runtime
     from service.names_api import router
     from service.settings import Settings
 
     app = FastAPI()
     app.include_router(router)
     runtime = _Runtime(Settings(data_dir=tmp_path, **settings), RuleBook(load_rules_config_text(rules_text, "site.yaml")))
+    ring = KeyRing()
     app.dependency_overrides[get_runtime] = lambda: runtime
-    app.state.runtime = runtime  # where the key check (service/access/guard.py) still reads it
+    app.dependency_overrides[get_key_ring] = lambda: ring
     return TestClient(app)
 
 

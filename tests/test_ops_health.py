@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 
 from service.app import create_app
+from service.app_state import app_state_of
 
 AUDIO = {"encoding": "pcm_s16le", "sample_rate": 16000, "layout": "two_legs"}
 
@@ -99,7 +100,7 @@ def test_while_shutting_down_readyz_is_503_and_a_new_call_is_refused_with_4503(r
     app = create_app(runtime=runtime)
     try:
         with TestClient(app) as client:
-            app.state.ingest_connections.draining = True
+            app_state_of(app).ingest_connections.draining = True
             response = client.get("/readyz")
             assert response.status_code == 503
             assert response.json()["checks"]["accepting_calls"] == "shutting down"

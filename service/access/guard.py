@@ -25,15 +25,17 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from typing import Annotated, Any, Callable, Iterable
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 from starlette.requests import HTTPConnection
 
 from service.access.keys import LOCAL, Principal
 from service.access.ring import KeyRing
 from service.access.teams import NO_TEAMS, TeamBook, leads_teams, sees_agent
+from service.app_state import KeyRingDep, RuntimeDep, app_state_of
 from service.persistence.call_store import CallOwner, CallStore
+from service.settings import Settings
 
 log = logging.getLogger("callwatch.access")
 
@@ -57,15 +59,6 @@ class Refusal:
         return HTTPException(status_code=self.status, detail=self.reason, headers=headers)
 
 
-def key_ring(conn: HTTPConnection) -> KeyRing:
-    """The app's key ring, made on first use (one per app, like its audit queue)."""
-    state = conn.app.state
-    ring = getattr(state, "key_ring", None)
-    if ring is None:
-        ring = state.key_ring = KeyRing()
-    return ring
-
-
 def bearer_key(conn: HTTPConnection) -> str:
     scheme, _, key = conn.headers.get("authorization", "").partition(" ")
     return key.strip() if scheme.lower() == "bearer" else ""
@@ -86,43 +79,73 @@ def refuse(conn: HTTPConnection, status: int, reason: str, who: str = "") -> Ref
     return Refusal(status, reason)
 
 
-def authorize(conn: HTTPConnection, roles: Iterable[str], key: str, *, name: str | None = None,
-              local_without_keys: bool = True) -> Principal | Refusal:
-    """The principal `key` belongs to, if it may use a surface open to `roles` (and, with `name`, is that
-    principal: the feed's hello names who signs in); else why not."""
-    roles = tuple(roles)
-    settings = conn.app.state.runtime.settings
-    ring = key_ring(conn)
-    if local_without_keys and not ring.uses_keys_file(settings) and not ring.configured_roles(settings) & set(roles):
-        if _client(conn) in _LOOPBACK:
-            return LOCAL
-        return refuse(conn, 403, "no keys are configured for this: it answers this machine only")
-    if not key:
-        return refuse(conn, 401, "a key is required (Authorization: Bearer KEY)", name or "")
-    found = ring.lookup(settings, key)
-    if not found:
-        return refuse(conn, 403, "unknown key", f"claims to be {name!r}" if name else "")
-    now = datetime.now(timezone.utc)
-    live = [e for e in found if not e.expired(now)]
-    if not live:
-        expired = found[0]
-        return refuse(conn, 403, "expired key", f"{expired.principal.describe()}, key {expired.key_id}")
-    fitting = [e for e in live if e.principal.role in roles and (name is None or e.principal.name == name)]
-    if not fitting:
-        holder = live[0]
-        role = holder.principal.role
-        why = f"claims to be {name!r}" if name is not None else f"{'an' if role[0] in 'aeiou' else 'a'} {role} key"
-        return refuse(conn, 403, "this key does not admit you here",
-                      f"{holder.principal.describe()}, key {holder.key_id}, {why}")
-    return fitting[0].principal
+@dataclass(frozen=True)
+class Keys:
+    """The keys as they stand: those configured in the settings and the keys file the app's key ring reads
+    (built at start-up, service/app_state.py); a handler takes them as `KeysDep`."""
+
+    settings: Settings
+    ring: KeyRing
+
+    def authorize(self, conn: HTTPConnection, roles: Iterable[str], key: str, *, name: str | None = None,
+                  local_without_keys: bool = True) -> Principal | Refusal:
+        """The principal `key` belongs to, if it may use a surface open to `roles` (and, with `name`, is that
+        principal: the feed's hello names who signs in); else why not."""
+        roles = tuple(roles)
+        settings, ring = self.settings, self.ring
+        if local_without_keys and not ring.uses_keys_file(settings) and not ring.configured_roles(settings) & set(roles):
+            if _client(conn) in _LOOPBACK:
+                return LOCAL
+            return refuse(conn, 403, "no keys are configured for this: it answers this machine only")
+        if not key:
+            return refuse(conn, 401, "a key is required (Authorization: Bearer KEY)", name or "")
+        found = ring.lookup(settings, key)
+        if not found:
+            return refuse(conn, 403, "unknown key", f"claims to be {name!r}" if name else "")
+        now = datetime.now(timezone.utc)
+        live = [e for e in found if not e.expired(now)]
+        if not live:
+            expired = found[0]
+            return refuse(conn, 403, "expired key", f"{expired.principal.describe()}, key {expired.key_id}")
+        fitting = [e for e in live if e.principal.role in roles and (name is None or e.principal.name == name)]
+        if not fitting:
+            holder = live[0]
+            role = holder.principal.role
+            why = f"claims to be {name!r}" if name is not None else f"{'an' if role[0] in 'aeiou' else 'a'} {role} key"
+            return refuse(conn, 403, "this key does not admit you here",
+                          f"{holder.principal.describe()}, key {holder.key_id}, {why}")
+        return fitting[0].principal
+
+    def team_book(self, principal: Principal) -> TeamBook:
+        """The teams as the keys file has them now, for a principal that leads teams; no one else is cut by
+        team, so no one else needs them."""
+        return self.ring.teams(self.settings) if leads_teams(principal) else NO_TEAMS
+
+    def check_call(self, conn: HTTPConnection, store: CallStore, principal: Principal, call_id: str) -> str:
+        """The row key of the call `call_id` names for the principal; 404 unless it may see that call (run in
+        a worker thread: it reads the store)."""
+        if sees_every_call(principal):
+            return call_id
+        key = call_key(store, principal, call_id)
+        if key is None or not may_see(principal, store.owner(key), self.team_book(principal)):
+            refuse(conn, 404, f"call {call_id!r} is not theirs", principal.describe())
+            raise HTTPException(status_code=404, detail="no such call")
+        return key
 
 
-def require(roles: Iterable[str]) -> Callable[[Request], Principal]:
+def get_keys(runtime: RuntimeDep, ring: KeyRingDep) -> Keys:
+    return Keys(runtime.settings, ring)
+
+
+KeysDep = Annotated[Keys, Depends(get_keys)]
+
+
+def require(roles: Iterable[str]) -> Callable[[Request, Keys], Principal]:
     """A FastAPI dependency admitting `roles` by bearer key; the principal lands on `request.state.principal`."""
     roles = tuple(roles)
 
-    def dependency(request: Request) -> Principal:
-        result = authorize(request, roles, bearer_key(request))
+    def dependency(request: Request, keys: KeysDep) -> Principal:
+        result = keys.authorize(request, roles, bearer_key(request))
         if isinstance(result, Refusal):
             raise result.http()
         request.state.principal = result
@@ -136,12 +159,6 @@ def require(roles: Iterable[str]) -> Callable[[Request], Principal]:
 
 def sees_every_call(principal: Principal) -> bool:
     return principal.tenant is None and principal.role in ("local", "supervisor", "qa") and not leads_teams(principal)
-
-
-def team_book(conn: HTTPConnection, principal: Principal) -> TeamBook:
-    """The teams as the keys file has them now, for a principal that leads teams; no one else is cut by team,
-    so no one else needs them."""
-    return key_ring(conn).teams(conn.app.state.runtime.settings) if leads_teams(principal) else NO_TEAMS
 
 
 def may_see(principal: Principal, owner: CallOwner | None, teams: TeamBook) -> bool:
@@ -165,19 +182,6 @@ def call_key(store: CallStore, principal: Principal, call_id: str) -> str | None
     return call_id if principal.tenant is None else store.find_call(principal.tenant, call_id)
 
 
-def check_call(request: Request, principal: Principal, call_id: str) -> str:
-    """The row key of the call `call_id` names for the principal; 404 unless it may see that call (run in a
-    worker thread: it reads the store)."""
-    if sees_every_call(principal):
-        return call_id
-    store = request.app.state.runtime.store
-    key = call_key(store, principal, call_id)
-    if key is None or not may_see(principal, store.owner(key), team_book(request, principal)):
-        refuse(request, 404, f"call {call_id!r} is not theirs", principal.describe())
-        raise HTTPException(status_code=404, detail="no such call")
-    return key
-
-
 # ---------------------------------------------------------------- the live feed
 
 
@@ -188,16 +192,16 @@ class FeedFilter:
     it sends names (`key_of`). Other deployment-wide principals get everything unchanged and name calls by
     key (the hub already limits an agent to its own calls)."""
 
-    def __init__(self, conn: HTTPConnection, principal: Principal):
+    def __init__(self, principal: Principal, store: CallStore, teams: TeamBook):
         self.principal = principal
-        self.store = getattr(conn.app.state.runtime, "store", None)
-        self.teams = team_book(conn, principal)
+        self.store = store
+        self.teams = teams
         self._cut = principal.tenant is not None or leads_teams(principal)
         self._shown: dict[str, str | None] = {}  # key → the id to show; None: not to be shown
 
     async def _shown_as(self, key: str) -> str | None:
         if key not in self._shown:
-            owner = await asyncio.to_thread(self.store.owner, key) if self.store is not None else None
+            owner = await asyncio.to_thread(self.store.owner, key)
             if owner is None or not may_see(self.principal, owner, self.teams):
                 self._shown[key] = None
             else:  # a deployment-wide principal names calls by their keys
@@ -208,8 +212,6 @@ class FeedFilter:
         """The key of the call this principal calls `call_id`; None: none it may see."""
         if not self._cut:
             return call_id
-        if self.store is None:
-            return None
         key = await asyncio.to_thread(call_key, self.store, self.principal, call_id)
         return key if key is not None and await self._shown_as(key) is not None else None
 
@@ -228,3 +230,27 @@ class FeedFilter:
 
     async def calls(self, summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [s for s in [await self(s) for s in summaries] if s is not None]
+
+
+# ---------------------------------------------------------------- service/audit, until round three
+
+
+def _keys_of(conn: HTTPConnection) -> Keys:
+    state = app_state_of(conn.app)
+    return Keys(state.runtime.settings, state.key_ring)
+
+
+# service/audit/ is being regrouped (issue 13) and takes no dependencies yet: these read the keys and the store
+# from the connection's app. They go once it takes `KeysDep` and `RuntimeDep` like the other handlers.
+
+
+def authorize(conn: HTTPConnection, roles: Iterable[str], key: str) -> Principal | Refusal:
+    return _keys_of(conn).authorize(conn, roles, key)
+
+
+def team_book(conn: HTTPConnection, principal: Principal) -> TeamBook:
+    return _keys_of(conn).team_book(principal)
+
+
+def check_call(conn: HTTPConnection, principal: Principal, call_id: str) -> str:
+    return _keys_of(conn).check_call(conn, app_state_of(conn.app).runtime.store, principal, call_id)

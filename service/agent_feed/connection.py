@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
 from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from service.access.guard import FEED_ROLES, FeedFilter, Refusal, authorize, bearer_key
+from service.access.guard import FEED_ROLES, FeedFilter, Keys, KeysDep, Refusal, bearer_key
 from service.agent_feed.hub import CLOSE, OVERFLOW, AgentFeedHub, Subscription
+from service.app_state import RuntimeDep
+from service.persistence.call_store import CallStore
 from wire.agent_feed import (
     AgentHello,
     Dismiss,
@@ -43,10 +44,11 @@ CLOSE_TOO_SLOW = 1013  # "try again later": the subscriber fell behind; it recon
 
 
 class FeedConnection:
-    def __init__(self, websocket: WebSocket, hub: AgentFeedHub, settings: Any):
+    def __init__(self, websocket: WebSocket, hub: AgentFeedHub, keys: Keys, store: CallStore):
         self.ws = websocket
         self.hub = hub
-        self.settings = settings
+        self.keys = keys
+        self.store = store
         self.sub: Subscription | None = None
 
     async def run(self) -> None:
@@ -80,11 +82,11 @@ class FeedConnection:
         except (WebSocketDisconnect, RuntimeError):
             return None
         role, name = ("agent", hello.agent_id) if isinstance(hello, AgentHello) else ("supervisor", hello.supervisor)
-        principal = authorize(self.ws, (role,), hello.token, name=name, local_without_keys=False)
+        principal = self.keys.authorize(self.ws, (role,), hello.token, name=name, local_without_keys=False)
         if isinstance(principal, Refusal):  # logged by authorize, with who and why
             await self._close(CLOSE_POLICY, "wrong or missing token")
             return None
-        self.visible = FeedFilter(self.ws, principal)
+        self.visible = FeedFilter(principal, self.store, self.keys.team_book(principal))
         return hello
 
     async def _send_loop(self, sub: Subscription) -> None:
@@ -137,23 +139,21 @@ class FeedConnection:
 
 
 @router.websocket("/v1/agent-feed")
-async def agent_feed(websocket: WebSocket) -> None:
+async def agent_feed(websocket: WebSocket, runtime: RuntimeDep, keys: KeysDep) -> None:
     await websocket.accept()
-    runtime = websocket.app.state.runtime
-    await FeedConnection(websocket, runtime.feed_hub, runtime.settings).run()
+    await FeedConnection(websocket, runtime.feed_hub, keys, runtime.store).run()
 
 
 @router.get("/v1/live-calls")
-async def live_calls(request: Request) -> Response:
+async def live_calls(request: Request, runtime: RuntimeDep, keys: KeysDep) -> Response:
     """The calls the hub holds, as supervisor summaries. `Authorization: Bearer TOKEN`: a supervisor token
     lists every call it may see (its tenant's; with teams, its teams' agents'), an agent token that agent's
     own; no token → 401, an unknown one → 403."""
-    runtime = request.app.state.runtime
-    principal = authorize(request, FEED_ROLES, bearer_key(request), local_without_keys=False)
+    principal = keys.authorize(request, FEED_ROLES, bearer_key(request), local_without_keys=False)
     if isinstance(principal, Refusal):
         return JSONResponse({"detail": principal.reason}, status_code=principal.status,
                             headers={"WWW-Authenticate": "Bearer"} if principal.status == 401 else None)
-    hub: AgentFeedHub | None = getattr(runtime, "feed_hub", None)
     agent = principal.role == "agent"
-    calls = hub.call_summaries(principal.name if agent else None, principal.tenant if agent else None) if hub else []
-    return JSONResponse({"calls": await FeedFilter(request, principal).calls(calls)})
+    calls = runtime.feed_hub.call_summaries(principal.name if agent else None, principal.tenant if agent else None)
+    visible = FeedFilter(principal, runtime.store, keys.team_book(principal))
+    return JSONResponse({"calls": await visible.calls(calls)})

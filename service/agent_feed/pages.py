@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jinja2
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
+from service.app_state import RuntimeDep
 from service.names_api import names_of
+
+# service.runtime imports this package (its hub): the type for the checker only.
+if TYPE_CHECKING:
+    from service.runtime import Runtime
 
 router = APIRouter()
 
@@ -33,21 +39,21 @@ def _templates() -> jinja2.Environment:
     return jinja2.Environment(loader=jinja2.FileSystemLoader(WEB_DIR / "templates"), autoescape=True)
 
 
-def _page(request: Request, name: str) -> HTMLResponse:
+def _page(runtime: Runtime, name: str) -> HTMLResponse:
     # The names table goes into the page itself: the scripts name rules before the agent has signed in, and
     # without a request of their own (names_api.py serves the same table to other clients).
-    names = names_of(request.app.state.runtime)
+    names = names_of(runtime)
     return HTMLResponse(_templates().get_template(name).render(names=names), headers=_PAGE_HEADERS)
 
 
 @router.get("/agent", response_class=HTMLResponse, include_in_schema=False)
-async def agent_page(request: Request) -> HTMLResponse:
-    return _page(request, "agent.html")
+async def agent_page(runtime: RuntimeDep) -> HTMLResponse:
+    return _page(runtime, "agent.html")
 
 
 @router.get("/supervisor", response_class=HTMLResponse, include_in_schema=False)
-async def supervisor_page(request: Request) -> HTMLResponse:
-    return _page(request, "supervisor.html")
+async def supervisor_page(runtime: RuntimeDep) -> HTMLResponse:
+    return _page(runtime, "supervisor.html")
 
 
 @router.get("/static/{name}", include_in_schema=False)

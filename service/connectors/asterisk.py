@@ -30,7 +30,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from service.access.guard import bearer_key
+from service.access.guard import KeysDep, bearer_key
 from service.app_state import AsteriskCallsDep, IngestConnectionsDep, RuntimeDep, app_state_of
 from service.call_link import Gone
 from service.connectors.asterisk_call import (
@@ -199,8 +199,8 @@ def identity_of(websocket: WebSocket, start: dict[str, Any], agent_default: str)
 
 @router.websocket("/v1/connectors/asterisk")
 async def chan_websocket(websocket: WebSocket, runtime: RuntimeDep, connections: IngestConnectionsDep,
-                         calls: AsteriskCallsDep) -> None:
-    principal = await admit_integrator(websocket, key_of(websocket), CONNECTOR, runtime)
+                         calls: AsteriskCallsDep, keys: KeysDep) -> None:
+    principal = await admit_integrator(websocket, key_of(websocket), CONNECTOR, runtime, keys)
     if principal is None:
         return
     # websocket_client.conf's `protocols` is offered as the subprotocol; Asterisk expects one of them back.

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 
-from service.access.guard import INGEST_ROLES, Refusal, authorize
+from service.access.guard import INGEST_ROLES, KeysDep, Refusal
 from service.app_state import IngestConnectionsDep, RuntimeDep
 from service.call_link import Gone, Incoming, ProtocolFault, WebSocketLink
 from service.connectors.audiohook_protocol import (
@@ -411,9 +411,10 @@ class AudioHookLink(WebSocketLink):
 
 
 @router.websocket("/v1/connectors/audiohook")
-async def audiohook(websocket: WebSocket, runtime: RuntimeDep, connections: IngestConnectionsDep) -> None:
+async def audiohook(websocket: WebSocket, runtime: RuntimeDep, connections: IngestConnectionsDep,
+                    keys: KeysDep) -> None:
     headers = websocket.headers
-    principal = authorize(websocket, INGEST_ROLES, headers.get("x-api-key", ""))
+    principal = keys.authorize(websocket, INGEST_ROLES, headers.get("x-api-key", ""))
     refusal = "the X-API-KEY is missing or not a callwatch integrator key" if isinstance(principal, Refusal) else None
     secret = runtime.settings.audiohook_client_secret
     if refusal is None and secret:

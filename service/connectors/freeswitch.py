@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 
-from service.access.guard import bearer_key
+from service.access.guard import KeysDep, bearer_key
 from service.app_state import IngestConnectionsDep, RuntimeDep
 from service.call_link import Gone, Incoming, ProtocolFault, WebSocketLink
 from service.connectors.freeswitch_wire import (
@@ -153,9 +153,10 @@ class ForkLink(WebSocketLink):
 
 
 @router.websocket("/v1/connectors/freeswitch")
-async def freeswitch(websocket: WebSocket, runtime: RuntimeDep, connections: IngestConnectionsDep) -> None:
+async def freeswitch(websocket: WebSocket, runtime: RuntimeDep, connections: IngestConnectionsDep,
+                     keys: KeysDep) -> None:
     # Before accept: the module sees the handshake refused with HTTP 403.
-    principal = await admit_integrator(websocket, connector_key(websocket), CONNECTOR, runtime)
+    principal = await admit_integrator(websocket, connector_key(websocket), CONNECTOR, runtime, keys)
     if principal is None:
         return
     link = ForkLink(websocket, principal.tenant, runtime.settings)

@@ -29,7 +29,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 
-from service.access.guard import INGEST_ROLES, Refusal, authorize
+from service.access.guard import INGEST_ROLES, KeysDep, Refusal
 from service.app_state import IngestConnectionsDep, RuntimeDep
 from service.call_link import Gone, Incoming, ProtocolFault, WebSocketLink
 from service.connectors.track_timeline import TrackTimeline
@@ -293,7 +293,8 @@ async def _refuse(runtime: Runtime, link: WebSocketLink, refused: Refused, call_
 
 
 @router.websocket(PATH)
-async def twilio_stream(websocket: WebSocket, runtime: RuntimeDep, connections: IngestConnectionsDep) -> None:
+async def twilio_stream(websocket: WebSocket, runtime: RuntimeDep, connections: IngestConnectionsDep,
+                        keys: KeysDep) -> None:
     settings = runtime.settings
     if settings.twilio_auth_token and not signed_by_twilio(websocket, settings):
         runtime.metrics.calls_refused.labels("bad_signature", CONNECTOR).inc()
@@ -310,7 +311,7 @@ async def twilio_stream(websocket: WebSocket, runtime: RuntimeDep, connections: 
         await _refuse(runtime, opening, start)
         return
     call_sid = start.start.call_sid
-    principal = authorize(websocket, INGEST_ROLES, start.start.custom_parameters.get(KEY_PARAMETER, ""))
+    principal = keys.authorize(websocket, INGEST_ROLES, start.start.custom_parameters.get(KEY_PARAMETER, ""))
     if isinstance(principal, Refusal):
         runtime.metrics.calls_refused.labels("unauthorized", CONNECTOR).inc()
         await opening.close(CloseCode.UNAUTHORIZED, f"unauthorized: missing or wrong {KEY_PARAMETER} parameter")

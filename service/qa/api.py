@@ -15,8 +15,9 @@ from typing import Literal, Optional
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 
-from service.access.guard import call_key, check_call
+from service.access.guard import KeysDep, call_key
 from service.access.keys import Principal
+from service.app_state import RuntimeDep
 from service.persistence import qa_reviews
 from service.qa.access import AGENT_ROLES, REVIEWER_ROLES, RULER_ROLES, may_rule, owns, reviewer_scope, sees_review
 from service.qa.errors import Conflict, NotFound
@@ -42,6 +43,7 @@ from service.qa.routing import shown as _shown
 from service.qa.routing import store_of as _store
 from service.qa.routing import teams_of as _teams
 from service.qa.scoring import reviewed_scorer
+from service.runtime import Runtime
 
 # QA_MASKED_FIELDS stays importable from here, where it was defined before routing.py held the plumbing.
 __all__ = ["QA_MASKED_FIELDS", "router"]
@@ -80,8 +82,8 @@ def _agents_review(request: Request, principal: Principal, review_id: str) -> qa
     return owner
 
 
-def _scorer(request: Request) -> qa_reviews.Scorer:
-    return reviewed_scorer(request.app.state.runtime.rule_book.config)
+def _scorer(runtime: Runtime) -> qa_reviews.Scorer:
+    return reviewed_scorer(runtime.rule_book.config)
 
 
 # ---------------------------------------------------------------- reviewers
@@ -89,14 +91,14 @@ def _scorer(request: Request) -> qa_reviews.Scorer:
 
 @router.post("/calls/{call_id}/review", response_model=ReviewOut, status_code=201,
              responses={200: {"model": ReviewOut, "description": "the call's review, opened before"}, **_CONFLICT})
-async def open_review(request: Request, response: Response, call_id: str,
+async def open_review(request: Request, response: Response, call_id: str, runtime: RuntimeDep, keys: KeysDep,
                       principal: Principal = reviewer) -> ReviewOut:
     """Open the review of a stored call's automatic report: every automatic finding pending, the report's
     score kept as the automatic score. A call has one review; where it has one, that one is answered (200)."""
 
     def work() -> tuple[ReviewOut, bool]:
-        store = _store(request)
-        key = check_call(request, principal, call_id)  # 404 for another tenant's call
+        store = runtime.store
+        key = keys.check_call(request, store, principal, call_id)  # 404 for another tenant's call
         owner = store.owner(key)
         if owner is None or not sees_review(principal, owner.tenant, owner.agent_id, _teams(request)):
             raise _hidden(request, principal, f"call {call_id!r}")
@@ -181,7 +183,7 @@ async def decide(request: Request, body: DecisionIn, review_id: str = ReviewId, 
 
 
 @router.post("/reviews/{review_id}/findings", response_model=ReviewOut, status_code=201, responses=_CONFLICT)
-async def add_finding(request: Request, body: AddedFindingIn, review_id: str = ReviewId,
+async def add_finding(request: Request, body: AddedFindingIn, runtime: RuntimeDep, review_id: str = ReviewId,
                       principal: Principal = reviewer) -> ReviewOut:
     """Add a finding the system missed (a rule id at a time in the call, with a note); it counts once the
     review is submitted."""
@@ -194,7 +196,7 @@ async def add_finding(request: Request, body: AddedFindingIn, review_id: str = R
             raise HTTPException(status_code=422, detail=[{
                 "loc": ["body", "t"], "type": "value_error",
                 "msg": f"{body.t} s is past the end of the call ({duration:.1f} s)"}])
-        severity = request.app.state.runtime.rule_book.config.rule(body.rule_id).severity
+        severity = runtime.rule_book.config.rule(body.rule_id).severity
         qa_reviews.add_finding(_store(request), review_id, body.rule_id, severity, body.t, body.note, principal)
         return _review(request, principal, review_id)
 
@@ -202,14 +204,15 @@ async def add_finding(request: Request, body: AddedFindingIn, review_id: str = R
 
 
 @router.post("/reviews/{review_id}/submit", response_model=ReviewOut, responses=_CONFLICT)
-async def submit(request: Request, review_id: str = ReviewId, principal: Principal = reviewer) -> ReviewOut:
+async def submit(request: Request, runtime: RuntimeDep, review_id: str = ReviewId,
+                 principal: Principal = reviewer) -> ReviewOut:
     """Submit the review: every automatic finding must be confirmed or rejected (409 names those pending). The
     reviewed score is the report's scoring over the confirmed findings, added ones included; the agent sees
     the review from now on."""
 
     def work() -> ReviewOut:
         _reviewers_review(request, principal, review_id)
-        qa_reviews.submit(_store(request), review_id, principal, _scorer(request))
+        qa_reviews.submit(_store(request), review_id, principal, _scorer(runtime))
         return _review(request, principal, review_id)
 
     return await _run(work)
@@ -308,14 +311,15 @@ async def get_dispute(request: Request, dispute_id: str = DisputeId, principal: 
 
 
 @router.post("/disputes/{dispute_id}/ruling", response_model=DisputeOut, responses=_CONFLICT)
-async def rule(request: Request, body: RulingIn, dispute_id: str = DisputeId, principal: Principal = ruler) -> DisputeOut:
+async def rule(request: Request, body: RulingIn, runtime: RuntimeDep, dispute_id: str = DisputeId,
+               principal: Principal = ruler) -> DisputeOut:
     """Uphold (the finding stands) or overturn (it leaves the reviewed score) a dispute, with the reason the
     agent reads. Only a supervisor of the agent's team, or one without teams in the agent's tenant."""
 
     def work() -> DisputeOut:
         _rulers_dispute(request, principal, dispute_id)
         outcome = "upheld" if body.outcome == "uphold" else "overturned"
-        qa_reviews.rule_dispute(_store(request), dispute_id, outcome, body.reason, principal, _scorer(request))
+        qa_reviews.rule_dispute(_store(request), dispute_id, outcome, body.reason, principal, _scorer(runtime))
         found = qa_reviews.get_dispute(_store(request), dispute_id)
         assert found is not None, "a ruled dispute is still there"
         return _shown(request, principal, found)

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from service.access.guard import check_call, key_ring
+from service.access.guard import KeysDep
 from service.access.keys import Principal
+from service.app_state import RuntimeDep
 from service.persistence import qa_calibrations
 from service.qa.access import REVIEWER_ROLES, RULER_ROLES, calibration_reviewer_refusal, sees_review
 from service.qa.calibration_models import (
@@ -96,21 +97,22 @@ def _result(request: Request, principal: Principal, owner: CalibrationOwner) -> 
 
 
 @router.post("/calibrations", response_model=CalibrationOut, status_code=201, responses=CONFLICT)
-async def create_calibration(request: Request, body: CalibrationIn, principal: Principal = supervisor) -> CalibrationOut:
+async def create_calibration(request: Request, body: CalibrationIn, runtime: RuntimeDep, keys: KeysDep,
+                             principal: Principal = supervisor) -> CalibrationOut:
     """Send a stored call (with its report) to two or more reviewers to score blind."""
 
     def work() -> CalibrationOut:
-        store, teams = store_of(request), teams_of(request)
-        key = check_call(request, principal, body.call_id)  # 404 for another tenant's call
+        store, teams = runtime.store, teams_of(request)
+        key = keys.check_call(request, store, principal, body.call_id)  # 404 for another tenant's call
         owner = store.owner(key)
         if owner is None or not sees_review(principal, owner.tenant, owner.agent_id, teams):
             raise hidden(request, principal, f"call {body.call_id!r}")
         record = store.get_call(key)
         if record is None or record.report is None:
             raise Conflict("the call has no report yet: a live call is calibrated once it has ended")
-        keys = reviewer_keys(key_ring(request), request.app.state.runtime.settings)
+        reviewers = reviewer_keys(keys.ring, keys.settings)
         for i, name in enumerate(body.reviewers):
-            why = calibration_reviewer_refusal(keys.get((name, principal.tenant)), name, principal.tenant, owner.tenant,
+            why = calibration_reviewer_refusal(reviewers.get((name, principal.tenant)), name, principal.tenant, owner.tenant,
                                                owner.agent_id, teams)
             if why is not None:
                 raise unprocessable(["body", "reviewers", i], why)
@@ -212,8 +214,8 @@ async def decide(request: Request, body: DecisionIn, calibration_id: str = Calib
 
 @router.post("/my-calibrations/{calibration_id}/findings", response_model=MyCalibration, status_code=201,
              responses=CONFLICT)
-async def add_finding(request: Request, body: AddedFindingIn, calibration_id: str = CalibrationId,
-                      principal: Principal = reviewer) -> MyCalibration:
+async def add_finding(request: Request, body: AddedFindingIn, runtime: RuntimeDep,
+                      calibration_id: str = CalibrationId, principal: Principal = reviewer) -> MyCalibration:
     """A finding the system missed; only this reviewer sees it until the result."""
 
     def work() -> MyCalibration:
@@ -222,7 +224,7 @@ async def add_finding(request: Request, body: AddedFindingIn, calibration_id: st
         duration = record.duration if record is not None else None
         if duration is not None and body.t > duration:
             raise unprocessable(["body", "t"], f"{body.t} s is past the end of the call ({duration:.1f} s)")
-        severity = request.app.state.runtime.rule_book.config.rule(body.rule_id).severity
+        severity = runtime.rule_book.config.rule(body.rule_id).severity
         qa_calibrations.add_finding(store_of(request), calibration_id, principal.name, body.rule_id, severity,
                                            body.t, body.note)
         return _mine(request, principal, calibration_id)
@@ -231,13 +233,14 @@ async def add_finding(request: Request, body: AddedFindingIn, calibration_id: st
 
 
 @router.post("/my-calibrations/{calibration_id}/submit", response_model=MyCalibration, responses=CONFLICT)
-async def submit(request: Request, calibration_id: str = CalibrationId, principal: Principal = reviewer) -> MyCalibration:
+async def submit(request: Request, runtime: RuntimeDep, calibration_id: str = CalibrationId,
+                 principal: Principal = reviewer) -> MyCalibration:
     """Submit this reviewer's scoring (every automatic finding decided; 409 names those pending)."""
 
     def work() -> MyCalibration:
         _participants(request, principal, calibration_id)
         qa_calibrations.submit(store_of(request), calibration_id, principal.name,
-                                      reviewed_scorer(request.app.state.runtime.rule_book.config))
+                                      reviewed_scorer(runtime.rule_book.config))
         return _mine(request, principal, calibration_id)
 
     return await run(work)

@@ -8,13 +8,13 @@ as the review itself (its own call, the review submitted; anything else a 404, a
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.access.guard import refuse
 from service.access.keys import Principal
+from service.app_state import RuntimeDep
 from service.audit.outputs.report import ReportNotFound, call_report
 from service.pii import masked
 from service.persistence import qa_reviews
@@ -52,11 +52,9 @@ _agent = admitting(AGENT_ROLES, local_without_keys=False)
 
 
 @router.get("/my-reviews/{review_id}/transcript", response_model=ReviewTranscript)
-async def my_review_transcript(request: Request, review_id: str = Path(pattern=r"^[A-Za-z0-9_-]{1,64}$"),
+async def my_review_transcript(request: Request, runtime: RuntimeDep, review_id: str = Path(pattern=r"^[A-Za-z0-9_-]{1,64}$"),
                                principal: Principal = Depends(_agent)) -> ReviewTranscript:
     """The transcript of one of the agent's reviewed calls, for its page beside the findings."""
-    runtime: Any = request.app.state.runtime
-
     def work() -> ReviewTranscript:
         owner = qa_reviews.review_owner(runtime.store, review_id)
         if owner is None or owner.state != "submitted" or not owns(principal, owner.tenant, owner.agent_id):

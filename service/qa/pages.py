@@ -21,8 +21,10 @@ import jinja2
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
+from service.app_state import RuntimeDep
 from service.audit.web.auth import login_redirect
 from service.names_api import names_of
+from service.runtime import Runtime
 
 router = APIRouter(include_in_schema=False)
 
@@ -48,91 +50,91 @@ def _templates() -> jinja2.Environment:
     return jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
 
 
-def _page(request: Request, template: str, **ids: str) -> Response:
+def _page(request: Request, runtime: Runtime, template: str, **ids: str) -> Response:
     """The page, or the redirect that signs the browser in. `ids` (the call, review or dispute the address
     names) go into the page as data attributes, escaped, for its script to ask the API about."""
     if (login := login_redirect(request)) is not None:
         return login
-    html = _templates().get_template(template).render(names=names_of(request.app.state.runtime), ids=ids)
+    html = _templates().get_template(template).render(names=names_of(runtime), ids=ids)
     return HTMLResponse(html, headers=PAGE_HEADERS)
 
 
 @router.get("/qa/reviews", response_class=HTMLResponse)
-async def reviews_page(request: Request) -> Response:
+async def reviews_page(request: Request, runtime: RuntimeDep) -> Response:
     """The reviewer's reviews, open and submitted, each a link to its review page."""
-    return _page(request, "reviews.html")
+    return _page(request, runtime, "reviews.html")
 
 
 @router.get("/qa/calls/{call_id}/review", response_class=HTMLResponse)
-async def review_call_page(request: Request, call_id: str) -> Response:
+async def review_call_page(request: Request, runtime: RuntimeDep, call_id: str) -> Response:
     """The reviewer's page for one call: player, waveform, transcript in sync, findings and decisions."""
-    return _page(request, "review.html", call_id=call_id)
+    return _page(request, runtime, "review.html", call_id=call_id)
 
 
 @router.get("/qa/queue", response_class=HTMLResponse)
-async def queue_page(request: Request) -> Response:
+async def queue_page(request: Request, runtime: RuntimeDep) -> Response:
     """The reviewer's work queue: the calls the sampling plans picked for it and its calibrations, with why."""
-    return _page(request, "queue.html")
+    return _page(request, runtime, "queue.html")
 
 
 @router.get("/qa/plans", response_class=HTMLResponse)
-async def plans_page(request: Request) -> Response:
+async def plans_page(request: Request, runtime: RuntimeDep) -> Response:
     """The supervisor's sampling plans."""
-    return _page(request, "plans.html")
+    return _page(request, runtime, "plans.html")
 
 
 @router.get("/qa/plans/{plan_id}", response_class=HTMLResponse)
-async def plan_page(request: Request, plan_id: str) -> Response:
+async def plan_page(request: Request, runtime: RuntimeDep, plan_id: str) -> Response:
     """One plan: run it over a week, and the calls it picked, with why and for whom."""
-    return _page(request, "plans.html", plan_id=plan_id)
+    return _page(request, runtime, "plans.html", plan_id=plan_id)
 
 
 @router.get("/qa/calibrations", response_class=HTMLResponse)
-async def calibrations_page(request: Request) -> Response:
+async def calibrations_page(request: Request, runtime: RuntimeDep) -> Response:
     """The reviewer's calibrations; a supervisor's also the ones it started, and the form to start one."""
-    return _page(request, "calibrations.html")
+    return _page(request, runtime, "calibrations.html")
 
 
 @router.get("/qa/calibrations/{calibration_id}", response_class=HTMLResponse)
-async def calibration_page(request: Request, calibration_id: str) -> Response:
+async def calibration_page(request: Request, runtime: RuntimeDep, calibration_id: str) -> Response:
     """A reviewer's blind scoring of the calibration's call, and the result once the API shows it."""
-    return _page(request, "calibration.html", calibration_id=calibration_id)
+    return _page(request, runtime, "calibration.html", calibration_id=calibration_id)
 
 
 @router.get("/qa/calibrations/{calibration_id}/result", response_class=HTMLResponse)
-async def calibration_result_page(request: Request, calibration_id: str) -> Response:
+async def calibration_result_page(request: Request, runtime: RuntimeDep, calibration_id: str) -> Response:
     """The supervisor's result of a calibration: agreement per rule, kappa, the automatic findings against it."""
-    return _page(request, "calibration_result.html", calibration_id=calibration_id)
+    return _page(request, runtime, "calibration_result.html", calibration_id=calibration_id)
 
 
 @router.get("/qa/my-reviews", response_class=HTMLResponse)
-async def my_reviews_page(request: Request) -> Response:
+async def my_reviews_page(request: Request, runtime: RuntimeDep) -> Response:
     """The agent's reviewed calls."""
-    return _page(request, "my_reviews.html")
+    return _page(request, runtime, "my_reviews.html")
 
 
 @router.get("/qa/my-reviews/{review_id}", response_class=HTMLResponse)
-async def my_review_page(request: Request, review_id: str) -> Response:
+async def my_review_page(request: Request, runtime: RuntimeDep, review_id: str) -> Response:
     """One of the agent's reviewed calls: acknowledge, dispute, see the rulings."""
-    return _page(request, "my_reviews.html", review_id=review_id)
+    return _page(request, runtime, "my_reviews.html", review_id=review_id)
 
 
 @router.get("/qa/disputes", response_class=HTMLResponse)
-async def disputes_page(request: Request) -> Response:
+async def disputes_page(request: Request, runtime: RuntimeDep) -> Response:
     """The supervisor's queue of disputes."""
-    return _page(request, "disputes.html")
+    return _page(request, runtime, "disputes.html")
 
 
 @router.get("/qa/disputes/{dispute_id}", response_class=HTMLResponse)
-async def dispute_page(request: Request, dispute_id: str) -> Response:
+async def dispute_page(request: Request, runtime: RuntimeDep, dispute_id: str) -> Response:
     """One dispute: the finding, the agent's comment, the transcript around it, and the ruling."""
-    return _page(request, "disputes.html", dispute_id=dispute_id)
+    return _page(request, runtime, "disputes.html", dispute_id=dispute_id)
 
 
 @router.get("/qa/trends", response_class=HTMLResponse)
-async def trends_page(request: Request) -> Response:
+async def trends_page(request: Request, runtime: RuntimeDep) -> Response:
     """Trends per agent, team and week as charts and a table over /v1/qa/trends, with its CSV."""
-    return _page(request, "trends.html")
+    return _page(request, runtime, "trends.html")
 
 
 def _plain_file(folder: Path, name: str) -> Response:

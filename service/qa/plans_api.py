@@ -13,7 +13,7 @@ from typing import Optional
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 
-from service.access.guard import key_ring
+from service.access.guard import Keys, KeysDep
 from service.access.keys import Principal
 from service.persistence import qa_plans
 from service.qa.access import RULER_ROLES, leads_teams, plan_reviewer_refusal, sees_plan
@@ -29,7 +29,7 @@ PlanId = Path(pattern=ID_PATTERN, description="a plan id")
 router = APIRouter(prefix="/v1/qa", tags=["qa"], responses=REFUSALS)
 
 
-def _checked(request: Request, principal: Principal, plan: PlanIn, tenant: str | None) -> PlanIn:
+def _checked(keys: Keys, principal: Principal, plan: PlanIn, tenant: str | None) -> PlanIn:
     """The plan as it will be stored: a team supervisor's over its teams (all of them unless it names some);
     every reviewer one who can open every call it may pick. 422 naming what does not fit."""
     teams = plan.teams
@@ -38,9 +38,9 @@ def _checked(request: Request, principal: Principal, plan: PlanIn, tenant: str |
             teams = list(principal.teams)
         elif not set(teams) <= set(principal.teams):
             raise unprocessable(["body", "teams"], f"you lead only {', '.join(principal.teams)}")
-    keys = reviewer_keys(key_ring(request), request.app.state.runtime.settings)
+    reviewers = reviewer_keys(keys.ring, keys.settings)
     for i, name in enumerate(plan.reviewers):
-        why = plan_reviewer_refusal(keys.get((name, tenant)), name, tenant, tuple(teams) if teams is not None else None)
+        why = plan_reviewer_refusal(reviewers.get((name, tenant)), name, tenant, tuple(teams) if teams is not None else None)
         if why is not None:
             raise unprocessable(["body", "reviewers", i], why)
     return plan.model_copy(update={"teams": teams})
@@ -62,12 +62,12 @@ def _plan_out(request: Request, plan_id: str) -> PlanOut:
 
 
 @router.post("/plans", response_model=PlanOut, status_code=201)
-async def create_plan(request: Request, body: PlanIn, principal: Principal = supervisor) -> PlanOut:
+async def create_plan(request: Request, body: PlanIn, keys: KeysDep, principal: Principal = supervisor) -> PlanOut:
     """Define a sampling plan for the supervisor's tenant: the share of each agent's calls a week, the calls
     always picked, the reviewers who get them. A team supervisor's plan covers its teams."""
 
     def work() -> PlanOut:
-        plan = _checked(request, principal, body, principal.tenant)
+        plan = _checked(keys, principal, body, principal.tenant)
         return _plan_out(request, qa_plans.create_plan(store_of(request), principal.tenant, plan, principal))
 
     return await run(work)
@@ -94,13 +94,14 @@ async def get_plan(request: Request, plan_id: str = PlanId, principal: Principal
 
 
 @router.put("/plans/{plan_id}", response_model=PlanOut)
-async def replace_plan(request: Request, body: PlanIn, plan_id: str = PlanId, principal: Principal = supervisor) -> PlanOut:
+async def replace_plan(request: Request, body: PlanIn, keys: KeysDep, plan_id: str = PlanId,
+                       principal: Principal = supervisor) -> PlanOut:
     """Change a plan from now on: its share, conditions, reviewers, teams. What it picked stays picked, with
     the reviewer it was given; the seed changes only where one is given."""
 
     def work() -> PlanOut:
         owner = _plan(request, principal, plan_id)
-        qa_plans.replace_plan(store_of(request), plan_id, _checked(request, principal, body, owner.tenant))
+        qa_plans.replace_plan(store_of(request), plan_id, _checked(keys, principal, body, owner.tenant))
         return _plan_out(request, plan_id)
 
     return await run(work)

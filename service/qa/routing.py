@@ -14,10 +14,12 @@ from typing import Any, TypeVar
 from fastapi import HTTPException, Request
 from pydantic import BaseModel
 
-from service.access.guard import Refusal, authorize, key_ring, refuse
+from service.access.guard import KeysDep, Refusal, refuse
 from service.access.keys import Principal
 from service.access.teams import TeamBook
+from service.app_state import get_key_ring, get_runtime
 from service.audit.web.auth import request_token
+from service.persistence.call_store import CallStore
 from service.pii import MASKED_FIELDS, mask_fields
 from service.qa.errors import Conflict, NotFound
 
@@ -37,11 +39,11 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 
 
-def admitting(roles: tuple[str, ...], *, local_without_keys: bool = True) -> Callable[[Request], Principal]:
+def admitting(roles: tuple[str, ...], *, local_without_keys: bool = True) -> Callable[..., Principal]:
     """A dependency admitting `roles` (by bearer key or the QA pages' cookie)."""
 
-    def dependency(request: Request) -> Principal:
-        result = authorize(request, roles, request_token(request), local_without_keys=local_without_keys)
+    def dependency(request: Request, keys: KeysDep) -> Principal:
+        result = keys.authorize(request, roles, request_token(request), local_without_keys=local_without_keys)
         if isinstance(result, Refusal):
             raise result.http()
         request.state.principal = result
@@ -60,12 +62,16 @@ async def run(work: Callable[[], T]) -> T:
         raise HTTPException(status_code=409, detail=str(err)) from None
 
 
-def store_of(request: Request) -> Any:
-    return request.app.state.runtime.store
+# The workflow's steps pass the request down to these, as they pass it to `hidden` and `shown`, rather than the
+# parts of the app's state each step reads: they take those parts from the request's app, built at start-up.
+
+
+def store_of(request: Request) -> CallStore:
+    return get_runtime(request).store
 
 
 def teams_of(request: Request) -> TeamBook:
-    return key_ring(request).teams(request.app.state.runtime.settings)
+    return get_key_ring(request).teams(get_runtime(request).settings)
 
 
 def hidden(request: Request, principal: Principal, what: str) -> HTTPException:
@@ -89,7 +95,7 @@ def shown(request: Request, principal: Principal, value: M) -> M:
         sent = store_of(request).sent_ids(d["call_id"] for d in found)
         for d in found:
             d["call_id"] = sent[d["call_id"]]
-    if request.app.state.runtime.settings.mask_pii:
+    if get_runtime(request).settings.mask_pii:
         data = mask_fields(data, fields=QA_MASKED_FIELDS)
     return type(value).model_validate(data)
 

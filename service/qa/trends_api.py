@@ -20,12 +20,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from rules.catalog import RULE_IDS
 from service.access.keys import Principal
 from service.access.teams import TeamBook
+from service.app_state import RuntimeDep
 from service.audit.outputs.exports import spreadsheet_csv
 from service.audit.web.api import CSVResponse
 from service.qa.access import AGENT_ROLES, REVIEWER_ROLES, leads_teams, owns
 from service.qa.routing import REFUSALS, admitting, hidden, run, teams_of, unprocessable
 from service.qa.trend_models import TrendRow, Trends
 from service.qa.trends import agent_rows, team_rows
+from service.persistence.call_store import CallStore
 from service.persistence.qa_trends import trend_calls
 from service.qa.weeks import monday_of
 
@@ -90,12 +92,12 @@ def _seen(request: Request, principal: Principal, teams: TeamBook, team: str | N
     return _Seen(in_teams if asked is None else asked & in_teams, allowed)
 
 
-def _trends(request: Request, principal: Principal, date_from: date | None, date_to: date | None, team: str | None,
+def _trends(request: Request, store: CallStore, principal: Principal, date_from: date | None, date_to: date | None, team: str | None,
             agent_id: str | None) -> Trends:
     start, end = _range(date_from, date_to)
     teams: TeamBook = teams_of(request)
     seen = _seen(request, principal, teams, team, agent_id)
-    calls = trend_calls(request.app.state.runtime.store, tenant=principal.tenant, date_from=start, date_to=end,
+    calls = trend_calls(store, tenant=principal.tenant, date_from=start, date_to=end,
                         agent_ids=seen.agent_ids, team_of=teams.team_of, keep=seen.keeps)
     weeks, monday = [], monday_of(start)
     while monday <= end:
@@ -112,13 +114,13 @@ _Agent = Query(None, max_length=128, description="one agent's rows (and the team
 
 
 @router.get("/trends", response_model=Trends)
-async def trends(request: Request, date_from: Optional[date] = _DateFrom, date_to: Optional[date] = _DateTo,
-                 team: Optional[str] = _Team, agent_id: Optional[str] = _Agent,
+async def trends(request: Request, runtime: RuntimeDep, date_from: Optional[date] = _DateFrom,
+                 date_to: Optional[date] = _DateTo, team: Optional[str] = _Team, agent_id: Optional[str] = _Agent,
                  principal: Principal = viewer) -> Trends:
     """Per agent and week, and per team and week: the average score (reviewed where there is one, and which),
     the most frequent findings, each rule's hit rate, customers who turned negative and recovered, prompts
     shown, heeded and dismissed."""
-    return await run(lambda: _trends(request, principal, date_from, date_to, team, agent_id))
+    return await run(lambda: _trends(request, runtime.store, principal, date_from, date_to, team, agent_id))
 
 
 def _csv_row(row: TrendRow, rules: list[str]) -> list[Any]:
@@ -130,12 +132,12 @@ def _csv_row(row: TrendRow, rules: list[str]) -> list[Any]:
 
 
 @router.get("/trends.csv", response_class=CSVResponse)
-async def trends_csv(request: Request, date_from: Optional[date] = _DateFrom, date_to: Optional[date] = _DateTo,
-                     team: Optional[str] = _Team, agent_id: Optional[str] = _Agent,
+async def trends_csv(request: Request, runtime: RuntimeDep, date_from: Optional[date] = _DateFrom,
+                     date_to: Optional[date] = _DateTo, team: Optional[str] = _Team, agent_id: Optional[str] = _Agent,
                      principal: Principal = viewer) -> CSVResponse:
     """The same rows as a spreadsheet: the agents' rows, then the teams'; one column per rule id holding its
     hit rate. Text cells that a spreadsheet would run as a formula are written as text."""
-    found = await run(lambda: _trends(request, principal, date_from, date_to, team, agent_id))
+    found = await run(lambda: _trends(request, runtime.store, principal, date_from, date_to, team, agent_id))
     rows = [*found.agents, *found.teams]
     extra = sorted({r for row in rows for r in row.rule_hit_rates} - set(RULE_IDS))
     rules = [*RULE_IDS, *extra]

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from support.qa_app import ModelFreeRuntime, Principals, qa_client
 from support.qa_app import QAClient as QA
+from support.stand_in_state import install_stand_in
 from support.stored_reports import AUTOMATIC_SCORE, PHONE, seed_call
 
 from service.app import create_app
@@ -302,8 +303,7 @@ def test_personal_numbers_in_findings_and_reasons_are_masked_when_asked(qa: QA) 
 def test_without_any_keys_this_machine_reviews_but_agent_routes_want_a_key(tmp_path: Path) -> None:
     store = CallStore(f"sqlite:///{tmp_path / 'callwatch.db'}")
     seed_call(store, "c1", "a1", None)
-    app = create_app()
-    app.state.runtime = ModelFreeRuntime(Settings(data_dir=tmp_path), store)
+    app = install_stand_in(create_app(), ModelFreeRuntime(Settings(data_dir=tmp_path), store))
     local = TestClient(app)
     opened = local.post("/v1/qa/calls/c1/review")
     assert opened.status_code == 201 and opened.json()["opened_by"] == "this machine"

@@ -22,6 +22,7 @@ import pytest
 from support.audited_call import LINES, LightRuntime, store_audited_call, write_keys
 from support.live_server import LiveServer
 from support.page_wait import wait_until
+from support.stand_in_state import install_stand_in
 
 from service.app import create_app
 from service.persistence.call_store import CallStore
@@ -78,8 +79,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
     store = CallStore(f"sqlite:///{tmp_path / 'callwatch.db'}")
     store_audited_call(store, tmp_path, CALL, "A1042", "acme")
     store_audited_call(store, tmp_path, OTHER_CALL, "A1043", "acme")
-    app = create_app()
-    app.state.runtime = LightRuntime(Settings(data_dir=tmp_path, keys_file=tmp_path / "keys.yaml"), store)
+    app = install_stand_in(create_app(), LightRuntime(Settings(data_dir=tmp_path, keys_file=tmp_path / "keys.yaml"), store))
     try:
         with LiveServer(app, lifespan="off") as served, httpx.Client(base_url=served.url, timeout=30) as http:
             yield Site(served.url, keys, http)

@@ -23,6 +23,7 @@ import pytest
 from support.live_server import LiveServer
 from support.page_wait import wait_until
 from support.qa_app import RULE_BOOK, Principals, write_keys_file
+from support.stand_in_state import install_stand_in
 from support.qa_calls import ShownPrompt, finding, mood, store_call
 
 from service.app import create_app
@@ -96,8 +97,7 @@ def site(tmp_path: Path, seeded_database: Path) -> Iterator[Site]:
     settings = Settings(data_dir=tmp_path, keys_file=tmp_path / "keys.yaml")
     keys = write_keys_file(tmp_path / "keys.yaml", PRINCIPALS)
     store = CallStore(f"sqlite:///{tmp_path / 'callwatch.db'}")
-    app = create_app()
-    app.state.runtime = _Runtime(settings, store)
+    app = install_stand_in(create_app(), _Runtime(settings, store))
     try:
         with LiveServer(app, lifespan="off") as served, httpx.Client(base_url=served.url, timeout=30) as http:
             yield Site(served.url, keys, http)

@@ -19,7 +19,8 @@ class LiveServer:
     serve` runs it (service/serving.py: its request-head deadline, websocket frame limit)."""
 
     def __init__(self, app: Any, port: int | None = None, settings: Any = None, lifespan: str = "auto"):
-        """`lifespan="off"` for an app whose runtime the test has put on `app.state` itself (no models)."""
+        """`lifespan="off"` for an app whose state the test has installed itself (support.stand_in_state: no
+        models)."""
         import uvicorn
 
         from service.serving import WS_MAX_SIZE, server_config

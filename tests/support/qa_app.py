@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
+from support.stand_in_state import install_stand_in
+
 from rules.config import load_rules_config
 from rules.engine import RuleBook
 from service.access.keys import digest_of
@@ -73,6 +75,5 @@ def qa_client(tmp_path: Path, principals: Principals, database: Path) -> QAClien
     settings = Settings(data_dir=tmp_path, keys_file=tmp_path / "keys.yaml")
     keys = write_keys_file(tmp_path / "keys.yaml", principals)
     store = CallStore(f"sqlite:///{database}")
-    app = create_app()
-    app.state.runtime = ModelFreeRuntime(settings, store)
+    app = install_stand_in(create_app(), ModelFreeRuntime(settings, store))
     return QAClient(TestClient(app), store, settings, keys)

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 from support.audited_call import LightRuntime, store_audited_call, write_keys
+from support.stand_in_state import install_stand_in
 
 from service.app import create_app
 from service.settings import Settings
@@ -23,8 +24,7 @@ class QaSite:
         self.store = CallStore(f"sqlite:///{tmp / 'callwatch.db'}")
         store_audited_call(self.store, tmp, "c-1042", "A1042", "acme")
         store_audited_call(self.store, tmp, "c-1043", "A1043", "acme")
-        app = create_app()
-        app.state.runtime = LightRuntime(settings, self.store)
+        app = install_stand_in(create_app(), LightRuntime(settings, self.store))
         self.http = TestClient(app, follow_redirects=False)
 
     def as_(self, name: str) -> dict[str, str]:

@@ -14,6 +14,7 @@ import httpx
 from support.audited_call import LightRuntime, store_audited_call
 from support.live_server import LiveServer
 from support.qa_app import Principals, write_keys_file
+from support.stand_in_state import install_stand_in
 
 from service.app import create_app
 from service.persistence.call_store import CallStore
@@ -45,8 +46,7 @@ def served_qa_site(tmp_path: Path, principals: Principals, calls: Mapping[str, t
     store = CallStore(f"sqlite:///{tmp_path / 'callwatch.db'}")
     for call_id, (agent_id, tenant) in calls.items():
         store_audited_call(store, tmp_path, call_id, agent_id, tenant)
-    app = create_app()
-    app.state.runtime = LightRuntime(Settings(data_dir=tmp_path, keys_file=tmp_path / "keys.yaml"), store)
+    app = install_stand_in(create_app(), LightRuntime(Settings(data_dir=tmp_path, keys_file=tmp_path / "keys.yaml"), store))
     try:
         with LiveServer(app, lifespan="off") as served, httpx.Client(base_url=served.url, timeout=30) as http:
             yield ServedSite(served.url, keys, http)

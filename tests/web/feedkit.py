@@ -48,6 +48,8 @@ class FakeRuntime:
     feed_hub: Any
     settings: FakeSettings = field(default_factory=FakeSettings)
     rule_book: Any = field(default_factory=shipped_rule_book)
+    # Whose a call is, asked only for a tenant-scoped or team-leading key: these tests' keys are neither.
+    store: Any = None
 
 
 class Dismissals:
@@ -60,14 +62,18 @@ class Dismissals:
         self.seen.append((call_id, prompt_id, agent_id))
 
 
-def feed_app(hub: Any):
+def feed_app(hub: Any, settings: FakeSettings | None = None):
     from fastapi import FastAPI
 
+    from service.access.ring import KeyRing
     from service.agent_feed import router
+    from service.app_state import get_key_ring, get_runtime
 
     app = FastAPI()
     app.include_router(router)
-    app.state.runtime = FakeRuntime(feed_hub=hub)
+    runtime, ring = FakeRuntime(feed_hub=hub, settings=settings or FakeSettings()), KeyRing()
+    app.dependency_overrides[get_runtime] = lambda: runtime
+    app.dependency_overrides[get_key_ring] = lambda: ring
     return app
 
 
@@ -78,7 +84,7 @@ class Server:
 
     def __init__(self, app: Any, port: int | None = None, lifespan: str = "off"):
         self.app = app
-        self.lifespan = lifespan  # "on" for the real app: its lifespan puts the runtime on app.state
+        self.lifespan = lifespan  # "on" for the real app: its lifespan builds the app's state
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._server: Any = None

@@ -11,7 +11,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from service.agent_feed.hub import AgentFeedHub
 from wire.agent_feed import CallInfo
-from feedkit import AGENT_TOKENS, SUPERVISOR_TOKENS, feed_app
+from feedkit import AGENT_TOKENS, SUPERVISOR_TOKENS, FakeSettings, feed_app
 
 C1 = CallInfo(call_id="c1", agent_id="a1", caller_number="13800138000")
 C2 = CallInfo(call_id="c2", agent_id="a2", caller_number="13900139000")
@@ -54,8 +54,7 @@ def test_wrong_or_missing_credentials_close_1008(client: TestClient, hello: Any)
 
 
 def test_no_tokens_configured_refuses_everyone(hub: AgentFeedHub) -> None:
-    app = feed_app(hub)
-    app.state.runtime.settings.agent_tokens = {}
+    app = feed_app(hub, FakeSettings(agent_tokens={}))
     with TestClient(app) as c:
         assert refused(c, {"type": "hello", "agent_id": "a1", "token": AGENT_TOKENS["a1"]}) == 1008
 

@@ -27,6 +27,7 @@ from feedkit import (
     sign_in_supervisor,
 )
 from support.page_wait import wait_until
+from support.stand_in_state import install_stand_in
 
 SILENCE, EMPATHY = "listen.no_silence", "complaint.empathy_first"
 CALL = "c-names"
@@ -75,16 +76,14 @@ def names_app(runtime: NamesRuntime) -> Any:
     from fastapi import FastAPI
 
     from service import agent_feed, names_api
-    from service.app_state import get_runtime
     from service.audit.web import api as audit_api
     from service.audit.web import pages as audit_pages
 
     app = FastAPI()
     for router in (agent_feed.router, names_api.router, audit_api.router, audit_pages.router):
         app.include_router(router)
-    app.dependency_overrides[get_runtime] = lambda: runtime
-    app.state.runtime = runtime  # where the feed, the audit pages and the key check still read it
-    return app
+    # The state the app's start-up builds: service/audit/'s pages still read it from `app.state`.
+    return install_stand_in(app, runtime)
 
 
 @pytest.fixture(params=["shipped", "renamed"])
