@@ -32,8 +32,9 @@ REPO = Path(__file__).resolve().parents[1]
 QA_TABLES = {"qa_reviews", "qa_review_findings", "qa_disputes", "qa_rulings", "qa_history"}
 QA_WORK_TABLES = {"qa_sampling_plans", "qa_plan_reviewers", "qa_plan_runs", "qa_plan_picks", "qa_calibrations",
                   "qa_calibration_reviewers", "qa_calibration_findings", "qa_calibration_decisions"}
+TREND_TABLES = {"qa_trend_calls", "qa_trend_rules"}
 CALLWATCH_TABLES = {"calls", "call_events", "utterances", "call_prompts", "audit_batches", "audit_jobs", "audit_calls",
-                    "audit_call_rules", *QA_TABLES, *QA_WORK_TABLES}
+                    "audit_call_rules", *QA_TABLES, *QA_WORK_TABLES, *TREND_TABLES}
 
 
 def _schema_differences(engine) -> list:
@@ -90,7 +91,33 @@ def test_the_baseline_is_the_previous_release_and_later_revisions_add_tenants_in
         ("add_index", "ix_qa_plan_picks_reviewer"), ("add_index", "ix_qa_plan_runs_plan_week"),
         ("add_index", "ix_qa_sampling_plans_tenant"), *(("add_table", t) for t in QA_WORK_TABLES),
         # 0009: trends at scale
-        ("add_index", "ix_audit_calls_tenant_started"), ("add_index", "ix_utterances_customer_turns")]), diffs
+        ("add_index", "ix_audit_calls_tenant_started"), ("add_index", "ix_utterances_customer_turns"),
+        # 0010: trends' facts
+        *(("add_table", t) for t in TREND_TABLES),
+        *(("add_index", f"ix_{t}_{by}_started") for t in TREND_TABLES for by in ("tenant", "agent"))]), diffs
+
+
+def test_calls_listed_before_the_trend_facts_get_the_facts_the_service_writes(database_url, tmp_path):
+    """0010 fills the facts of every call already listed: the same rows the writers leave (generated calls with
+    reviews, rulings, turns and prompts), and none for a call that is not listed."""
+    from benchmarks.qa_trends_data import Shape, generate
+
+    store = CallStore(database_url)
+    generate(store, Shape(calls=80, agents=8, teams=2, weeks=3, review_share=0.3))
+    store.create_call("unlisted", "A1", "inbound", "2026-05-01T09:00:00+08:00", None, {})
+    read = {table: f"SELECT * FROM {table} ORDER BY call_id{', rule_id' if table == 'qa_trend_rules' else ''}"
+            for table in sorted(TREND_TABLES)}
+    with store.db.engine.connect() as conn:
+        written = {table: [tuple(r) for r in conn.execute(text(sql))] for table, sql in read.items()}
+    store.close()
+    assert len(written["qa_trend_calls"]) == 80 and written["qa_trend_rules"]
+    engine = make_engine(database_url)
+    downgrade(engine, "0009")
+    assert not TREND_TABLES & _tables(engine)
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert {table: [tuple(r) for r in conn.execute(text(sql))] for table, sql in read.items()} == written
+    engine.dispose()
 
 
 def test_live_calls_from_before_instances_are_marked_by_the_first_instance_to_start(database_url):

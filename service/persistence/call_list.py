@@ -278,6 +278,7 @@ class CallList:
             conn.execute(insert(audit_calls), list_rows)
             if rule_rows:
                 conn.execute(insert(audit_call_rules), rule_rows)
+            _refresh_trend_facts(conn, [r["call_id"] for r in list_rows])
             for rowid, by_side in docs:
                 search.index_document(conn, rowid, by_side)
             if conn.dialect.name == "postgresql":
@@ -287,6 +288,13 @@ class CallList:
 
         if call_rows:
             self.db.write_once(write)
+
+
+def _refresh_trend_facts(conn: Connection, call_ids: list[str]) -> None:
+    """A listed call's trend facts follow its list row (its report, score, start, agent)."""
+    from service.persistence.qa_call_facts import refresh_trend_facts  # here: that module reads the list
+
+    refresh_trend_facts(conn, call_ids)
 
 
 def _delete_call_rows(conn: Connection, call_id: str) -> None:
@@ -354,6 +362,7 @@ def _index_call(
     conn.execute(delete(audit_call_rules).where(audit_call_rules.c.call_id == call_id))
     if per_rule:
         conn.execute(insert(audit_call_rules), [{"call_id": call_id, "rule_id": r, "findings": n} for r, n in per_rule.items()])
+    _refresh_trend_facts(conn, [call_id])
     # Transcripts do not change after a call is stored (a re-audit re-runs rules, not ASR).
     if not search.has_document(conn, rowid):
         by_side: dict[str, list[str]] = {"agent": [], "customer": [], "other": []}

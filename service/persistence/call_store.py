@@ -303,6 +303,10 @@ class CallStore:
                 .values(dismissed_at=datetime.now(timezone.utc), dismissed_by=agent_id)
             )
             if done.rowcount == 1:
+                # A prompt may be dismissed after its call is listed: trends count dismissals.
+                from service.persistence.qa_call_facts import refresh_trend_facts  # here: it imports this module
+
+                refresh_trend_facts(conn, [call_id])
                 return True
             if attempt == 0:
                 return False

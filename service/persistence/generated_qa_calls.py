@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 
 from service.persistence.call_store import CallStore
+from service.persistence.qa_call_facts import refresh_trend_facts
 from service.persistence.qa_reviews import qa_disputes, qa_review_findings, qa_reviews, qa_rulings
 from service.persistence.tables import audit_call_rules, audit_calls, call_prompts, calls, utterances
 
@@ -37,6 +38,8 @@ def insert_generated(store: CallStore, rows: GeneratedRows) -> None:
                              (qa_rulings, rows.rulings)):
             if batch:
                 conn.execute(insert(table), batch)
+        # As the service writes them: the call list's and the review workflow's writers keep these (revision 0010).
+        refresh_trend_facts(conn, [row["call_id"] for row in rows.listed])
 
 
 def settle(store: CallStore) -> None:

@@ -17,16 +17,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, Text, and_, cast, exists, func, select
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ColumnElement, Select, Table, Text, and_, cast, delete, exists, func, insert, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
-from service.persistence.call_list import CallList
-from service.persistence.tables import audit_call_rules, audit_calls
-from service.qa.call_outcomes import NO_MOOD, MoodOutcome, PromptOutcome, cleared_prompt_ids, mood_outcome, prompt_outcome
+from service.persistence.tables import audit_call_rules, audit_calls, qa_trend_calls, qa_trend_rules
+from service.qa.call_outcomes import NO_MOOD, NO_PROMPTS, MoodOutcome, PromptOutcome, cleared_prompt_ids, mood_outcome, prompt_outcome
 from service.persistence.qa_reviews import qa_disputes, qa_review_findings, qa_reviews, qa_rulings
-from service.persistence.call_store import CallStore
 from service.persistence.tables import CUSTOMER_TURN, call_prompts, calls, utterances
+from service.qa.weeks import week_of_start
+
+if TYPE_CHECKING:  # the store and the call list keep the trend facts right through this module
+    from service.persistence.call_store import CallStore
 
 SYNC_BATCH = 500
 
@@ -34,13 +38,14 @@ SYNC_BATCH = 500
 @dataclass(frozen=True)
 class CallScope:
     """Which listed calls: of `tenant` (None: every tenant's), started from `start_from` (inclusive) to
-    `start_before` (exclusive), both ISO dates compared with the start text as the call list does, of
-    `agent_ids` (None: every agent)."""
+    `start_before` (exclusive), both ISO dates compared with the start text as the call list does (None: no
+    bound), of `agent_ids` (None: every agent), among `call_ids` (None: any)."""
 
     tenant: str | None
-    start_from: str
-    start_before: str
+    start_from: str | None
+    start_before: str | None
     agent_ids: frozenset[str] | None = None
+    call_ids: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,8 @@ class ReviewedCall:
 def list_ended_calls(store: CallStore) -> None:
     """Put live calls that ended with a report on the call list (`CallList.sync`), all of them: the list
     itself does it at most every 30 s, a plan's run must not miss one."""
+    from service.persistence.call_list import CallList  # here: the call list imports this module
+
     listing = CallList(store.db)
     while listing.sync(limit=SYNC_BATCH) == SYNC_BATCH:
         pass
@@ -68,7 +75,13 @@ def list_ended_calls(store: CallStore) -> None:
 
 def _in_scope(scope: CallScope) -> list[ColumnElement[bool]]:
     c = audit_calls.c
-    where = [c.started_at >= scope.start_from, c.started_at < scope.start_before]
+    where = []
+    if scope.start_from is not None:
+        where.append(c.started_at >= scope.start_from)
+    if scope.start_before is not None:
+        where.append(c.started_at < scope.start_before)
+    if scope.call_ids is not None:
+        where.append(c.call_id.in_(sorted(scope.call_ids)))
     if scope.tenant is not None:
         where.append(c.tenant == scope.tenant)
     if scope.agent_ids is not None:
@@ -200,3 +213,49 @@ def _report_prompts(conn: Connection) -> ColumnElement[Any]:
     if conn.dialect.name == "postgresql":
         return cast(cast(calls.c.report, JSONB)["prompts"], Text)
     return func.json_extract(calls.c.report, "$.prompts")
+
+
+def refresh_trend_facts(conn: Connection, call_ids: Iterable[str]) -> None:
+    """Write these calls' trend facts (`qa_trend_calls`, `qa_trend_rules`) afresh from what is stored now, on
+    the caller's connection and inside its transaction: every writer that changes a figure trends sum calls
+    it (the call listed or its report replaced, a review submitted, a ruling, a prompt dismissed). A call that
+    is not listed, or has no start, has none."""
+    wanted = sorted(set(call_ids))
+    for start in range(0, len(wanted), SYNC_BATCH):  # a bounded IN list per statement
+        part = wanted[start:start + SYNC_BATCH]
+        for table in (qa_trend_rules, qa_trend_calls):
+            conn.execute(delete(table).where(table.c.call_id.in_(part)))
+        facts, rules = _settled_facts(conn, CallScope(None, None, None, call_ids=frozenset(part)))
+        if facts:
+            conn.execute(insert(qa_trend_calls), facts)
+        if rules:
+            conn.execute(insert(qa_trend_rules), rules)
+
+
+def _settled_facts(conn: Connection, scope: CallScope) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The scope's calls' fact rows and rule rows: the score and findings QA settled on (the submitted
+    review's, after rulings, where it has a reviewed score; else the automatic ones), the customer's turns,
+    the prompts shown, heeded and dismissed."""
+    listed = [c for c in listed_calls(conn, scope) if week_of_start(c.started_at) is not None]
+    if not listed:
+        return [], []
+    reviewed, automatic = submitted_reviews(conn, scope), automatic_rule_counts(conn, scope)
+    turns, prompts = customer_turns(conn, scope), prompt_outcomes(conn, scope)
+    facts: list[dict[str, Any]] = []
+    rules: list[dict[str, Any]] = []
+    for c in listed:
+        week = week_of_start(c.started_at)
+        assert week is not None and c.started_at is not None  # kept above
+        review = reviewed.get(c.call_key)
+        use_review = review is not None and review.reviewed_score is not None
+        counted = review.counted_rules if review is not None and use_review else automatic.get(c.call_key, Counter())
+        mood, shown = turns.get(c.call_key, NO_MOOD), prompts.get(c.call_key, NO_PROMPTS)
+        where = {"tenant": c.tenant, "agent_id": c.agent_id, "started_at": c.started_at, "week": week.isoformat()}
+        facts.append({"call_id": c.call_key, **where,
+                      "score": review.reviewed_score if review is not None and use_review else c.automatic_score,
+                      "reviewed": int(use_review), "turned_negative": int(mood.turned_negative),
+                      "recovered": int(mood.turned_negative and mood.recovered), "prompts_shown": shown.shown,
+                      "prompts_heeded": shown.heeded, "prompts_dismissed": shown.dismissed})
+        rules.extend({"call_id": c.call_key, "rule_id": rule_id, **where, "findings": n}
+                     for rule_id, n in sorted(counted.items()) if n > 0)
+    return facts, rules

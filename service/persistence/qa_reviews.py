@@ -207,6 +207,13 @@ def _locked_review(conn: Connection, review_id: str) -> Any:
     return review
 
 
+def _refresh_trend_facts(conn: Connection, call_id: str) -> None:
+    """The reviewed call's trend facts take its reviewed score and counted findings (docs/qa.md, Trends)."""
+    from service.persistence.qa_call_facts import refresh_trend_facts  # here: that module reads these tables
+
+    refresh_trend_facts(conn, [call_id])
+
+
 def _overturned(review_id: str) -> Any:
     """The findings of a review whose dispute was overturned (a subquery)."""
     return (select(qa_disputes.c.finding_id)
@@ -338,6 +345,7 @@ def submit(store: CallStore, review_id: str, actor: Principal, score: Scorer) ->
                 state="submitted", submitted_by=actor.name, submitted_at=now, reviewed_score=reviewed))
             _append(conn, entry_id, review_id, now, actor, "submitted",
                     detail={"automatic_score": review.automatic_score, "reviewed_score": reviewed})
+            _refresh_trend_facts(conn, review.call_id)
         return reviewed
 
     return store.db.retrying(write)
@@ -428,6 +436,7 @@ def rule_dispute(store: CallStore, dispute_id: str, outcome: str, reason: str, a
             _append(conn, entry_id, dispute.review_id, now, actor, "upheld" if outcome == "upheld" else "overturned",
                     finding_id=dispute.finding_id, dispute_id=dispute_id, reason=reason,
                     detail={"rule_id": rule_id, "score_before": review.reviewed_score, "score_after": after})
+            _refresh_trend_facts(conn, review.call_id)
         return after
 
     return store.db.retrying(write)

@@ -1,64 +1,61 @@
-"""What trends read (docs/qa.md, Trends): one record per listed call in a date range, with the score and findings
-QA settled on, its customer's turns and its prompts. The statements are `service.qa.call_facts`'s, run here
-in one read transaction under the store's outage retry; teams are looked up per call, as it is now."""
+"""What trends read (docs/qa.md, Trends): per agent (within its tenant) and week of a date range, the sums of
+its calls' facts (`qa_trend_calls`, `qa_trend_rules`: the score and findings QA settled on, the customer's
+turns, the prompts), added up by the database in one read transaction under the store's outage retry. Teams
+are applied by the caller, as the keys file has them now."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from datetime import date, timedelta
+from typing import Any
 
-from service.persistence.qa_call_facts import (
-    CallScope,
-    automatic_rule_counts,
-    customer_turns,
-    list_ended_calls,
-    listed_calls,
-    prompt_outcomes,
-    submitted_reviews,
-)
-from service.qa.call_outcomes import NO_MOOD, NO_PROMPTS
-from service.qa.trends import TrendCall
-from service.qa.weeks import week_of_start
+from sqlalchemy import ColumnElement, Table, case, func, select
+
 from service.persistence.call_store import CallStore
+from service.persistence.qa_call_facts import list_ended_calls
+from service.persistence.tables import qa_trend_calls, qa_trend_rules
+from service.qa.trends import AgentWeek, Tally
 
-TeamOf = Callable[[str | None, str], str | None]
+
+def _where(table: Table, tenant: str | None, start_from: str, start_before: str,
+           agent_ids: frozenset[str] | None) -> list[ColumnElement[bool]]:
+    c = table.c
+    where = [c.started_at >= start_from, c.started_at < start_before]
+    if tenant is not None:
+        where.append(c.tenant == tenant)
+    if agent_ids is not None:
+        where.append(c.agent_id.in_(sorted(agent_ids)))
+    return where
 
 
-def trend_calls(store: CallStore, *, tenant: str | None, date_from: date, date_to: date,
-                agent_ids: frozenset[str] | None, team_of: TeamOf, keep: Callable[[str | None, str, str | None], bool]
-                ) -> list[TrendCall]:
-    """The listed calls of `tenant` (None: every tenant's) that started from `date_from` to `date_to` (both
-    days included), of `agent_ids` (None: any), for which `keep(tenant, agent, team)` holds."""
+def agent_weeks(store: CallStore, *, tenant: str | None, date_from: date, date_to: date,
+                agent_ids: frozenset[str] | None) -> list[AgentWeek]:
+    """Per agent and week, the sums over the listed calls of `tenant` (None: every tenant's) that started from
+    `date_from` to `date_to` (both days included, on the start text as the call list compares it), of
+    `agent_ids` (None: any)."""
     list_ended_calls(store)
-    scope = CallScope(tenant, date_from.isoformat(), (date_to + timedelta(days=1)).isoformat(), agent_ids)
+    bounds = (date_from.isoformat(), (date_to + timedelta(days=1)).isoformat())
+    f, r = qa_trend_calls.c, qa_trend_rules.c
+    sums = (select(f.tenant, f.agent_id, f.week, func.count(), func.count(f.score), func.coalesce(func.sum(f.score), 0.0),
+                   func.sum(case((f.score.is_not(None), f.reviewed), else_=0)), func.sum(f.turned_negative),
+                   func.sum(f.recovered), func.sum(f.prompts_shown), func.sum(f.prompts_heeded),
+                   func.sum(f.prompts_dismissed))
+            .where(*_where(qa_trend_calls, tenant, *bounds, agent_ids)).group_by(f.tenant, f.agent_id, f.week))
+    per_rule = (select(r.tenant, r.agent_id, r.week, r.rule_id, func.sum(r.findings), func.count())
+                .where(*_where(qa_trend_rules, tenant, *bounds, agent_ids))
+                .group_by(r.tenant, r.agent_id, r.week, r.rule_id))
 
-    def read(_attempt: int) -> list[TrendCall]:
+    def read(_attempt: int) -> list[AgentWeek]:
+        tallies: dict[tuple[Any, ...], Tally] = {}
         with store.db.engine.connect() as conn:
-            listed = []
-            for c in listed_calls(conn, scope):
-                team = team_of(c.tenant, c.agent_id)
-                if keep(c.tenant, c.agent_id, team):
-                    listed.append((c, team))
-            if not listed:
-                return []
-            reviewed, automatic = submitted_reviews(conn, scope), automatic_rule_counts(conn, scope)
-            turns, prompts = customer_turns(conn, scope), prompt_outcomes(conn, scope)
-        out: list[TrendCall] = []
-        for c, team in listed:
-            week = week_of_start(c.started_at)
-            if week is None:
-                continue
-            review = reviewed.get(c.call_key)
-            use_review = review is not None and review.reviewed_score is not None
-            mood = turns.get(c.call_key, NO_MOOD)
-            out.append(TrendCall(
-                tenant=c.tenant, agent_id=c.agent_id, team=team, week=week.isoformat(),
-                score=review.reviewed_score if review is not None and use_review else c.automatic_score,
-                reviewed=use_review,
-                rules=review.counted_rules if review is not None and use_review else automatic.get(c.call_key, Counter()),
-                turned_negative=mood.turned_negative, recovered=mood.recovered,
-                prompts=prompts.get(c.call_key, NO_PROMPTS)))
-        return out
+            for tnt, agent, week, *n in conn.execute(sums):
+                tallies[(tnt, agent, week)] = Tally(int(n[0]), int(n[1]), float(n[2]), int(n[3]), int(n[4]),
+                                                    int(n[5]), int(n[6]), int(n[7]), int(n[8]), Counter(), Counter())
+            for tnt, agent, week, rule_id, findings, hits in conn.execute(per_rule):
+                tally = tallies.get((tnt, agent, week))
+                if tally is not None:  # its call was listed between the two reads
+                    tally.findings[rule_id] = int(findings)
+                    tally.hits[rule_id] = int(hits)
+        return [AgentWeek(tnt, agent, week, t) for (tnt, agent, week), t in tallies.items()]
 
     return store.db.retrying(read)

@@ -183,3 +183,43 @@ audit_call_rules = Table(
     Column("findings", Integer, nullable=False),
     Index("ix_audit_call_rules_rule", "rule_id", "call_id"),
 )
+
+# Trends' facts (docs/qa.md, Trends; revision 0010): one narrow row per listed call with the figures trends sum,
+# settled as QA settled them (the submitted review's score and findings where there is one, after rulings), so
+# a trends query adds up columns in the database instead of reading reports, utterances, prompts and reviews
+# call by call. Written with the call's list row and again on every write that changes a figure
+# (`service.persistence.qa_call_facts.refresh_trend_facts`). No team: that is the keys file's, read per query.
+qa_trend_calls = Table(
+    "qa_trend_calls",
+    audit_metadata,
+    Column("call_id", String(128), primary_key=True),
+    Column("tenant", String(128)),
+    Column("agent_id", String(128), nullable=False),
+    Column("started_at", String(40), nullable=False, doc="as the call list has it (ISO 8601 text)"),
+    Column("week", String(10), nullable=False, doc="the Monday of the call's week on its own clock"),
+    Column("score", Float, doc="the reviewed score where a submitted review has one, else the automatic one"),
+    Column("reviewed", Integer, nullable=False, doc="1: score and findings are the submitted review's"),
+    Column("turned_negative", Integer, nullable=False),
+    Column("recovered", Integer, nullable=False),
+    Column("prompts_shown", Integer, nullable=False),
+    Column("prompts_heeded", Integer, nullable=False),
+    Column("prompts_dismissed", Integer, nullable=False),
+    Index("ix_qa_trend_calls_tenant_started", "tenant", "started_at"),
+    Index("ix_qa_trend_calls_agent_started", "agent_id", "started_at"),
+)
+
+# Its findings per rule (settled likewise), a row per call and rule with at least one; the call's tenant,
+# agent and start repeated so a range is summed per agent, week and rule without a join.
+qa_trend_rules = Table(
+    "qa_trend_rules",
+    audit_metadata,
+    Column("call_id", String(128), primary_key=True),
+    Column("rule_id", String(64), primary_key=True),
+    Column("tenant", String(128)),
+    Column("agent_id", String(128), nullable=False),
+    Column("started_at", String(40), nullable=False),
+    Column("week", String(10), nullable=False),
+    Column("findings", Integer, nullable=False),
+    Index("ix_qa_trend_rules_tenant_started", "tenant", "started_at"),
+    Index("ix_qa_trend_rules_agent_started", "agent_id", "started_at"),
+)

@@ -49,5 +49,8 @@ class Trends(_Wire):
     team: str | None
     agent_id: str | None
     weeks: list[str]
-    agents: list[TrendRow]
-    teams: list[TrendRow]
+    agents: list[TrendRow] = Field(description="a page of the agent rows: from `offset`, at most `limit`")
+    total_agents: int = Field(description="the agent rows in all, over every page")
+    offset: int
+    limit: int
+    teams: list[TrendRow] = Field(description="every team row")

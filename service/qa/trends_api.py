@@ -26,14 +26,17 @@ from service.audit.web.api import CSVResponse
 from service.qa.access import AGENT_ROLES, REVIEWER_ROLES, leads_teams, owns
 from service.qa.routing import REFUSALS, admitting, hidden, run, teams_of, unprocessable
 from service.qa.trend_models import TrendRow, Trends
-from service.qa.trends import agent_rows, team_rows
+from service.qa.trends import TrendRows, trend_rows
 from service.persistence.call_store import CallStore
-from service.persistence.qa_trends import trend_calls
+from service.persistence.qa_trends import agent_weeks
 from service.qa.weeks import monday_of
 
 TREND_ROLES = (*REVIEWER_ROLES, *AGENT_ROLES)
 DEFAULT_WEEKS = 12
 MAX_DAYS = 366
+# Agent rows a page: a tenant's twelve weeks are thousands of agent rows, a year tens of thousands (megabytes
+# of JSON); the team rows come whole. The CSV has every row.
+DEFAULT_LIMIT, MAX_LIMIT = 500, 5000
 EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)
 CSV_COLUMNS = ["level", "week", "tenant", "team", "agent_id", "calls", "average_score", "score_source",
                "reviewed_calls", "automatic_calls", "top_breaches", "turned_negative", "recovered", "prompts_shown",
@@ -92,35 +95,44 @@ def _seen(request: Request, principal: Principal, teams: TeamBook, team: str | N
     return _Seen(in_teams if asked is None else asked & in_teams, allowed)
 
 
-def _trends(request: Request, store: CallStore, principal: Principal, date_from: date | None, date_to: date | None, team: str | None,
-            agent_id: str | None) -> Trends:
-    start, end = _range(date_from, date_to)
+def _rows(request: Request, store: CallStore, principal: Principal, start: date, end: date, team: str | None,
+          agent_id: str | None, offset: int, limit: int | None) -> TrendRows:
     teams: TeamBook = teams_of(request)
     seen = _seen(request, principal, teams, team, agent_id)
-    calls = trend_calls(store, tenant=principal.tenant, date_from=start, date_to=end,
-                        agent_ids=seen.agent_ids, team_of=teams.team_of, keep=seen.keeps)
+    weeks = agent_weeks(store, tenant=principal.tenant, date_from=start, date_to=end, agent_ids=seen.agent_ids)
+    return trend_rows(weeks, team_of=teams.team_of, keep=seen.keeps, offset=offset, limit=limit,
+                      with_teams=seen.own is None)
+
+
+def _trends(request: Request, store: CallStore, principal: Principal, date_from: date | None, date_to: date | None,
+            team: str | None, agent_id: str | None, offset: int, limit: int) -> Trends:
+    start, end = _range(date_from, date_to)
+    rows = _rows(request, store, principal, start, end, team, agent_id, offset, limit)
     weeks, monday = [], monday_of(start)
     while monday <= end:
         weeks.append(monday.isoformat())
         monday += timedelta(weeks=1)
-    return Trends(date_from=start, date_to=end, team=team, agent_id=agent_id, weeks=weeks, agents=agent_rows(calls),
-                  teams=[] if seen.own is not None else team_rows(calls))
+    return Trends(date_from=start, date_to=end, team=team, agent_id=agent_id, weeks=weeks, agents=rows.agents,
+                  total_agents=rows.total_agents, offset=offset, limit=limit, teams=rows.teams)
 
 
 _DateFrom = Query(None, description="the first day (the calls' own start), default: twelve weeks back")
 _DateTo = Query(None, description="the last day, included; default: today (UTC)")
 _Team = Query(None, max_length=128, description="one team's agents and its team row")
 _Agent = Query(None, max_length=128, description="one agent's rows (and the team rows of its calls)")
+_Offset = Query(0, ge=0, description="the first agent row to answer (0: the first), in the rows' order")
+_Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="at most this many agent rows (the team rows come whole)")
 
 
 @router.get("/trends", response_model=Trends)
 async def trends(request: Request, runtime: RuntimeDep, date_from: Optional[date] = _DateFrom,
                  date_to: Optional[date] = _DateTo, team: Optional[str] = _Team, agent_id: Optional[str] = _Agent,
-                 principal: Principal = viewer) -> Trends:
+                 offset: int = _Offset, limit: int = _Limit, principal: Principal = viewer) -> Trends:
     """Per agent and week, and per team and week: the average score (reviewed where there is one, and which),
     the most frequent findings, each rule's hit rate, customers who turned negative and recovered, prompts
-    shown, heeded and dismissed."""
-    return await run(lambda: _trends(request, runtime.store, principal, date_from, date_to, team, agent_id))
+    shown, heeded and dismissed. The agent rows a page at a time (`offset`, `limit`; `total_agents` in all),
+    the team rows whole."""
+    return await run(lambda: _trends(request, runtime.store, principal, date_from, date_to, team, agent_id, offset, limit))
 
 
 def _csv_row(row: TrendRow, rules: list[str]) -> list[Any]:
@@ -137,7 +149,8 @@ async def trends_csv(request: Request, runtime: RuntimeDep, date_from: Optional[
                      principal: Principal = viewer) -> CSVResponse:
     """The same rows as a spreadsheet: the agents' rows, then the teams'; one column per rule id holding its
     hit rate. Text cells that a spreadsheet would run as a formula are written as text."""
-    found = await run(lambda: _trends(request, runtime.store, principal, date_from, date_to, team, agent_id))
+    start, end = _range(date_from, date_to)
+    found = await run(lambda: _rows(request, runtime.store, principal, start, end, team, agent_id, 0, None))
     rows = [*found.agents, *found.teams]
     extra = sorted({r for row in rows for r in row.rule_hit_rates} - set(RULE_IDS))
     rules = [*RULE_IDS, *extra]

@@ -193,3 +193,18 @@ def test_the_csv_holds_the_same_rows_and_no_cell_is_a_formula(qa: QAClient) -> N
     mine = qa.get("/v1/qa/trends.csv", "a1", **RANGE).text
     assert "a2" not in mine and not any(line.startswith("team,") for line in mine.splitlines()[1:])
     assert sum(line.startswith("agent,") for line in mine.splitlines()) == 2
+
+
+def test_agent_rows_come_a_page_at_a_time_and_team_rows_whole(qa: QAClient) -> None:
+    whole = qa.ok(qa.get("/v1/qa/trends", "qa-acme", **RANGE))
+    assert whole["total_agents"] == len(whole["agents"]) == 5 and (whole["offset"], whole["limit"]) == (0, 500)
+    pages = [qa.ok(qa.get("/v1/qa/trends", "qa-acme", **RANGE, offset=start, limit=2)) for start in (0, 2, 4)]
+    assert [len(p["agents"]) for p in pages] == [2, 2, 1] and {p["total_agents"] for p in pages} == {5}
+    assert [r for p in pages for r in p["agents"]] == whole["agents"]
+    assert all(p["teams"] == whole["teams"] for p in pages)
+    past = qa.ok(qa.get("/v1/qa/trends", "qa-acme", **RANGE, offset=9))
+    assert past["agents"] == [] and past["total_agents"] == 5
+    for bad in ({"limit": 0}, {"limit": 5001}, {"offset": -1}):
+        assert qa.get("/v1/qa/trends", "qa-acme", **RANGE, **bad).status_code == 422
+    csv_rows = qa.get("/v1/qa/trends.csv", "qa-acme", **RANGE, limit=1).text.strip().splitlines()[1:]
+    assert len(csv_rows) == 5 + len(whole["teams"])  # the CSV is never paged

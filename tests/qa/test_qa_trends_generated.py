@@ -1,7 +1,8 @@
-"""Trends over generated calls (benchmarks/qa_trends_data.py) on SQLite and PostgreSQL: for every call, what
-trends read (`trend_calls`) is what was drawn for it (reviewed or automatic score and findings, turns, prompts
-shown, heeded and dismissed), whole and narrowed by tenant, date and agents, through the indexes of revision
-0009. The expectations come from the generator's draws, not from the code under test."""
+"""Trends over generated calls (benchmarks/qa_trends_data.py) on SQLite and PostgreSQL: for every agent and week,
+what trends add up (`agent_weeks`, from the facts of revision 0010) is the sum of what was drawn for its calls
+(reviewed or automatic score and findings, turns, prompts shown, heeded and dismissed), whole and narrowed by
+tenant, date and agents, through the facts' indexes. The expectations come from the generator's draws, not from
+the code under test."""
 
 from __future__ import annotations
 
@@ -16,35 +17,48 @@ from sqlalchemy import event, text
 
 from benchmarks.qa_trends_data import ExpectedCall, Shape, agents_of, generate
 from service.persistence.call_store import CallStore
-from service.persistence.qa_trends import trend_calls
-from service.qa.trends import TrendCall
+from service.persistence.qa_trends import agent_weeks
+from service.qa.trends import AgentWeek
 
 SHAPE = Shape(calls=600, agents=40, teams=5, weeks=8, review_share=0.2, open_review_share=0.05, no_team_every=10)
 FIRST, LAST = SHAPE.first_monday, SHAPE.first_monday + timedelta(weeks=SHAPE.weeks, days=-1)
 TEAMS = {(a.tenant, a.agent_id): a.team for a in agents_of(SHAPE)}
 
 Facts = tuple[Any, ...]
+WeekKey = tuple[str | None, str, str]  # tenant, agent id, week
 
 
-def _of_trend(c: TrendCall) -> Facts:
-    return (c.tenant, c.agent_id, c.team, c.week, c.score, c.reviewed, frozenset((+c.rules).items()), c.turned_negative,
-            c.recovered, c.prompts.shown, c.prompts.heeded, c.prompts.dismissed)
-
-
-def _of_expected(e: ExpectedCall) -> Facts:
-    return (e.tenant, e.agent_id, e.team, e.week, e.score, e.reviewed, frozenset((+e.rules).items()), e.turned_negative,
-            e.recovered, e.prompts_shown, e.prompts_heeded, e.prompts_dismissed)
+def _of_trend(w: AgentWeek) -> Facts:
+    t = w.tally
+    return (t.calls, t.scored, round(t.score_sum, 6), t.reviewed, dict(+t.findings), dict(+t.hits), t.turned_negative,
+            t.recovered, t.prompts_shown, t.prompts_heeded, t.prompts_dismissed)
 
 
 def _read(store: CallStore, tenant: str | None, start: date, end: date, agent_ids: frozenset[str] | None = None,
-          keep: Callable[[str | None, str, str | None], bool] = lambda *_: True) -> Counter[Facts]:
-    found = trend_calls(store, tenant=tenant, date_from=start, date_to=end, agent_ids=agent_ids,
-                        team_of=lambda t, a: TEAMS.get((t, a)), keep=keep)
-    return Counter(map(_of_trend, found))
+          keep: Callable[[str | None, str, str | None], bool] = lambda *_: True) -> dict[WeekKey, Facts]:
+    found = agent_weeks(store, tenant=tenant, date_from=start, date_to=end, agent_ids=agent_ids)
+    return {(w.tenant, w.agent_id, w.week): _of_trend(w) for w in found
+            if keep(w.tenant, w.agent_id, TEAMS.get((w.tenant, w.agent_id)))}
 
 
-def _expected(calls: Iterable[ExpectedCall]) -> Counter[Facts]:
-    return Counter(map(_of_expected, calls))
+def _expected(calls: Iterable[ExpectedCall]) -> dict[WeekKey, Facts]:
+    """Each agent's week summed from its calls' draws."""
+    grouped: dict[WeekKey, list[ExpectedCall]] = {}
+    for e in calls:
+        grouped.setdefault((e.tenant, e.agent_id, e.week), []).append(e)
+    out: dict[WeekKey, Facts] = {}
+    for key, group in grouped.items():
+        findings: Counter[str] = Counter()
+        hits: Counter[str] = Counter()
+        for e in group:
+            findings.update(+e.rules)
+            hits.update(r for r, n in e.rules.items() if n > 0)
+        turned = [e for e in group if e.turned_negative]
+        out[key] = (len(group), len(group), round(sum(e.score for e in group), 6), sum(e.reviewed for e in group),
+                    dict(findings), dict(hits), len(turned), sum(e.recovered for e in turned),
+                    sum(e.prompts_shown for e in group), sum(e.prompts_heeded for e in group),
+                    sum(e.prompts_dismissed for e in group))
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -97,14 +111,15 @@ def test_trends_read_what_was_drawn_for_every_call_on_both_databases(database_ur
     store.close()
 
 
-def test_the_customers_turns_and_a_tenants_calls_are_read_through_the_new_indexes(tmp_path: Path) -> None:
-    """SQLite plans without statistics, so its plan is the same at 600 calls as at 100,000: each statement trends
-    run on utterances goes through the partial index of turns, and on the call list through (tenant, start)."""
+def test_the_facts_are_written_through_the_turns_index_and_summed_through_the_tenant_indexes(tmp_path: Path) -> None:
+    """SQLite plans without statistics, so its plan is the same at 600 calls as at 100,000: writing a call's
+    facts reads the customer's turns through the partial index of turns, and a tenant's trends sum the facts
+    through their (tenant, start) indexes."""
     store = CallStore(f"sqlite:///{tmp_path / 'plan.db'}")
-    generate(store, SHAPE)
     ran: list[tuple[str, Any]] = []
     event.listen(store.db.engine, "before_cursor_execute",
                  lambda _conn, _cursor, statement, parameters, _context, _many: ran.append((statement, parameters)))
+    generate(store, SHAPE)
     assert _read(store, SHAPE.tenants[0], FIRST, LAST)
     with store.db.engine.connect() as conn:
         plans = {statement: " | ".join(row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}",
@@ -113,5 +128,7 @@ def test_the_customers_turns_and_a_tenants_calls_are_read_through_the_new_indexe
     store.close()
     on_utterances = [plan for statement, plan in plans.items() if "FROM audit_calls JOIN utterances" in statement]
     assert on_utterances and all("ix_utterances_customer_turns" in plan for plan in on_utterances), plans
-    on_the_list = [plan for statement, plan in plans.items() if "audit_calls.tenant = ?" in statement]
-    assert len(on_the_list) >= 5 and all("ix_audit_calls_tenant_started" in plan for plan in on_the_list), plans
+    summed = {table: [plan for statement, plan in plans.items() if f"{table}.tenant = ?" in statement]
+              for table in ("qa_trend_calls", "qa_trend_rules")}
+    for table, found in summed.items():
+        assert len(found) == 1 and f"ix_{table}_tenant_started" in found[0], plans

@@ -17,8 +17,8 @@ from service.qa.calibration_result import agreement
 from service.qa.errors import Conflict
 from service.qa.plan_models import PlanIn
 from service.qa.scoring import reviewed_scorer
-from service.qa.trends import agent_rows
-from service.persistence.qa_trends import trend_calls
+from service.qa.trends import trend_rows
+from service.persistence.qa_trends import agent_weeks
 from service.persistence.call_store import CallStore
 
 LEAD = Principal("supervisor", "lead", "acme")
@@ -82,9 +82,8 @@ def test_a_calibration_is_scored_blind_and_its_result_read_on_both_databases(dat
 def test_trend_records_on_both_databases(database_url: str) -> None:
     store = CallStore(database_url)
     _seed(store)
-    calls = trend_calls(store, tenant="acme", date_from=date(2026, 11, 23), date_to=date(2026, 11, 29), agent_ids=None,
-                        team_of=TEAMS.team_of, keep=lambda *_: True)
-    rows = {r.agent_id: r for r in agent_rows(calls)}
+    weeks = agent_weeks(store, tenant="acme", date_from=date(2026, 11, 23), date_to=date(2026, 11, 29), agent_ids=None)
+    rows = {r.agent_id: r for r in trend_rows(weeks, team_of=TEAMS.team_of, keep=lambda *_: True).agents}
     a1 = rows["A1"]
     assert (a1.calls, a1.team, a1.turned_negative, a1.recovered) == (21, "red", 1, 1)
     assert (a1.prompts_shown, a1.prompts_heeded, a1.prompts_dismissed) == (1, 1, 1)

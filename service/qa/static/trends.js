@@ -8,6 +8,10 @@ import { drawCharts } from "./trend_charts.js";
 import { ruleTotals } from "./trend_figures.js";
 
 const SCORE_SOURCE = { reviewed: "复核分", automatic: "自动评分", mixed: "复核与自动" };
+// Agent rows come a page at a time (the API's `limit`, at most 5000; team rows come whole): a tenant's
+// twelve weeks are thousands of agent rows. The CSV link has every row.
+const PAGE = 500;
+let offset = 0;
 const FILTERS = [["date_from", "date-from"], ["date_to", "date-to"], ["team", "team-filter"], ["agent_id", "agent-filter"]];
 
 /** The filters as the query string the API and the CSV both take (empty ones left out). */
@@ -42,7 +46,8 @@ async function showTrends() {
   $("page").dataset.drawn = "0";
   let answer;
   try {
-    answer = await api("GET", `/v1/qa/trends${query()}`);
+    const paged = `${query() || "?"}${query() ? "&" : ""}offset=${offset}&limit=${PAGE}`;
+    answer = await api("GET", `/v1/qa/trends${paged}`);
   } catch (err) {
     showRefusal(err, "坐席或团队");
     return;
@@ -54,6 +59,11 @@ async function showTrends() {
   const rows = answer[level];
   $("range").textContent = `${answer.date_from} 至 ${answer.date_to}，共 ${answer.weeks.length} 周`;
   $("csv-link").href = `/v1/qa/trends.csv${query()}`;
+  const paging = answer.total_agents > answer.agents.length;
+  $("pager").hidden = !paging || level !== "agents";
+  $("page-of").textContent = `坐席行 ${answer.offset + 1}–${answer.offset + answer.agents.length}，共 ${answer.total_agents} 行；`;
+  $("page-prev").disabled = answer.offset === 0;
+  $("page-next").disabled = answer.offset + answer.agents.length >= answer.total_agents;
   options("agent-ids", answer.agents.map((r) => r.agent_id));
   options("team-ids", answer.agents.map((r) => r.team));
   $("trends-body").replaceChildren(...rows.map(tableRow));
@@ -74,8 +84,11 @@ function filtersFromAddress() {
 $("filters").addEventListener("submit", (event) => {
   event.preventDefault();
   window.history.replaceState(null, "", `/qa/trends${query()}`);
+  offset = 0;
   showTrends();
 });
 $("level").addEventListener("change", showTrends);
+$("page-prev").addEventListener("click", () => { offset = Math.max(0, offset - PAGE); showTrends(); });
+$("page-next").addEventListener("click", () => { offset += PAGE; showTrends(); });
 filtersFromAddress();
 showTrends();
