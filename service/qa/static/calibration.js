@@ -7,32 +7,18 @@
 import { PROGRESS, $, ApiError, api, clock, el, enc, score, showContent, showRefusal, showStepError } from "./qa_common.js";
 import { showResult, showWaiting } from "./calibration_figures.js";
 import { decisionButtons } from "./decide.js";
-import { renderFindings, showFinding } from "./findings.js";
-import { Player } from "./player.js";
-import { Transcript, reportLines } from "./transcript.js";
+import { LEAD_IN_S, callPlayer } from "./call_player.js";
+import { renderFindings } from "./findings.js";
+import { reportLines } from "./transcript.js";
 import { ruleIds, ruleName } from "/static/names.js";
 
-const LEAD_IN_S = 2; // as on the review page: a finding is heard from a little before it
 const REASON_HINT = "驳回理由（必填，只有您自己看得到）";
 
 const calibrationId = $("page").dataset.calibrationId;
 const minePath = `/v1/qa/my-calibrations/${enc(calibrationId)}`;
 let mine = null; // this reviewer's scoring, as the API answers it
 
-const transcript = new Transcript($("transcript"), { onSeek: (t) => player.seek(t) });
-const player = new Player(
-  { audio: $("audio"), canvas: $("waveform"), playhead: $("playhead"), timeline: $("timeline"), note: $("wave-note") },
-  {
-    onTime: (t) => {
-      transcript.follow(t);
-      $("add-time").textContent = clock(t);
-    },
-    onPick: (f) => {
-      player.seek(Math.max(0, f.t - LEAD_IN_S), false);
-      showFinding($("findings-body"), f.finding_id);
-    },
-  },
-);
+const { transcript, player } = callPlayer();
 
 function fact(label, value) {
   return el("tr", {}, el("th", {}, label), el("td", {}, value || "—"));

@@ -10,12 +10,11 @@ import {
   ACTION, DECISION, REVIEW_STATE, ROLE, $, api, clock, el, enc, score, showContent, showRefusal, showStepError, when,
 } from "./qa_common.js";
 import { decisionButtons } from "./decide.js";
-import { renderFindings, showFinding } from "./findings.js";
-import { Player } from "./player.js";
-import { Transcript, reportLines } from "./transcript.js";
+import { LEAD_IN_S, callPlayer } from "./call_player.js";
+import { renderFindings } from "./findings.js";
+import { reportLines } from "./transcript.js";
 import { ruleIds, ruleName } from "/static/names.js";
 
-const LEAD_IN_S = 2; // a finding is heard from a little before it, to hear what led to it
 const REASON_HINT = "驳回理由（必填，坐席和主管都会看到）";
 
 const callId = $("page").dataset.callId;
@@ -23,20 +22,7 @@ const callPath = `/v1/audit/calls/${enc(callId)}`;
 let report = null; // the QA report of the call
 let review = null; // the call's review, once there is one
 
-const transcript = new Transcript($("transcript"), { onSeek: (t) => player.seek(t) });
-const player = new Player(
-  { audio: $("audio"), canvas: $("waveform"), playhead: $("playhead"), timeline: $("timeline"), note: $("wave-note") },
-  {
-    onTime: (t) => {
-      transcript.follow(t);
-      $("add-time").textContent = clock(t);
-    },
-    onPick: (f) => {
-      player.seek(Math.max(0, f.t - LEAD_IN_S), false);
-      showFinding($("findings-body"), f.finding_id);
-    },
-  },
-);
+const { transcript, player } = callPlayer();
 
 const reviewPath = () => `/v1/qa/reviews/${enc(review.review_id)}`;
 
