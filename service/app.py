@@ -18,6 +18,7 @@ from service.audit.web import pages as audit_pages
 from service.connectors.asterisk_call import AsteriskCalls
 from service.json_depth import JsonDepthGuard
 from service.page_refusal import PageRefused, page_refused
+from service.persistence.call_list import CallListSync
 from service.qa import api as qa_api
 from service.qa import page_api as qa_page_api
 from service.qa import pages as qa_pages
@@ -90,6 +91,7 @@ def build_state(runtime: Runtime) -> AppState:
         ingest_connections=ingest.LiveConnections(),
         ops_threads=health.OpsThreads(),
         audit_queue=AuditQueue(runtime, runtime.settings.audit_workers or None),
+        call_list_sync=CallListSync(runtime.store.db),
         asterisk_calls=AsteriskCalls(),
     )
 

@@ -9,18 +9,17 @@ FastAPI's tutorial shares state through dependencies:
 
 and a test that serves routes without the lifespan swaps the parts in with
 `app.dependency_overrides[get_runtime] = ...` (and `get_key_ring`, for the key check: service.access.guard's
-`KeysDep`). No handler reads `app.state`. Helpers handed the request rather than the parts (service/qa/routing.py's)
-call these getters with it, so a test of routes that use them installs a whole state around its stand-in runtime
-(tests/support/stand_in_state.py, through service.app.build_state).
-
-Only service/audit/ is not converted yet (issue 13, round three: it is being regrouped), so `install` also puts
-each part on `app.state` under the name that code reads it by (`app.state.runtime`, `.key_ring`,
-`.audit_queue`, ...); those names go once service/audit/ takes these dependencies.
+`KeysDep`). Every handler takes its parts so, service/audit/'s too (issue 13's last round), and none reads
+`app.state`: the state lives there in one slot, read only through `app_state_of`; the names each part also had
+there while handlers were being converted are gone.
+Helpers handed the request rather than the parts (service/qa/routing.py's) call these getters with it, so a test
+of routes that use them installs a whole state around its stand-in runtime (tests/support/stand_in_state.py,
+through service.app.build_state).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
     from service.connectors.asterisk_call import AsteriskCalls
     from service.health import OpsThreads
     from service.ingest import LiveConnections
+    from service.persistence.call_list import CallListSync
     from service.runtime import Runtime
 
 # The one attribute of `app.state` that holds the whole of it.
@@ -52,6 +52,7 @@ class AppState:
     ingest_connections: LiveConnections  # the ingest sockets open, ended first at shutdown
     ops_threads: OpsThreads  # the threads /readyz and /metrics may block
     audit_queue: AuditQueue  # the bulk audits
+    call_list_sync: CallListSync  # when the QA call list last picked up the live calls that ended
     asterisk_calls: AsteriskCalls  # Asterisk calls by id, so that a call's second leg finds its first
 
 
@@ -61,9 +62,6 @@ class NotStarted(RuntimeError):
 
 def install(app: Starlette, state: AppState) -> None:
     setattr(app.state, _SLOT, state)
-    # The old names, for service/audit/ until it takes the dependencies below (see the docstring).
-    for part in fields(state):
-        setattr(app.state, part.name, getattr(state, part.name))
 
 
 def app_state_of(app: Starlette) -> AppState:
@@ -94,8 +92,18 @@ def get_asterisk_calls(conn: HTTPConnection) -> AsteriskCalls:
     return app_state_of(conn.app).asterisk_calls
 
 
+def get_audit_queue(conn: HTTPConnection) -> AuditQueue:
+    return app_state_of(conn.app).audit_queue
+
+
+def get_call_list_sync(conn: HTTPConnection) -> CallListSync:
+    return app_state_of(conn.app).call_list_sync
+
+
 RuntimeDep = Annotated["Runtime", Depends(get_runtime)]
 KeyRingDep = Annotated["KeyRing", Depends(get_key_ring)]
 IngestConnectionsDep = Annotated["LiveConnections", Depends(get_ingest_connections)]
 OpsThreadsDep = Annotated["OpsThreads", Depends(get_ops_threads)]
 AsteriskCallsDep = Annotated["AsteriskCalls", Depends(get_asterisk_calls)]
+AuditQueueDep = Annotated["AuditQueue", Depends(get_audit_queue)]
+CallListSyncDep = Annotated["CallListSync", Depends(get_call_list_sync)]

@@ -11,23 +11,40 @@ from pathlib import Path
 import httpx
 from support.live_server import LiveServer
 
+from starlette.requests import HTTPConnection
+
+from service.access.ring import KeyRing
 from service.app import create_app
-from service.app_state import app_state_of
+from service.app_state import app_state_of, get_audit_queue, get_key_ring
 from service.audit.jobs.queue import AuditQueue, NewFile
 from service.audit.web.models import AuditOptions
 
 
 def test_the_audit_queue_and_key_ring_exist_from_start_up_and_the_same_ones_serve_every_request(runtime) -> None:
     app = create_app(runtime=runtime)
+    queues: list[AuditQueue] = []
+    rings: list[KeyRing] = []
+
+    # What the handlers are handed, seen through overrides that pass the app's own parts on.
+    def queue_seen(conn: HTTPConnection) -> AuditQueue:
+        queues.append(get_audit_queue(conn))
+        return queues[-1]
+
+    def ring_seen(conn: HTTPConnection) -> KeyRing:
+        rings.append(get_key_ring(conn))
+        return rings[-1]
+
+    app.dependency_overrides[get_audit_queue] = queue_seen
+    app.dependency_overrides[get_key_ring] = ring_seen
     with LiveServer(app) as served:
         state = app_state_of(app)
-        # Where the handlers not yet converted (service/audit, service/access) look for them, before any request.
-        assert app.state.audit_queue is state.audit_queue and app.state.key_ring is state.key_ring
         for _ in range(2):
             # An audit route takes the queue and every /v1 route the key ring (no keys: this machine is admitted).
             assert httpx.get(f"{served.url}/v1/audit/batches/no-such-batch", timeout=30).status_code == 404
             assert httpx.get(f"{served.url}/v1/rules/names", timeout=30).status_code == 200
-        assert app.state.audit_queue is state.audit_queue and app.state.key_ring is state.key_ring
+        assert app_state_of(app) is state
+    assert len(queues) == 2 and all(q is state.audit_queue for q in queues)
+    assert len(rings) == 4 and all(r is state.key_ring for r in rings)
 
 
 class _StoppedServer:

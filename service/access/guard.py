@@ -33,7 +33,7 @@ from starlette.requests import HTTPConnection
 from service.access.keys import LOCAL, Principal
 from service.access.ring import KeyRing
 from service.access.teams import NO_TEAMS, TeamBook, leads_teams, sees_agent
-from service.app_state import KeyRingDep, RuntimeDep, app_state_of
+from service.app_state import KeyRingDep, RuntimeDep
 from service.persistence.call_store import CallOwner, CallStore
 from service.settings import Settings
 
@@ -231,26 +231,3 @@ class FeedFilter:
     async def calls(self, summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [s for s in [await self(s) for s in summaries] if s is not None]
 
-
-# ---------------------------------------------------------------- service/audit, until round three
-
-
-def _keys_of(conn: HTTPConnection) -> Keys:
-    state = app_state_of(conn.app)
-    return Keys(state.runtime.settings, state.key_ring)
-
-
-# service/audit/ is being regrouped (issue 13) and takes no dependencies yet: these read the keys and the store
-# from the connection's app. They go once it takes `KeysDep` and `RuntimeDep` like the other handlers.
-
-
-def authorize(conn: HTTPConnection, roles: Iterable[str], key: str) -> Principal | Refusal:
-    return _keys_of(conn).authorize(conn, roles, key)
-
-
-def team_book(conn: HTTPConnection, principal: Principal) -> TeamBook:
-    return _keys_of(conn).team_book(principal)
-
-
-def check_call(conn: HTTPConnection, principal: Principal, call_id: str) -> str:
-    return _keys_of(conn).check_call(conn, app_state_of(conn.app).runtime.store, principal, call_id)

@@ -290,6 +290,29 @@ class CallList:
             self.db.write_once(write)
 
 
+class CallListSync:
+    """Picks up into the call list the live calls that ended with a report (`CallList.sync`) for the list's
+    requests, at most once every `every_s` seconds: the list must stay fast. One per run of the app, built at
+    start-up (service/app_state.py)."""
+
+    def __init__(self, db: Database, every_s: float = 30.0) -> None:
+        self._list = CallList(db)
+        self._every_s = every_s
+        self._last: float | None = None
+
+    def due(self) -> bool:
+        """Whether to sync now. A yes starts the next wait at once, before the sync runs, so that the requests
+        that come while it runs do not start another."""
+        now = time.monotonic()
+        if self._last is not None and now - self._last <= self._every_s:
+            return False
+        self._last = now
+        return True
+
+    def sync(self) -> int:
+        return self._list.sync()
+
+
 def _refresh_trend_facts(conn: Connection, call_ids: list[str]) -> None:
     """A listed call's trend facts follow its list row (its report, score, start, agent)."""
     from service.persistence.qa_call_facts import refresh_trend_facts  # here: that module reads the list

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 def install_stand_in(app: FastAPI, runtime: Any) -> FastAPI:
     """`app` with the state its start-up builds (service.app.build_state: the key ring, the audit queue, ...)
     around `runtime`, which carries what the routes served read of a runtime (settings, store, rules; no models).
-    Every route finds it, service/audit/'s, which still read `app.state`, too."""
+    Every route's dependencies find it, and so do the helpers handed the request (service/qa/routing.py's)."""
     from service.app import build_state
     from service.app_state import install
 

@@ -82,7 +82,7 @@ def names_app(runtime: NamesRuntime) -> Any:
     app = FastAPI()
     for router in (agent_feed.router, names_api.router, audit_api.router, audit_pages.router):
         app.include_router(router)
-    # The state the app's start-up builds: service/audit/'s pages still read it from `app.state`.
+    # The state the app's start-up builds, which the routes take as dependencies (the key ring, the runtime).
     return install_stand_in(app, runtime)
 
 

@@ -28,7 +28,10 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 
 from rules.config import RulesConfigError
+from rules.engine import RuleBook
 from rules.encodings import UndecodableText, decode_text
+from service.access.guard import Keys, KeysDep
+from service.app_state import AuditQueueDep, CallListSyncDep, RuntimeDep
 from service.audit.intake.ids import new_id
 from service.audit.intake.metadata import MetadataError, read_metadata_csv, resolve_meta
 from service.audit.intake.sources import LinkLoop, inside, path_problem, real_path, recordings
@@ -48,7 +51,10 @@ from service.audit.web.tenancy import (
 from service.json_depth import too_deep, too_deep_message
 from service.names_api import names_of
 from service.persistence.call_list import CallList
+from service.persistence.call_store import CallStore
 from service.pii import masked
+from service.runtime import Runtime
+from service.settings import Settings
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], dependencies=[Depends(require_supervisor)])
 UPLOAD_CHUNK = 1 << 20
@@ -99,20 +105,7 @@ def query_params(model: type[CallQuery]) -> Callable[..., CallQuery]:
 CallQueryParams = Depends(query_params(CallQuery))
 
 
-def queue_for(request: Request) -> AuditQueue:
-    """The app's audit queue, made on first use (and jobs a stopped server left behind queued again)."""
-    state = request.app.state
-    queue = getattr(state, "audit_queue", None)
-    if queue is None:
-        runtime = state.runtime
-        queue = AuditQueue(runtime, runtime.settings.audit_workers or None)
-        state.audit_queue = queue
-        asyncio.get_running_loop().create_task(queue.resume())
-    return queue
-
-
-def _options(request: Request, agent_channel: int, rules_name: str) -> AuditOptions:
-    settings = request.app.state.runtime.settings
+def _options(request: Request, settings: Settings, agent_channel: int, rules_name: str) -> AuditOptions:
     return AuditOptions(
         agent_channel=agent_channel,
         max_seconds=getattr(settings, "max_call_s", 4 * 3600),
@@ -123,16 +116,14 @@ def _options(request: Request, agent_channel: int, rules_name: str) -> AuditOpti
     )
 
 
-def _upload_dir(request: Request) -> Path:
-    settings = request.app.state.runtime.settings
+def _upload_dir(settings: Settings) -> Path:
     return Path(settings.data_dir).resolve() / "audit" / "uploads"
 
 
-def _import_roots(request: Request) -> list[Path]:
+def _import_roots(request: Request, settings: Settings) -> list[Path]:
     """Folders a path batch may read from: CALLWATCH_AUDIT_IMPORT_ROOTS, or the data dir's `import` folder;
     for a tenant-scoped key, the folder named after its tenant in each (the share holds every tenant's
     recordings, and a report would show another tenant's call)."""
-    settings = request.app.state.runtime.settings
     # realpath, not resolve(): a loop of links (say, as the tenant's folder) is then no folder, not an error.
     roots = [Path(os.path.realpath(r)) for r in settings.audit_import_roots or [Path(settings.data_dir) / "import"]]
     tenant = tenant_of(request)
@@ -142,9 +133,9 @@ def _import_roots(request: Request) -> list[Path]:
     return [sub for sub in (Path(os.path.realpath(r / tenant)) for r in roots) if sub.parent in roots and sub.name == tenant]
 
 
-def _rules(text: str | None, name: str, request: Request) -> Any:
+def _rules(text: str | None, name: str, runtime: Runtime) -> RuleBook:
     try:
-        return book_from_text(text, name, request.app.state.runtime)
+        return book_from_text(text, name, runtime)
     except RulesConfigError as err:
         raise unprocessable(("body", "rules"), str(err)) from None
 
@@ -152,6 +143,8 @@ def _rules(text: str | None, name: str, request: Request) -> Any:
 @router.post("/batches", status_code=202, response_model=BatchOut)
 async def upload_batch(
     request: Request,
+    runtime: RuntimeDep,
+    queue: AuditQueueDep,
     files: list[UploadFile] = File(..., description="recordings"),
     meta: Optional[str] = Form(None, description="JSON: RecordingMeta for every file, or {\"files\": {name: RecordingMeta}}"),
     metadata_csv: Optional[UploadFile] = File(None, description="metadata CSV (see docs/audit.md)"),
@@ -160,13 +153,12 @@ async def upload_batch(
 ) -> BatchOut:
     """Upload recordings (multipart) and queue one job per file. Answers at once with the batch; poll
     GET /v1/audit/batches/{id} for progress."""
-    queue = queue_for(request)
     rules_name = (rules.filename or "rules.yaml") if rules is not None else "default"
     rules_text = await _rules_upload(rules, rules_name)
-    book = _rules(rules_text, rules_name, request)
+    book = _rules(rules_text, rules_name, runtime)
     common, per_file = _parse_meta(meta)
     beside: dict[str, RecordingMeta] = {}
-    folder = _upload_dir(request) / new_id()
+    folder = _upload_dir(runtime.settings) / new_id()
     folder.mkdir(parents=True, exist_ok=True)
     if metadata_csv is not None:
         csv_path = folder / "metadata.csv"
@@ -175,7 +167,7 @@ async def upload_batch(
             beside = read_metadata_csv(csv_path)
         except MetadataError as err:
             raise unprocessable(("body", "metadata_csv"), str(err)) from None
-    options = _options(request, agent_channel, rules_name)
+    options = _options(request, runtime.settings, agent_channel, rules_name)
     items: list[NewFile] = []
     for n, upload in enumerate(files):
         name = _SAFE_NAME.sub("_", Path(upload.filename or f"recording-{n}").name) or f"recording-{n}"
@@ -223,11 +215,10 @@ def _parse_meta(raw: str | None) -> tuple[RecordingMeta | None, dict[str, Record
 
 
 @router.post("/batches/paths", status_code=202, response_model=BatchOut)
-async def path_batch(request: Request, body: PathBatchRequest) -> BatchOut:
+async def path_batch(request: Request, body: PathBatchRequest, runtime: RuntimeDep, queue: AuditQueueDep) -> BatchOut:
     """Bulk: audit files already on the server (files or folders under an allowed import root). What a
     folder holds is audited only where it really is inside them: a link out is listed as a skipped job."""
-    queue = queue_for(request)
-    roots = _import_roots(request)
+    roots = _import_roots(request, runtime.settings)
     unusable = [{"loc": ["body", "paths", i], "msg": f"{raw[:200]!r}: {problem}", "type": "value_error"}
                 for i, raw in enumerate(body.paths) if (problem := path_problem(raw)) is not None]
     if unusable:
@@ -245,12 +236,12 @@ async def path_batch(request: Request, body: PathBatchRequest) -> BatchOut:
         except OSError:
             raise HTTPException(status_code=404, detail=f"{raw}: not found") from None
     rules_name = "rules.yaml" if body.rules else "default"
-    book = _rules(body.rules, rules_name, request)
+    book = _rules(body.rules, rules_name, runtime)
     try:
         items = await asyncio.to_thread(recordings, paths, body.meta, roots)
     except MetadataError as err:  # a metadata CSV beside the recordings
         raise unprocessable(("body", "paths"), str(err)) from None
-    batch_id = await queue.submit(items, _options(request, body.agent_channel, rules_name), book, source="path",
+    batch_id = await queue.submit(items, _options(request, runtime.settings, body.agent_channel, rules_name), book, source="path",
                                   rules_text=body.rules)
     return _submitted(queue, batch_id)
 
@@ -261,27 +252,28 @@ def _submitted(queue: AuditQueue, batch_id: str) -> BatchOut:
     return batch
 
 
-def _visible_batch(request: Request, queue: AuditQueue, batch_id: str) -> BatchOut:
+def _visible_batch(request: Request, keys: Keys, store: CallStore, queue: AuditQueue, batch_id: str) -> BatchOut:
     """The batch as this key may see it (in a worker thread): 404 for one queued under another tenant, as
     for no batch at all."""
-    store = request.app.state.runtime.store
     tenant = tenant_of(request)
     batch = queue.batch(batch_id) if may_open_batch(store, tenant, batch_id) else None
     if batch is None:
         raise HTTPException(status_code=404, detail="no such batch")
-    return batch.model_copy(update={"jobs": scoped_jobs(store, tenant, team_agents_of(request), batch.jobs)})
+    return batch.model_copy(update={"jobs": scoped_jobs(store, tenant, team_agents_of(request, keys), batch.jobs)})
 
 
 @router.get("/batches/{batch_id}", response_model=BatchOut)
-async def get_batch(request: Request, batch_id: str) -> BatchOut:
-    return await asyncio.to_thread(_visible_batch, request, queue_for(request), batch_id)
+async def get_batch(request: Request, batch_id: str, runtime: RuntimeDep, keys: KeysDep,
+                    queue: AuditQueueDep) -> BatchOut:
+    return await asyncio.to_thread(_visible_batch, request, keys, runtime.store, queue, batch_id)
 
 
 @router.get("/batches/{batch_id}/summary.csv", response_class=CSVResponse)
-async def batch_summary_csv(request: Request, batch_id: str) -> CSVResponse:
+async def batch_summary_csv(request: Request, batch_id: str, runtime: RuntimeDep, keys: KeysDep,
+                            queue: AuditQueueDep) -> CSVResponse:
     """The batch as a spreadsheet: one row per file (failed ones with their reason), one column per rule."""
-    batch = await asyncio.to_thread(_visible_batch, request, queue_for(request), batch_id)
-    store = request.app.state.runtime.store
+    store = runtime.store
+    batch = await asyncio.to_thread(_visible_batch, request, keys, store, queue, batch_id)
 
     def rows() -> list[dict[str, Any]]:
         out = []
@@ -290,21 +282,20 @@ async def batch_summary_csv(request: Request, batch_id: str) -> CSVResponse:
             out.append(batch_row(j.file_name, j.state, report, j.error))
         return out
 
-    body = batch_csv(masked(await asyncio.to_thread(rows), request.app.state.runtime.settings.mask_pii))
+    body = batch_csv(masked(await asyncio.to_thread(rows), runtime.settings.mask_pii))
     return CSVResponse(body, headers={"Content-Disposition": f'attachment; filename="batch-{batch_id[:8]}.csv"'})
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)
-async def get_job(request: Request, job_id: str) -> JobOut:
-    queue = queue_for(request)
-    store = request.app.state.runtime.store
+async def get_job(request: Request, job_id: str, runtime: RuntimeDep, keys: KeysDep, queue: AuditQueueDep) -> JobOut:
+    store = runtime.store
     tenant = tenant_of(request)
 
     def visible() -> JobOut | None:
         job = queue.job(job_id)
         if job is None or not may_open_batch(store, tenant, job.batch_id):
             return None
-        return scoped_jobs(store, tenant, team_agents_of(request), [job])[0]
+        return scoped_jobs(store, tenant, team_agents_of(request, keys), [job])[0]
 
     job = await asyncio.to_thread(visible)
     if job is None:
@@ -313,51 +304,39 @@ async def get_job(request: Request, job_id: str) -> JobOut:
 
 
 @router.get("/calls", response_model=CallPage)
-async def calls_list(request: Request, q: CallQuery = CallQueryParams) -> CallPage:
+async def calls_list(request: Request, runtime: RuntimeDep, keys: KeysDep, list_sync: CallListSyncDep,
+                     q: CallQuery = CallQueryParams) -> CallPage:
     """The call list: full-text search (`q`, Chinese), filters, sorting, pagination; a tenant-scoped key's,
     of its tenant's calls; a team supervisor's, of its teams' agents' calls."""
-    runtime = request.app.state.runtime
-    queue_for(request)  # the first audit request of a process resumes the jobs a stopped one left
-    await _maybe_sync(request)
-    page = await asyncio.to_thread(CallList(runtime.store.db).page, q, tenant_of(request), team_agents_of(request))
-    sent = await asyncio.to_thread(_as_sent, request, [r.call_id for r in page.rows])
+    if list_sync.due():
+        await asyncio.to_thread(list_sync.sync)
+    page = await asyncio.to_thread(CallList(runtime.store.db).page, q, tenant_of(request), team_agents_of(request, keys))
+    sent = await asyncio.to_thread(_as_sent, runtime.store, tenant_of(request), [r.call_id for r in page.rows])
     page = page.model_copy(update={"rows": [r.model_copy(update={"call_id": sent[r.call_id]}) for r in page.rows]})
     return CallPage.model_validate(masked(page.model_dump(), runtime.settings.mask_pii))  # snippets quote calls
 
 
-def _as_sent(request: Request, keys: list[str]) -> dict[str, str]:
-    """{row key: the id to show}: for a tenant-scoped key the ids its phone systems sent, for a
+def _as_sent(store: CallStore, tenant: str | None, keys: list[str]) -> dict[str, str]:
+    """{row key: the id to show}: for a tenant-scoped key (of `tenant`) the ids its phone systems sent, for a
     deployment-wide one the keys (unique across tenants)."""
-    if tenant_of(request) is None:
+    if tenant is None:
         return {k: k for k in keys}
-    return request.app.state.runtime.store.sent_ids(keys)
-
-
-async def _maybe_sync(request: Request) -> None:
-    """Pick up live calls that ended with a report, at most every 30 s (the list must stay fast)."""
-    import time
-
-    state = request.app.state
-    now = time.monotonic()
-    if now - getattr(state, "audit_synced_at", -1e9) > 30:
-        state.audit_synced_at = now
-        await asyncio.to_thread(CallList(request.app.state.runtime.store.db).sync)
+    return store.sent_ids(keys)
 
 
 @router.get("/calls.csv", response_class=CSVResponse)
-async def calls_csv(request: Request, q: CallQuery = CallQueryParams) -> CSVResponse:
+async def calls_csv(request: Request, runtime: RuntimeDep, keys: KeysDep, q: CallQuery = CallQueryParams) -> CSVResponse:
     """The filtered call list as a spreadsheet (up to 10,000 calls), one column per rule; a tenant-scoped
     key's, of its tenant's calls; a team supervisor's, of its teams' agents' calls."""
-    store = request.app.state.runtime.store
+    store = runtime.store
     tenant = tenant_of(request)
-    queue_for(request)  # the first audit request of a process resumes the jobs a stopped one left
 
     def rows() -> list[dict[str, Any]]:
-        agents = team_agents_of(request)
+        agents = team_agents_of(request, keys)
         out, offset = [], 0
         while offset < 10_000:
             page = CallList(store.db).page(q.model_copy(update={"offset": offset, "limit": 500}), tenant, agents)
-            sent = _as_sent(request, [r.call_id for r in page.rows])
+            sent = _as_sent(store, tenant, [r.call_id for r in page.rows])
             for r in page.rows:
                 report = {**call_report(store, r.call_id), "call_id": sent[r.call_id]}
                 out.append(batch_row(r.file_name or sent[r.call_id], "done", report))
@@ -366,45 +345,45 @@ async def calls_csv(request: Request, q: CallQuery = CallQueryParams) -> CSVResp
                 break
         return out
 
-    body = batch_csv(masked(await asyncio.to_thread(rows), request.app.state.runtime.settings.mask_pii))
+    body = batch_csv(masked(await asyncio.to_thread(rows), runtime.settings.mask_pii))
     return CSVResponse(body, headers={"Content-Disposition": 'attachment; filename="calls.csv"'})
 
 
-def _report(request: Request) -> dict[str, Any]:
+def _report(request: Request, runtime: Runtime) -> dict[str, Any]:
     """The report of the call the path names, with the id it was named by."""
     try:
-        runtime = request.app.state.runtime
         report = {**call_report(runtime.store, request.state.call_key), "call_id": request.path_params["call_id"]}
-        return masked(report, runtime.settings.mask_pii)
+        shown: dict[str, Any] = masked(report, runtime.settings.mask_pii)
+        return shown
     except ReportNotFound:
         raise HTTPException(status_code=404, detail="no such call") from None
 
 
 @router.get("/calls/{call_id}")
-async def call_json(request: Request, call_id: str) -> JSONResponse:
+async def call_json(request: Request, call_id: str, runtime: RuntimeDep) -> JSONResponse:
     """One call's report (schema: docs/report.md)."""
-    return JSONResponse(await asyncio.to_thread(_report, request))
+    return JSONResponse(await asyncio.to_thread(_report, request, runtime))
 
 
 @router.get("/calls/{call_id}/report.html", response_class=HTMLResponse)
-async def call_html(request: Request, call_id: str) -> HTMLResponse:
-    report = await asyncio.to_thread(_report, request)
-    audio = f"/v1/audit/calls/{call_id}/audio" if await asyncio.to_thread(_audio_path, request) else None
-    names = names_of(request.app.state.runtime)
+async def call_html(request: Request, call_id: str, runtime: RuntimeDep) -> HTMLResponse:
+    report = await asyncio.to_thread(_report, request, runtime)
+    audio = f"/v1/audit/calls/{call_id}/audio" if await asyncio.to_thread(_audio_path, request, runtime.store) else None
+    names = names_of(runtime)
     body = await asyncio.to_thread(report_html, report, audio, names, back_link="/audit/calls", script_src="/audit/static/report.js")
     return HTMLResponse(body, headers=REPORT_HEADERS)
 
 
 @router.get("/calls/{call_id}/report.csv", response_class=CSVResponse)
-async def call_report_csv(request: Request, call_id: str) -> CSVResponse:
-    report = await asyncio.to_thread(_report, request)
-    body = call_csv(report, names_of(request.app.state.runtime))
+async def call_report_csv(request: Request, call_id: str, runtime: RuntimeDep) -> CSVResponse:
+    report = await asyncio.to_thread(_report, request, runtime)
+    body = call_csv(report, names_of(runtime))
     return CSVResponse(body, headers={"Content-Disposition": f'attachment; filename="{call_id}.csv"'})
 
 
-def _audio_path(request: Request) -> Path | None:
+def _audio_path(request: Request, store: CallStore) -> Path | None:
     """The recording of the call the path names, if it is still there."""
-    listed = CallList(request.app.state.runtime.store.db).listed(request.state.call_key)
+    listed = CallList(store.db).listed(request.state.call_key)
     raw = listed.source_path if listed is not None else None
     if not raw or not Path(raw).is_file():
         return None
@@ -412,33 +391,32 @@ def _audio_path(request: Request) -> Path | None:
 
 
 @router.get("/calls/{call_id}/audio", response_class=FileResponse, responses=AUDIO_RESPONSES)
-async def call_audio(request: Request, call_id: str) -> FileResponse:
+async def call_audio(request: Request, call_id: str, runtime: RuntimeDep) -> FileResponse:
     """The recording, for the report's player (range requests, so it can jump to a finding)."""
-    path = await asyncio.to_thread(_audio_path, request)
+    path = await asyncio.to_thread(_audio_path, request, runtime.store)
     if path is None:
         raise HTTPException(status_code=404, detail="the recording is not available")
     return FileResponse(path, media_type=_AUDIO_TYPES.get(path.suffix.lower(), "application/octet-stream"))
 
 
 @router.post("/reaudit", response_model=ReauditOut)
-async def reaudit(request: Request, body: ReauditRequest) -> ReauditOut:
+async def reaudit(request: Request, body: ReauditRequest, runtime: RuntimeDep, keys: KeysDep) -> ReauditOut:
     """Re-run the rules (not the recogniser) over stored calls with other rules; compare, or apply. A
     tenant-scoped key re-audits its tenant's calls only, a team supervisor its teams' agents' (another's named
     by id: 404, as for none)."""
-    store = request.app.state.runtime.store
-    queue_for(request)
+    store = runtime.store
     principal = principal_of(request)
-    agents = await asyncio.to_thread(team_agents_of, request)
+    agents = await asyncio.to_thread(team_agents_of, request, keys)
     call_ids = body.call_ids
     shown: dict[str, str] | None = None  # row key → the id to show; None: the keys (an uncut key)
     if principal.tenant is not None or agents is not None:
         if call_ids is None:
             call_ids = await asyncio.to_thread(CallList(store.db).call_ids, body.query or CallQuery(), principal.tenant,
                                                agents)
-            shown = await asyncio.to_thread(_as_sent, request, call_ids)
+            shown = await asyncio.to_thread(_as_sent, store, principal.tenant, call_ids)
         else:
             try:  # call ids are per tenant: the ids name the tenant's calls, never another's of the same id
-                shown = await asyncio.to_thread(call_keys, request, principal, call_ids)
+                shown = await asyncio.to_thread(call_keys, keys, store, principal, call_ids)
             except HiddenCall as err:
                 raise HTTPException(status_code=404, detail=f"no such call: {err.args[0]!r}") from None
             call_ids = list(shown)

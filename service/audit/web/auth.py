@@ -17,8 +17,9 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
-from service.access.guard import QA_ROLES, Refusal, authorize, check_call
+from service.access.guard import QA_ROLES, KeysDep, Refusal
 from service.access.keys import Principal
+from service.app_state import RuntimeDep
 
 COOKIE = "callwatch_qa"
 
@@ -30,15 +31,15 @@ def request_token(request: Request) -> str:
     return request.query_params.get("token") or request.cookies.get(COOKIE) or ""
 
 
-def require_supervisor(request: Request) -> Principal:
+def require_supervisor(request: Request, keys: KeysDep, runtime: RuntimeDep) -> Principal:
     """The QA principal of this request; 401/403 otherwise, 404 for a call it may not see."""
-    result = authorize(request, QA_ROLES, request_token(request))
+    result = keys.authorize(request, QA_ROLES, request_token(request))
     if isinstance(result, Refusal):
         raise result.http()
     call_id = request.path_params.get("call_id")
     if call_id is not None:
         # Call ids are per tenant: the routes read the row this resolved to, within the key's tenant.
-        request.state.call_key = check_call(request, result, str(call_id))
+        request.state.call_key = keys.check_call(request, runtime.store, result, str(call_id))
     request.state.principal = result
     return result
 

@@ -12,7 +12,9 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
+from service.access.guard import KeysDep
 from service.access.keys import Principal
+from service.app_state import RuntimeDep
 from service.audit.outputs.render import MOOD_LABELS, environment, report_html
 from service.audit.web.api import REPORT_HEADERS, _audio_path, _report
 from service.audit.web.auth import login_redirect, require_supervisor
@@ -21,10 +23,10 @@ from service.page_refusal import PageRefused
 from service.qa.pages import review_page
 
 
-def _page_principal(request: Request) -> Principal:
+def _page_principal(request: Request, keys: KeysDep, runtime: RuntimeDep) -> Principal:
     """As for the REST (require_supervisor), but a refusal is a page for a person to read."""
     try:
-        return require_supervisor(request)
+        return require_supervisor(request, keys, runtime)
     except HTTPException as err:
         raise PageRefused.of(err) from None
 
@@ -47,20 +49,20 @@ async def upload_page(request: Request) -> Response:
 
 
 @router.get("/audit/calls", response_class=HTMLResponse)
-async def calls_page(request: Request) -> Response:
-    return _page(request, "calls.html", names=names_of(request.app.state.runtime), moods=MOOD_LABELS)
+async def calls_page(request: Request, runtime: RuntimeDep) -> Response:
+    return _page(request, "calls.html", names=names_of(runtime), moods=MOOD_LABELS)
 
 
 @router.get("/audit/calls/{call_id}", response_class=HTMLResponse)
-async def report_page(request: Request, call_id: str) -> Response:
+async def report_page(request: Request, call_id: str, runtime: RuntimeDep) -> Response:
     if (login := login_redirect(request)) is not None:
         return login
     try:
-        report = await asyncio.to_thread(_report, request)
+        report = await asyncio.to_thread(_report, request, runtime)
     except HTTPException as err:  # a call that is not there (or went between the check and the read)
         raise PageRefused.of(err) from None
-    audio = f"/v1/audit/calls/{call_id}/audio" if await asyncio.to_thread(_audio_path, request) else None
-    names = names_of(request.app.state.runtime)
+    audio = f"/v1/audit/calls/{call_id}/audio" if await asyncio.to_thread(_audio_path, request, runtime.store) else None
+    names = names_of(runtime)
     html = await asyncio.to_thread(report_html, report, audio, names, back_link="/audit/calls",
                                    script_src="/audit/static/report.js", review_link=review_page(call_id))
     return HTMLResponse(html, headers=REPORT_HEADERS)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from fastapi import Request
 
-from service.access.guard import call_key, may_see, team_book
+from service.access.guard import Keys, call_key, may_see
 from service.access.keys import Principal
 from service.access.teams import TeamAgents, leads_teams
 from service.audit.web.models import JobOut
@@ -24,7 +24,8 @@ from service.persistence.call_store import CallStore
 def principal_of(request: Request) -> Principal:
     """Set by the audit routers' dependency (service/audit/web/auth.py); missing means a route without it, which
     must fail rather than serve everything."""
-    return request.state.principal
+    principal: Principal = request.state.principal
+    return principal
 
 
 def tenant_of(request: Request) -> str | None:
@@ -32,11 +33,11 @@ def tenant_of(request: Request) -> str | None:
     return principal_of(request).tenant
 
 
-def team_agents_of(request: Request) -> TeamAgents | None:
+def team_agents_of(request: Request, keys: Keys) -> TeamAgents | None:
     """The agents whose calls this request's tools are cut to: a team supervisor's teams' (from the keys file
     as it is now); None for every other key (cut by tenant alone)."""
     principal = principal_of(request)
-    return team_book(request, principal).members(principal.teams) if leads_teams(principal) else None
+    return keys.team_book(principal).members(principal.teams) if leads_teams(principal) else None
 
 
 def may_open_batch(store: CallStore, tenant: str | None, batch_id: str) -> bool:
@@ -59,12 +60,11 @@ class HiddenCall(KeyError):
     teams' agents, for a team supervisor)."""
 
 
-def call_keys(request: Request, principal: Principal, call_ids: Iterable[str]) -> dict[str, str]:
+def call_keys(keys: Keys, store: CallStore, principal: Principal, call_ids: Iterable[str]) -> dict[str, str]:
     """{row key: the id as named} of the calls `call_ids` name for the principal (call ids are per tenant:
     a tenant-scoped one names its tenant's ids). Raises HiddenCall with the first id naming no call it may
     see (or none at all)."""
-    store: CallStore = request.app.state.runtime.store
-    teams = team_book(request, principal)
+    teams = keys.team_book(principal)
     out: dict[str, str] = {}
     for call_id in call_ids:
         key = call_key(store, principal, call_id)
