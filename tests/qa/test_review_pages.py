@@ -13,7 +13,6 @@ stores them) and a real keys file:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -22,6 +21,7 @@ import pytest
 from support.audited_call import LINES, LightRuntime, store_audited_call, write_keys
 from support.live_server import LiveServer
 from support.page_wait import wait_until
+from support.served_qa_site import ServedSite
 from support.stand_in_state import install_stand_in
 
 from service.app import create_app
@@ -39,20 +39,8 @@ COMMENT = '客户先说了再见才挂断 <img src=x onerror="document.title=\'p
 RULING_REASON = "<i>录音证实</i>客户先道别，撤销该项"
 
 
-@dataclass
-class Site:
-    url: str
-    keys: dict[str, str]
-    http: httpx.Client
-
-    def api(self, method: str, path: str, who: str, body: dict[str, Any] | None = None) -> Any:
-        r = self.http.request(method, path, headers={"Authorization": f"Bearer {self.keys[who]}"}, json=body)
-        assert r.status_code in (200, 201), (path, r.status_code, r.text)
-        return r.json()
-
-    def page(self, path: str, who: str | None) -> str:
-        """The address that opens `path` signed in as `who` (?token=: the page sets the cookie, drops the key)."""
-        return f"{self.url}{path}" + (f"?token={self.keys[who]}" if who else "")
+class Site(ServedSite):
+    """The served site, with the review steps these tests take through the API."""
 
     def review_of(self, call_id: str) -> dict[str, Any]:
         reviews = self.api("GET", f"/v1/qa/reviews?call_id={call_id}", "qa.li")["reviews"]
