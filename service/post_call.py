@@ -28,27 +28,25 @@ from service.persistence.call_store import CallStore
 
 @dataclass
 class SecondPassBacklog:
-    """Ended calls whose second pass has not finished, and the seconds of speech they hold."""
+    """Ended calls whose second pass has not finished, and the seconds of speech each holds."""
 
     limit_s: float
-    tasks: set["asyncio.Task[Any]"] = field(default_factory=set)
-    speech_s: float = 0.0
+    held: dict["asyncio.Task[Any]", float] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.tasks)
+        return bool(self.held)
+
+    @property
+    def speech_s(self) -> float:
+        # Summed afresh rather than kept as a running total, which float rounding leaves a hair off zero.
+        return sum(self.held.values())
 
     def admits(self, seconds: float) -> bool:
         return self.speech_s + seconds <= self.limit_s
 
     def hold(self, task: "asyncio.Task[Any]", seconds: float) -> None:
-        self.tasks.add(task)
-        self.speech_s += seconds
-
-        def release(done: "asyncio.Task[Any]") -> None:
-            self.tasks.discard(done)
-            self.speech_s -= seconds
-
-        task.add_done_callback(release)
+        self.held[task] = seconds
+        task.add_done_callback(lambda done: self.held.pop(done, None))
 
 
 def speech_seconds(speech: Sequence[Sequence[SpokenPiece]]) -> float:
